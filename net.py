@@ -1,0 +1,144 @@
+"""The transform net of chainer-fast-neuralstyle (CFNS), in both layouts.
+
+``deconv``  CFNS master: strided-convolution encoder, five residual blocks,
+            transposed-convolution decoder, ``bn(elu(conv(x)))``.
+``resize``  CFNS ``resize-conv`` branch: the decoder upsamples (unpooling)
+            and then convolves, ``relu(bn(conv(x)))``; no checkerboard.
+
+Parameter names and shapes are CFNS's, so a ``.model`` written by CFNS loads
+here and ours load there. The layout is read from the shape of ``d1/W``.
+
+BatchNormalization statistics (``stats``):
+  in training (``chainer.config.train``) the batch statistics, as CFNS;
+  at generation either ``'image'``: each image's own statistics (what CFNS's
+  generate.py computes, since it ran the net in training mode with batch 1,
+  but per image so frames in one batch never share them), or
+  ``'running'``: the averages accumulated during training.
+"""
+import chainer
+import chainer.functions as F
+import chainer.links as L
+
+import npz
+from errors import InputError
+
+ARCHS = ('deconv', 'resize')
+STATS = ('image', 'running')
+
+
+def per_image_normalization(x, bn):
+    """BatchNormalization with each image's own mean and variance.
+
+    Equal to ``bn(x)`` in training mode for a batch of one (CFNS's
+    generate.py), but never mixes images of a batch. Running averages are
+    left untouched.
+    """
+    mean = F.mean(x, axis=(2, 3), keepdims=True)
+    centred = x - F.broadcast_to(mean, x.shape)
+    var = F.mean(centred * centred, axis=(2, 3), keepdims=True)
+    normalized = centred / F.broadcast_to(F.sqrt(var + bn.eps), x.shape)
+    gamma = F.broadcast_to(F.reshape(bn.gamma, (1, -1, 1, 1)), x.shape)
+    beta = F.broadcast_to(F.reshape(bn.beta, (1, -1, 1, 1)), x.shape)
+    return normalized * gamma + beta
+
+
+class ResidualBlock(chainer.Chain):
+
+    def __init__(self, channels=128, ksize=3):
+        super().__init__()
+        # CFNS passed wscale=sqrt(2) (Chainer 1), i.e. He initialization.
+        w = chainer.initializers.HeNormal()
+        with self.init_scope():
+            self.c1 = L.Convolution2D(channels, channels, ksize, 1, 1, initialW=w)
+            self.c2 = L.Convolution2D(channels, channels, ksize, 1, 1, initialW=w)
+            self.b1 = L.BatchNormalization(channels)
+            self.b2 = L.BatchNormalization(channels)
+
+    def forward(self, x, normalize):
+        h = F.relu(normalize(self.b1, self.c1(x)))
+        h = normalize(self.b2, self.c2(h))
+        return h + x
+
+
+class FastStyleNet(chainer.Chain):
+    """Johnson et al.'s transform net as CFNS builds it; ``arch`` picks the decoder."""
+
+    def __init__(self, arch='deconv', stats='image'):
+        super().__init__()
+        if arch not in ARCHS:
+            raise ValueError('arch must be one of {}'.format(ARCHS))
+        self.arch = arch
+        self.stats = stats
+        with self.init_scope():
+            self.c1 = L.Convolution2D(3, 32, 9, stride=1, pad=4)
+            self.c2 = L.Convolution2D(32, 64, 4, stride=2, pad=1)
+            self.c3 = L.Convolution2D(64, 128, 4, stride=2, pad=1)
+            self.r1 = ResidualBlock(128)
+            self.r2 = ResidualBlock(128)
+            self.r3 = ResidualBlock(128)
+            self.r4 = ResidualBlock(128)
+            self.r5 = ResidualBlock(128)
+            if arch == 'deconv':
+                self.d1 = L.Deconvolution2D(128, 64, 4, stride=2, pad=1)
+                self.d2 = L.Deconvolution2D(64, 32, 4, stride=2, pad=1)
+                self.d3 = L.Deconvolution2D(32, 3, 9, stride=1, pad=4)
+            else:
+                self.d1 = L.Convolution2D(128, 64, 3, stride=1, pad=1)
+                self.d2 = L.Convolution2D(64, 32, 3, stride=1, pad=1)
+                self.d3 = L.Convolution2D(32, 3, 9, stride=1, pad=4)
+            self.b1 = L.BatchNormalization(32)
+            self.b2 = L.BatchNormalization(64)
+            self.b3 = L.BatchNormalization(128)
+            self.b4 = L.BatchNormalization(64)
+            self.b5 = L.BatchNormalization(32)
+
+    def normalize(self, bn, h):
+        if chainer.config.train or self.stats == 'running':
+            return bn(h)
+        return per_image_normalization(h, bn)
+
+    def forward(self, x):
+        """RGB in [0, 255], shape (N, 3, H, W) with H, W multiples of 4 -> same range."""
+        norm = self.normalize
+        if self.arch == 'deconv':
+            h = norm(self.b1, F.elu(self.c1(x)))
+            h = norm(self.b2, F.elu(self.c2(h)))
+            h = norm(self.b3, F.elu(self.c3(h)))
+        else:
+            h = F.relu(norm(self.b1, self.c1(x)))
+            h = F.relu(norm(self.b2, self.c2(h)))
+            h = F.relu(norm(self.b3, self.c3(h)))
+        for block in (self.r1, self.r2, self.r3, self.r4, self.r5):
+            h = block(h, norm)
+        if self.arch == 'deconv':
+            h = norm(self.b4, F.elu(self.d1(h)))
+            h = norm(self.b5, F.elu(self.d2(h)))
+        else:
+            h = F.relu(norm(self.b4, self.d1(upsample(h))))
+            h = F.relu(norm(self.b5, self.d2(upsample(h))))
+        return (F.tanh(self.d3(h)) + 1) * 127.5
+
+
+def upsample(h):
+    """Nearest-neighbour 2x upsampling, as CFNS's ``unpooling_2d(h, 2, 2)``."""
+    return F.unpooling_2d(h, 2, 2, outsize=(h.shape[2] * 2, h.shape[3] * 2))
+
+
+def detect_arch(arrays, source='model'):
+    """Tell the layout of a CFNS model from the shape of ``d1/W``."""
+    shape = arrays.get('d1/W', None)
+    shape = None if shape is None else tuple(shape.shape)
+    if shape == (128, 64, 4, 4):
+        return 'deconv'
+    if shape == (64, 128, 3, 3):
+        return 'resize'
+    raise InputError('{}: not a fast-style model (d1/W has shape {}, expected '
+                     '(128, 64, 4, 4) or (64, 128, 3, 3))'.format(source, shape))
+
+
+def load_model(path, stats='image'):
+    """Load a ``.model`` written by CFNS or by train.py, never unpickling."""
+    arrays = npz.open_npz(path)
+    model = FastStyleNet(detect_arch(arrays, path), stats=stats)
+    npz.load_arrays(arrays, model, source=path)
+    return model

@@ -1,0 +1,50 @@
+"""The noise-stability loss of "Stabilizing neural style-transfer for video".
+
+One fixed sparse noise image N: zero everywhere except ``count`` pixels whose
+three channels are each uniform in [-noise_range, noise_range]. Training adds
+
+    L_pop = lambda_noise * MSE(net(x), net(x + N))
+
+so the net learns to ignore the small input changes that make strokes appear
+and vanish ("pop") between video frames.
+"""
+import numpy
+
+import chainer.functions as F
+
+# The note's figure: 1000 noisy pixels for a 512x512 image.
+REFERENCE_COUNT = 1000
+REFERENCE_SIZE = 512
+
+
+def default_noise_count(image_size):
+    """1000 pixels at 512x512, scaled with the image area (at least 1)."""
+    return max(1, int(round(REFERENCE_COUNT * (image_size / REFERENCE_SIZE) ** 2)))
+
+
+def make_noise(batchsize, image_size, count, noise_range, seed):
+    """A (batchsize, 3, size, size) float32 noise batch, the same for every image.
+
+    ``count`` distinct pixels are noisy; the draw depends only on ``seed``, so
+    a resumed run and every process of a distributed run use the same image.
+    """
+    n_pixels = image_size * image_size
+    if not 0 < count <= n_pixels:
+        raise ValueError('noise_count must be in 1..{} for {}x{} images'.format(
+            n_pixels, image_size, image_size))
+    rng = numpy.random.RandomState(seed)
+    image = numpy.zeros((3, n_pixels), dtype=numpy.float32)
+    pixels = rng.choice(n_pixels, size=count, replace=False)
+    image[:, pixels] = rng.uniform(-noise_range, noise_range, size=(3, count))
+    image = image.reshape(3, image_size, image_size)
+    return numpy.broadcast_to(image, (batchsize,) + image.shape).copy()
+
+
+def pop_loss(model, x, y, noise, lambda_noise):
+    """lambda_noise * MSE(y, model(x + noise)), with ``y = model(x)`` given.
+
+    Reusing ``y`` makes the loss cost one extra forward and backward pass of
+    the transform net and nothing else.
+    """
+    y_noisy = model(x + noise)
+    return lambda_noise * F.mean_squared_error(y, y_noisy)

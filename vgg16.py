@@ -1,0 +1,186 @@
+"""VGG16, the loss network, in CFNS's ``vgg16.model`` layout.
+
+The file holds conv1_1 .. conv5_3 (``W`` and ``b`` of each), copied from the
+Caffe model VGG_ILSVRC_16_layers. Only relu1_2, relu2_2, relu3_3 and relu4_3
+are used. Make the file with ``sh setup_model.sh`` (downloads the 528 MB
+caffemodel) or, from files you already have::
+
+    python vgg16.py --caffemodel VGG_ILSVRC_16_layers.caffemodel -o vgg16.model
+    python vgg16.py --chainer-npz ~/.chainer/dataset/pfnet/chainer/models/VGG_ILSVRC_16_layers.npz -o vgg16.model
+
+``python vgg16.py --random -o PATH`` writes random He-scaled weights in the
+same layout, for tests and demos only: they are no style's loss network.
+"""
+import argparse
+import os
+import sys
+
+import chainer
+import chainer.functions as F
+import chainer.links as L
+import numpy
+
+import npz
+from errors import InputError
+
+# (name, in_channels, out_channels) of every convolution, in order.
+LAYERS = (
+    ('conv1_1', 3, 64), ('conv1_2', 64, 64),
+    ('conv2_1', 64, 128), ('conv2_2', 128, 128),
+    ('conv3_1', 128, 256), ('conv3_2', 256, 256), ('conv3_3', 256, 256),
+    ('conv4_1', 256, 512), ('conv4_2', 512, 512), ('conv4_3', 512, 512),
+    ('conv5_1', 512, 512), ('conv5_2', 512, 512), ('conv5_3', 512, 512),
+)
+STAND_IN_KEY = 'random_stand_in'
+# Caffe's VGG16 was trained on BGR images minus this mean (BGR order).
+IMAGENET_MEAN_BGR = (103.939, 116.779, 123.68)
+CFNS_MEAN = 120.0
+PREPROCESSING = ('cfns', 'caffe')
+HOW_TO_GET = ('get the real weights with `sh setup_model.sh`, or convert a '
+              'caffemodel you have with `python vgg16.py --caffemodel '
+              'VGG_ILSVRC_16_layers.caffemodel -o vgg16.model`')
+
+
+class VGG16(chainer.Chain):
+    """The convolutional part of VGG16, returning the four CFNS features."""
+
+    def __init__(self, preprocessing='cfns'):
+        super().__init__()
+        if preprocessing not in PREPROCESSING:
+            raise ValueError('preprocessing must be one of {}'.format(PREPROCESSING))
+        self.preprocessing = preprocessing
+        self.is_stand_in = False
+        with self.init_scope():
+            for name, n_in, n_out in LAYERS:
+                setattr(self, name, L.Convolution2D(n_in, n_out, 3, 1, 1))
+
+    def preprocess(self, rgb):
+        """RGB in [0, 255] (N, 3, H, W) -> the network's input.
+
+        ``cfns``: RGB minus 120 (what CFNS trained with; keeps old styles
+        reproducible). ``caffe``: BGR minus the ImageNet mean, which is what
+        the Caffe weights actually expect.
+        """
+        if self.preprocessing == 'cfns':
+            return rgb - CFNS_MEAN
+        xp = chainer.backend.get_array_module(rgb)
+        mean = xp.asarray(IMAGENET_MEAN_BGR, dtype=rgb.dtype).reshape(1, 3, 1, 1)
+        bgr = F.flip(rgb, axis=1)
+        return bgr - F.broadcast_to(mean, bgr.shape)
+
+    def forward(self, rgb):
+        """Features relu1_2, relu2_2, relu3_3, relu4_3 of an RGB batch."""
+        h = self.preprocess(rgb)
+        features = []
+        for block, n_convs in ((1, 2), (2, 2), (3, 3), (4, 3)):
+            if block > 1:
+                h = F.max_pooling_2d(h, 2, stride=2)
+            for i in range(1, n_convs + 1):
+                h = F.relu(getattr(self, 'conv{}_{}'.format(block, i))(h))
+            features.append(h)
+        return features
+
+
+def check_layout(arrays, source):
+    """Raise InputError unless ``arrays`` hold VGG16 convs in CFNS's layout."""
+    for name, n_in, n_out in LAYERS:
+        for key, shape in (('W', (n_out, n_in, 3, 3)), ('b', (n_out,))):
+            full = '{}/{}'.format(name, key)
+            if full not in arrays:
+                raise InputError('{}: not a CFNS vgg16.model (no {}); {}'.format(
+                    source, full, HOW_TO_GET))
+            if arrays[full].shape != shape:
+                raise InputError('{}: {} has shape {}, expected {}; {}'.format(
+                    source, full, arrays[full].shape, shape, HOW_TO_GET))
+
+
+def load_vgg(path, preprocessing='cfns'):
+    """Load ``vgg16.model`` safely; a missing or wrong file says what to run."""
+    if not os.path.isfile(path):
+        raise InputError('VGG16 weights not found at {}: {}'.format(path, HOW_TO_GET))
+    arrays = npz.open_npz(path)
+    check_layout(arrays, path)
+    vgg = VGG16(preprocessing)
+    npz.load_arrays(arrays, vgg, source=path)
+    vgg.is_stand_in = STAND_IN_KEY in arrays
+    return vgg
+
+
+def save_arrays(path, arrays):
+    npz.atomic_write(path, lambda f: numpy.savez(f, **arrays))
+
+
+def random_weights(seed=0):
+    """He-scaled random VGG16 weights in the CFNS layout (a stand-in only)."""
+    rng = numpy.random.RandomState(seed)
+    arrays = {STAND_IN_KEY: numpy.array(True)}
+    for name, n_in, n_out in LAYERS:
+        std = numpy.sqrt(2.0 / (n_in * 9))
+        arrays[name + '/W'] = (rng.standard_normal((n_out, n_in, 3, 3)) * std).astype(numpy.float32)
+        arrays[name + '/b'] = numpy.zeros(n_out, dtype=numpy.float32)
+    return arrays
+
+
+def from_chainer_npz(path):
+    """Convolutions of the npz that ``chainer.links.VGG16Layers`` downloads."""
+    arrays = npz.open_npz(path)
+    check_layout(arrays, path)
+    return {'{}/{}'.format(name, key): arrays['{}/{}'.format(name, key)]
+            for name, _, _ in LAYERS for key in ('W', 'b')}
+
+
+def from_caffemodel(path):
+    """Convolutions of VGG_ILSVRC_16_layers.caffemodel (as CFNS's create_chainer_model.py)."""
+    if not os.path.isfile(path):
+        raise InputError('{}: no such file'.format(path))
+    from chainer.links.caffe import CaffeFunction
+    try:
+        caffe = CaffeFunction(path)
+    except Exception as e:  # protobuf raises its own DecodeError types
+        raise InputError('{}: not a readable caffemodel ({})'.format(path, e))
+    arrays = {}
+    for name, _, _ in LAYERS:
+        if not hasattr(caffe, name):
+            raise InputError('{}: has no layer {}; is it VGG16?'.format(path, name))
+        conv = getattr(caffe, name)
+        arrays[name + '/W'] = conv.W.array
+        arrays[name + '/b'] = conv.b.array
+    check_layout(arrays, path)
+    return arrays
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Write the VGG16 loss-network weights in CFNS layout (vgg16.model).')
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument('--caffemodel', metavar='PATH',
+                        help='convert VGG_ILSVRC_16_layers.caffemodel')
+    source.add_argument('--chainer-npz', metavar='PATH',
+                        help="convert the npz downloaded by chainer's VGG16Layers")
+    source.add_argument('--random', action='store_true',
+                        help='write random stand-in weights (tests and demos only: '
+                             'not a real loss network)')
+    parser.add_argument('-o', '--output', default='vgg16.model',
+                        help='file to write (default: vgg16.model)')
+    parser.add_argument('--seed', type=int, default=0,
+                        help='random seed for --random (default: 0)')
+    args = parser.parse_args(argv)
+    try:
+        if args.caffemodel:
+            arrays = from_caffemodel(args.caffemodel)
+        elif args.chainer_npz:
+            arrays = from_chainer_npz(args.chainer_npz)
+        else:
+            arrays = random_weights(args.seed)
+        save_arrays(args.output, arrays)
+    except InputError as e:
+        sys.exit('error: {}'.format(e))
+    if args.random:
+        print('wrote RANDOM stand-in VGG16 weights to {} (not a real loss network; '
+              '{})'.format(args.output, HOW_TO_GET))
+    else:
+        print('wrote {}'.format(args.output))
+
+
+if __name__ == '__main__':
+    main()
