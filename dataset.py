@@ -1,0 +1,115 @@
+"""Training images: a directory read recursively, cropped the CFNS way."""
+import os
+import warnings
+
+import chainer
+import numpy
+from PIL import Image
+
+from errors import InputError
+
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')
+
+
+def list_images(directory):
+    """Paths of the image files under ``directory`` (any depth, any case), sorted."""
+    if not os.path.isdir(directory):
+        raise InputError('dataset directory {} does not exist'.format(directory))
+    paths = []
+    for root, dirs, files in os.walk(directory):
+        dirs.sort()
+        paths.extend(os.path.join(root, name) for name in sorted(files)
+                     if os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS)
+    return paths
+
+
+def readable_images(paths):
+    """Split ``paths`` into (readable, unreadable) by checking each header."""
+    readable, unreadable = [], []
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                image.verify()
+            readable.append(path)
+        except Exception:  # PIL raises many types for broken files
+            unreadable.append(path)
+    return readable, unreadable
+
+
+def open_rgb(path):
+    """Any PIL mode (grayscale, RGBA, CMYK, palette) as an RGB image."""
+    with Image.open(path) as image:
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', Image.DecompressionBombWarning)
+            return image.convert('RGB')
+
+
+def crop_square(image, size):
+    """CFNS's crop: enlarge only if the short side is below ``size``, then centre-crop."""
+    w, h = image.size
+    if min(w, h) < size:
+        if w < h:
+            image = image.resize((size, size * h // w), Image.BILINEAR)
+        else:
+            image = image.resize((size * w // h, size), Image.BILINEAR)
+        w, h = image.size
+    left, top = (w - size) // 2, (h - size) // 2
+    return image.crop((left, top, left + size, top + size))
+
+
+def to_chw(image):
+    return numpy.asarray(image, dtype=numpy.float32).transpose(2, 0, 1).copy()
+
+
+def load_style(path, size):
+    """The style image as CFNS uses it: resized to size x size, (1, 3, H, W)."""
+    if not os.path.isfile(path):
+        raise InputError('style image {} does not exist'.format(path))
+    try:
+        image = open_rgb(path)
+    except Exception as e:
+        raise InputError('style image {} cannot be read ({})'.format(path, e))
+    return to_chw(image.resize((size, size), Image.BILINEAR))[None]
+
+
+class ImageDataset(chainer.dataset.DatasetMixin):
+    """Square float32 RGB crops in [0, 255], (3, size, size).
+
+    A file that passed the header check but fails to decode is replaced by
+    the next readable one, so one bad file in 80k never stops training.
+    """
+
+    def __init__(self, paths, size):
+        if not paths:
+            raise InputError('no readable images')
+        self.paths = list(paths)
+        self.size = size
+        self.failed = set()
+
+    def __len__(self):
+        return len(self.paths)
+
+    def get_example(self, i):
+        for k in range(len(self.paths)):
+            path = self.paths[(i + k) % len(self.paths)]
+            if path in self.failed:
+                continue
+            try:
+                return to_chw(crop_square(open_rgb(path), self.size))
+            except Exception:
+                self.failed.add(path)
+                print('warning: skipping unreadable image {}'.format(path))
+        raise InputError('none of the dataset images can be decoded')
+
+
+def open_dataset(directory, size):
+    """The dataset of ``directory`` and the list of files it skipped."""
+    paths = list_images(directory)
+    if not paths:
+        raise InputError('no images ({}) under {}'.format(
+            ', '.join(IMAGE_EXTENSIONS), directory))
+    readable, unreadable = readable_images(paths)
+    if not readable:
+        raise InputError('none of the {} image files under {} can be read'.format(
+            len(paths), directory))
+    return ImageDataset(readable, size), unreadable

@@ -1,0 +1,137 @@
+"""Trainer extensions: CFNS-named model files, previews, a clean Ctrl-C."""
+import os
+import signal
+
+import chainer
+import numpy
+from chainer import training
+from PIL import Image
+
+import npz
+
+
+class Snapshots:
+    """Where a run's files go, CFNS-style: ``-o NAME`` -> models/NAME.model/.state."""
+
+    def __init__(self, output):
+        if output.endswith('.model'):
+            self.stem = output[:-len('.model')]
+        else:
+            self.stem = os.path.join('models', output)
+
+    @property
+    def model_path(self):
+        return self.stem + '.model'
+
+    @property
+    def state_path(self):
+        return self.stem + '.state'
+
+    @property
+    def directory(self):
+        return os.path.dirname(os.path.abspath(self.stem))
+
+    @property
+    def name(self):
+        return os.path.basename(self.stem)
+
+    def save(self, trainer, suffix=''):
+        """Write the net (.model) and the whole trainer (.state), each atomically.
+
+        The .state goes first: if the process dies between the two, the
+        .model of a previous save still matches an older, complete .state.
+        """
+        model = trainer.updater.get_optimizer('main').target
+        npz.save_npz(self.stem + suffix + '.state', trainer)
+        npz.save_npz(self.stem + suffix + '.model', model)
+        return self.stem + suffix + '.model'
+
+
+def epoch_and_batch(trainer):
+    """CFNS's (epoch, batch index in the epoch), both from 0, of the last update."""
+    iterator = trainer.updater.get_iterator('main')
+    per_epoch = max(1, -(-len(iterator.dataset) // iterator.batch_size))
+    done = trainer.updater.iteration - 1
+    return done // per_epoch, done % per_epoch
+
+
+def epoch_snapshot(snapshots):
+    """After each epoch: models/NAME_EPOCH.model and .state, as CFNS."""
+    @training.make_extension(trigger=(1, 'epoch'), priority=training.PRIORITY_READER)
+    def save_epoch(trainer):
+        epoch, _ = epoch_and_batch(trainer)
+        snapshots.save(trainer, '_{}'.format(epoch))
+    return save_epoch
+
+
+def checkpoint_snapshot(snapshots, interval):
+    """Every ``interval`` iterations: models/NAME_EPOCH_BATCH.model and .state."""
+    @training.make_extension(trigger=(interval, 'iteration'),
+                             priority=training.PRIORITY_READER)
+    def save_checkpoint(trainer):
+        epoch, batch = epoch_and_batch(trainer)
+        snapshots.save(trainer, '_{}_{}'.format(epoch, batch))
+    return save_checkpoint
+
+
+class Preview(training.Extension):
+    """Stylize one fixed content image now and then, to watch training."""
+
+    priority = training.PRIORITY_WRITER
+
+    def __init__(self, image, directory):
+        self.image = image  # (1, 3, H, W) float32 RGB, H and W multiples of 4
+        self.directory = directory
+
+    def __call__(self, trainer):
+        model = trainer.updater.get_optimizer('main').target
+        device = trainer.updater.device
+        with chainer.using_config('train', False), chainer.no_backprop_mode():
+            # Per-image statistics: previews leave the running averages alone.
+            y = model(device.send(self.image))
+        rgb = chainer.backend.CpuDevice().send(y.array)[0].transpose(1, 2, 0)
+        path = os.path.join(self.directory,
+                            'iter_{:07d}.jpg'.format(trainer.updater.iteration))
+        image = Image.fromarray(numpy.uint8(numpy.clip(rgb, 0, 255)))
+        npz.atomic_write(path, lambda f: image.save(f, format='JPEG', quality=92))
+
+
+class Interrupted(Exception):
+    """Ctrl-C was pressed; a snapshot of the last complete iteration was saved."""
+
+
+class StopOnSignal(training.Extension):
+    """Turn Ctrl-C (SIGINT) or SIGTERM into a snapshot and a clean stop.
+
+    The signal only sets a flag; the snapshot is taken after the current
+    iteration completes, so it is never a half-updated state. A second
+    Ctrl-C stops at once.
+    """
+
+    trigger = (1, 'iteration')
+    priority = training.PRIORITY_READER - 1  # after the other savers
+
+    def __init__(self, snapshots):
+        self.snapshots = snapshots
+        self.signal_name = None
+        self.previous = {}
+
+    def initialize(self, trainer):
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self.previous[signum] = signal.signal(signum, self.request_stop)
+
+    def request_stop(self, signum, frame):
+        if self.signal_name is not None:
+            raise KeyboardInterrupt
+        self.signal_name = signal.Signals(signum).name
+
+    def __call__(self, trainer):
+        if self.signal_name is not None:
+            self.snapshots.save(trainer)
+            raise Interrupted('{} at iteration {}'.format(
+                self.signal_name, trainer.updater.iteration))
+
+    def finalize(self):
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+        self.previous = {}

@@ -1,0 +1,225 @@
+"""Train a fast style-transfer net that does not "pop" on video.
+
+CFNS's command line, files and defaults, plus the noise-stability loss:
+
+    python train.py -s style.jpg -d dataset/ -g 0 -o mystyle
+"""
+import argparse
+import os
+import sys
+
+import chainer
+import numpy
+from chainer import training
+from chainer.training import extensions as chainer_extensions
+
+import dataset
+import extensions
+import net
+import noise
+import npz
+import vgg16
+from errors import InputError
+from updater import DivergedError, StyleTransferUpdater
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(
+        description='Train a fast style-transfer net (CFNS) with the '
+                    'noise-stability loss L_pop = lambda_noise * '
+                    'MSE(net(x), net(x + N)).',
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument('--gpu', '-g', type=int, default=-1,
+                   help='GPU id (negative: CPU)')
+    p.add_argument('--device', default=None,
+                   help="Chainer device specifier, e.g. '@cupy:1' or '@numpy'; "
+                        'overrides --gpu')
+    p.add_argument('--dataset', '-d', default='dataset',
+                   help='directory of training images, read recursively '
+                        '(jpg, jpeg, png, bmp, webp); CFNS used MSCOCO 80k')
+    p.add_argument('--style_image', '-s', required=True, help='style image')
+    p.add_argument('--batchsize', '-b', type=int, default=1, help='batch size')
+    p.add_argument('--initmodel', '-i', default=None,
+                   help='start from the weights of this .model (CFNS or ours)')
+    p.add_argument('--resume', '-r', default=None,
+                   help='resume from a .state snapshot (model, optimizer, '
+                        'iteration, noise image); a CFNS .state restores the '
+                        'optimizer only (give the model with -i)')
+    p.add_argument('--output', '-o', default='out',
+                   help='NAME writes models/NAME.model and models/NAME.state; '
+                        'a path ending in .model is used as given')
+    p.add_argument('--lambda_tv', type=float, default=1e-6,
+                   help='weight of the total-variation loss')
+    p.add_argument('--lambda_feat', type=float, default=1.0,
+                   help='weight of the content (relu3_3 feature) loss')
+    p.add_argument('--lambda_style', type=float, default=5.0,
+                   help='weight of the style (Gram matrix) loss')
+    p.add_argument('--epoch', '-e', type=int, default=2,
+                   help='passes over the dataset')
+    p.add_argument('--lr', '-l', type=float, default=1e-3,
+                   help='Adam learning rate')
+    p.add_argument('--checkpoint', '-c', type=int, default=0,
+                   help='save models/NAME_EPOCH_BATCH.model/.state every this '
+                        'many iterations (0: never)')
+    p.add_argument('--image_size', type=int, default=256,
+                   help='training crop size (a multiple of 4)')
+    p.add_argument('--vgg', default='vgg16.model',
+                   help='VGG16 weights in CFNS layout (see setup_model.sh)')
+    p.add_argument('--vgg_preprocessing', choices=vgg16.PREPROCESSING,
+                   default='cfns',
+                   help="VGG16 input: 'cfns' = RGB minus 120 (CFNS), 'caffe' "
+                        '= BGR minus the ImageNet mean (what the weights expect)')
+    p.add_argument('--arch', choices=net.ARCHS, default='deconv',
+                   help="decoder: 'deconv' (CFNS master) or 'resize' (CFNS "
+                        'resize-conv branch: no checkerboard)')
+    p.add_argument('--lambda_noise', type=float, default=1000.0,
+                   help='weight of the stability loss L_pop (0: exactly CFNS)')
+    p.add_argument('--noise_range', type=float, default=30.0,
+                   help='noisy pixels are uniform in [-range, range] (0-255 scale)')
+    p.add_argument('--noise_count', type=int, default=None,
+                   help='number of noisy pixels (default: 1000 at 512x512, '
+                        'scaled with the image area)')
+    p.add_argument('--noise_seed', type=int, default=0,
+                   help='seed of the fixed noise image')
+    p.add_argument('--noise_per_batch', action='store_true',
+                   help='draw a new noise image every mini-batch (for comparison; '
+                        'the note found one fixed image works as well)')
+    p.add_argument('--seed', type=int, default=0,
+                   help='seed for initial weights and data order')
+    p.add_argument('--log_interval', type=int, default=100,
+                   help='print and log the losses every this many iterations')
+    p.add_argument('--preview_interval', type=int, default=1000,
+                   help='write a stylized preview image every this many '
+                        'iterations (0: never)')
+    p.add_argument('--preview_image', default=None,
+                   help='content image for previews (default: the first '
+                        'dataset image)')
+    p.add_argument('--no_progress', action='store_true',
+                   help='no progress bar (e.g. in batch-job logs)')
+    args = p.parse_args(argv)
+    if args.image_size < 16 or args.image_size % 4:
+        p.error('--image_size must be a multiple of 4 and at least 16')
+    for flag in ('batchsize', 'epoch'):
+        if getattr(args, flag) < 1:
+            p.error('--{} must be at least 1'.format(flag))
+    if args.noise_count is None:
+        args.noise_count = noise.default_noise_count(args.image_size)
+    if not 0 < args.noise_count <= args.image_size ** 2:
+        p.error('--noise_count must be in 1..{}'.format(args.image_size ** 2))
+    return args
+
+
+def get_device(args):
+    spec = args.device or ('@cupy:{}'.format(args.gpu) if args.gpu >= 0 else '@numpy')
+    try:
+        device = chainer.get_device(spec)
+    except Exception as e:  # unknown specifier, or CuPy missing
+        raise InputError('cannot use device {}: {}'.format(spec, e))
+    device.use()
+    return device
+
+
+def build_trainer(args, device, train_data, comm=None):
+    """Model, optimizer, updater and trainer with every extension, ready to run."""
+    numpy.random.seed(args.seed)
+    model = net.FastStyleNet(args.arch)
+    if args.initmodel:
+        model = net.load_model(args.initmodel)
+        if model.arch != args.arch:
+            print('note: {} is a {} net; training that layout'.format(
+                args.initmodel, model.arch))
+    model.to_device(device)
+    optimizer = chainer.optimizers.Adam(alpha=args.lr)
+    if comm is not None:
+        import chainermn
+        optimizer = chainermn.create_multi_node_optimizer(optimizer, comm)
+    optimizer.setup(model)
+
+    vgg = vgg16.load_vgg(args.vgg, args.vgg_preprocessing)
+    vgg.to_device(device)
+    style = dataset.load_style(args.style_image, args.image_size)
+    order = chainer.iterators.ShuffleOrderSampler(numpy.random.RandomState(args.seed))
+    iterator = chainer.iterators.SerialIterator(
+        train_data, args.batchsize, order_sampler=order)
+    updater = StyleTransferUpdater(
+        iterator, optimizer, vgg, style, device, args.image_size,
+        args.lambda_feat, args.lambda_style, args.lambda_tv, args.lambda_noise,
+        args.noise_count, args.noise_range, args.noise_seed, args.noise_per_batch)
+
+    snapshots = extensions.Snapshots(args.output)
+    trainer = training.Trainer(updater, (args.epoch, 'epoch'), out=snapshots.directory)
+    trainer.snapshots = snapshots
+    if comm is not None and comm.rank != 0:
+        return trainer, vgg  # only rank 0 writes files and prints
+    trainer.extend(extensions.epoch_snapshot(snapshots))
+    if args.checkpoint > 0:
+        trainer.extend(extensions.checkpoint_snapshot(snapshots, args.checkpoint))
+    trainer.extend(extensions.StopOnSignal(snapshots))
+    log_trigger = (args.log_interval, 'iteration')
+    trainer.extend(chainer_extensions.LogReport(
+        trigger=log_trigger, filename=snapshots.name + '.log'))
+    trainer.extend(chainer_extensions.PrintReport(
+        ['epoch', 'iteration', 'main/loss', 'main/loss_feat', 'main/loss_style',
+         'main/loss_tv', 'main/loss_pop', 'main/pop_share', 'elapsed_time']),
+        trigger=log_trigger)
+    if not args.no_progress:
+        trainer.extend(chainer_extensions.ProgressBar(update_interval=1))
+    if args.preview_interval > 0:
+        preview = dataset.to_chw(dataset.crop_square(dataset.open_rgb(
+            args.preview_image or train_data.paths[0]), args.image_size))[None]
+        trainer.extend(
+            extensions.Preview(preview, snapshots.stem + '_preview'),
+            trigger=(args.preview_interval, 'iteration'))
+    return trainer, vgg
+
+
+def resume(trainer, path):
+    """Load a .state: ours restores everything, a CFNS one the optimizer only."""
+    arrays = npz.open_npz(path)
+    if any(key.startswith('updater/') for key in arrays):
+        npz.load_arrays(arrays, trainer, source=path)
+        return 'iteration {}'.format(trainer.updater.iteration)
+    optimizer = trainer.updater.get_optimizer('main')
+    npz.load_arrays(arrays, optimizer, strict=False, source=path)
+    return 'optimizer state only (a CFNS .state)'
+
+
+def describe(args, train_data, skipped, vgg):
+    print('{} training images ({} unreadable, skipped){}'.format(
+        len(train_data), len(skipped),
+        ': first {}'.format(skipped[0]) if skipped else ''))
+    iterations = args.epoch * -(-len(train_data) // args.batchsize)
+    print('{} iterations, {} epochs, {} net, L_pop: lambda {:g}, {} noisy pixels '
+          'in +-{:g}{}'.format(iterations, args.epoch, args.arch, args.lambda_noise,
+                               args.noise_count, args.noise_range,
+                               ', new each batch' if args.noise_per_batch else ''))
+    if vgg.is_stand_in:
+        print('WARNING: {} holds RANDOM stand-in VGG16 weights; this run will not '
+              'learn a style. {}.'.format(args.vgg, vgg16.HOW_TO_GET))
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        device = get_device(args)
+        train_data, skipped = dataset.open_dataset(args.dataset, args.image_size)
+        trainer, vgg = build_trainer(args, device, train_data)
+        describe(args, train_data, skipped, vgg)
+        if args.resume:
+            print('resumed from {}: {}'.format(args.resume, resume(trainer, args.resume)))
+        trainer.run()
+    except InputError as e:
+        sys.exit('error: {}'.format(e))
+    except DivergedError as e:
+        sys.exit('error: {}; training stopped and nothing was saved for this '
+                 'iteration (the last snapshot is intact); try a lower --lr'.format(e))
+    except extensions.Interrupted as e:
+        print('\ninterrupted ({}); saved {} and {}; continue with -r {}'.format(
+            e, trainer.snapshots.model_path, trainer.snapshots.state_path,
+            trainer.snapshots.state_path))
+        sys.exit(130)
+    print('saved {}'.format(trainer.snapshots.save(trainer)))
+
+
+if __name__ == '__main__':
+    main()

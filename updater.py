@@ -1,0 +1,81 @@
+"""One training step: CFNS's perceptual losses plus the noise-stability loss."""
+import math
+
+import chainer
+import losses
+import noise
+
+
+class DivergedError(Exception):
+    """The loss stopped being finite; parameters were not updated with it."""
+
+
+class StyleTransferUpdater(chainer.training.updaters.StandardUpdater):
+    """Trains the transform net ``optimizer.target`` against a fixed VGG16.
+
+    Reports ``loss`` and its terms ``loss_feat``, ``loss_style``, ``loss_tv``,
+    ``loss_pop`` and ``pop_share`` (L_pop / total, which the stabilization
+    note tuned to about 10 %).
+    """
+
+    def __init__(self, iterator, optimizer, vgg, style, device, image_size,
+                 lambda_feat, lambda_style, lambda_tv, lambda_noise, noise_count,
+                 noise_range, noise_seed, noise_per_batch=False):
+        super().__init__(iterator, optimizer, device=device)
+        self.vgg = vgg
+        self.image_size = image_size
+        with chainer.using_config('train', False), chainer.no_backprop_mode():
+            self.style_grams = losses.style_grams(vgg, device.send(style))
+        self.lambdas = (lambda_feat, lambda_style, lambda_tv)
+        self.lambda_noise = lambda_noise
+        self.noise_count = noise_count
+        self.noise_range = noise_range
+        self.noise_seed = noise_seed
+        self.noise_per_batch = noise_per_batch
+        self.noise = self.make_noise(noise_seed) if lambda_noise else None
+
+    def make_noise(self, seed):
+        batchsize = self.get_iterator('main').batch_size
+        return self.device.send(noise.make_noise(
+            batchsize, self.image_size, self.noise_count, self.noise_range, seed))
+
+    def noise_for_iteration(self):
+        """The fixed noise image, or a fresh one per batch (seeded by iteration)."""
+        if self.noise_per_batch:
+            return self.make_noise(self.noise_seed + self.iteration + 1)
+        return self.noise
+
+    def update_core(self):
+        iterator = self.get_iterator('main')
+        optimizer = self.get_optimizer('main')
+        model = optimizer.target
+        x = self.device.send(self.converter(iterator.next()))
+        y = model(x)
+        loss_feat, loss_style, loss_tv = losses.perceptual_losses(
+            self.vgg, x, y, self.style_grams, *self.lambdas)
+        loss = loss_feat + loss_style + loss_tv
+        if self.lambda_noise:
+            loss_pop = noise.pop_loss(model, x, y, self.noise_for_iteration(), self.lambda_noise)
+            loss = loss + loss_pop
+        else:
+            loss_pop = None
+        value = float(loss.array)
+        if not math.isfinite(value):
+            raise DivergedError('the loss became {} at iteration {}'.format(
+                value, self.iteration + 1))
+        model.cleargrads()
+        loss.backward()
+        optimizer.update()
+        chainer.report({
+            'loss': loss, 'loss_feat': loss_feat, 'loss_style': loss_style,
+            'loss_tv': loss_tv,
+            'loss_pop': loss_pop if loss_pop is not None else 0.0,
+            'pop_share': float(loss_pop.array) / value if loss_pop is not None and value else 0.0,
+        }, model)
+
+    def serialize(self, serializer):
+        super().serialize(serializer)
+        # The noise image goes into snapshots, so a resumed run keeps exactly
+        # the image it trained with.
+        if self.noise is not None:
+            serializer('noise', self.noise)
