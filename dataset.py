@@ -61,15 +61,24 @@ def to_chw(image):
     return numpy.asarray(image, dtype=numpy.float32).transpose(2, 0, 1).copy()
 
 
+def open_user_image(path, what):
+    if not os.path.isfile(path):
+        raise InputError('{} {} does not exist'.format(what, path))
+    try:
+        return open_rgb(path)
+    except Exception as e:  # PIL raises many types for broken files
+        raise InputError('{} {} cannot be read ({})'.format(what, path, e))
+
+
 def load_style(path, size):
     """The style image as CFNS uses it: resized to size x size, (1, 3, H, W)."""
-    if not os.path.isfile(path):
-        raise InputError('style image {} does not exist'.format(path))
-    try:
-        image = open_rgb(path)
-    except Exception as e:
-        raise InputError('style image {} cannot be read ({})'.format(path, e))
+    image = open_user_image(path, 'style image')
     return to_chw(image.resize((size, size), Image.BILINEAR))[None]
+
+
+def load_content(path, size):
+    """A content image cropped like the training data, (3, size, size)."""
+    return to_chw(crop_square(open_user_image(path, 'image'), size))
 
 
 class ImageDataset(chainer.dataset.DatasetMixin):

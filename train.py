@@ -15,6 +15,7 @@ from chainer.training import extensions as chainer_extensions
 
 import dataset
 import extensions
+import multinode
 import net
 import noise
 import npz
@@ -84,6 +85,11 @@ def parse_args(argv=None):
     p.add_argument('--noise_per_batch', action='store_true',
                    help='draw a new noise image every mini-batch (for comparison; '
                         'the note found one fixed image works as well)')
+    p.add_argument('--communicator', choices=multinode.COMMUNICATORS, default=None,
+                   help='train over MPI processes with this ChainerMN '
+                        'communicator (start with mpiexec -n N; use pure_nccl or '
+                        'hierarchical on GPUs, naive on CPU); the effective batch '
+                        'is N x --batchsize')
     p.add_argument('--seed', type=int, default=0,
                    help='seed for initial weights and data order')
     p.add_argument('--log_interval', type=int, default=100,
@@ -109,8 +115,10 @@ def parse_args(argv=None):
     return args
 
 
-def get_device(args):
-    spec = args.device or ('@cupy:{}'.format(args.gpu) if args.gpu >= 0 else '@numpy')
+def get_device(args, comm=None):
+    """--device, else -g; under MPI each process takes GPU ``intra_rank``."""
+    gpu = args.gpu if comm is None or args.gpu < 0 else comm.intra_rank
+    spec = args.device or ('@cupy:{}'.format(gpu) if gpu >= 0 else '@numpy')
     try:
         device = chainer.get_device(spec)
     except Exception as e:  # unknown specifier, or CuPy missing
@@ -165,8 +173,8 @@ def build_trainer(args, device, train_data, comm=None):
     if not args.no_progress:
         trainer.extend(chainer_extensions.ProgressBar(update_interval=1))
     if args.preview_interval > 0:
-        preview = dataset.to_chw(dataset.crop_square(dataset.open_rgb(
-            args.preview_image or train_data.paths[0]), args.image_size))[None]
+        preview = (dataset.load_content(args.preview_image, args.image_size)
+                   if args.preview_image else train_data[0])[None]
         trainer.extend(
             extensions.Preview(preview, snapshots.stem + '_preview'),
             trigger=(args.preview_interval, 'iteration'))
@@ -184,10 +192,14 @@ def resume(trainer, path):
     return 'optimizer state only (a CFNS .state)'
 
 
-def describe(args, train_data, skipped, vgg):
+def describe(args, train_data, skipped, vgg, comm=None):
+    processes = 1 if comm is None else comm.size
     print('{} training images ({} unreadable, skipped){}'.format(
-        len(train_data), len(skipped),
+        len(train_data) * processes, len(skipped),
         ': first {}'.format(skipped[0]) if skipped else ''))
+    if comm is not None:
+        print('{} processes, {} communicator: effective batch {}'.format(
+            processes, args.communicator, processes * args.batchsize))
     iterations = args.epoch * -(-len(train_data) // args.batchsize)
     print('{} iterations, {} epochs, {} net, L_pop: lambda {:g}, {} noisy pixels '
           'in +-{:g}{}'.format(iterations, args.epoch, args.arch, args.lambda_noise,
@@ -198,15 +210,32 @@ def describe(args, train_data, skipped, vgg):
               'learn a style. {}.'.format(args.vgg, vgg16.HOW_TO_GET))
 
 
+def open_training_data(args, comm):
+    """The dataset; under MPI rank 0 reads the directory and scatters it."""
+    if comm is None:
+        return dataset.open_dataset(args.dataset, args.image_size)
+    import chainermn
+    train_data, skipped = (dataset.open_dataset(args.dataset, args.image_size)
+                           if comm.rank == 0 else (None, None))
+    return chainermn.scatter_dataset(train_data, comm, shuffle=True,
+                                     seed=args.seed), skipped
+
+
 def main(argv=None):
     args = parse_args(argv)
+    comm = None
     try:
-        device = get_device(args)
-        train_data, skipped = dataset.open_dataset(args.dataset, args.image_size)
-        trainer, vgg = build_trainer(args, device, train_data)
-        describe(args, train_data, skipped, vgg)
+        if args.communicator:
+            comm = multinode.create_communicator(args.communicator)
+        device = get_device(args, comm)
+        train_data, skipped = open_training_data(args, comm)
+        trainer, vgg = build_trainer(args, device, train_data, comm)
+        if comm is None or comm.rank == 0:
+            describe(args, train_data, skipped, vgg, comm)
         if args.resume:
-            print('resumed from {}: {}'.format(args.resume, resume(trainer, args.resume)))
+            state = resume(trainer, args.resume)
+            if comm is None or comm.rank == 0:
+                print('resumed from {}: {}'.format(args.resume, state))
         trainer.run()
     except InputError as e:
         sys.exit('error: {}'.format(e))
@@ -218,7 +247,8 @@ def main(argv=None):
             e, trainer.snapshots.model_path, trainer.snapshots.state_path,
             trainer.snapshots.state_path))
         sys.exit(130)
-    print('saved {}'.format(trainer.snapshots.save(trainer)))
+    if comm is None or comm.rank == 0:
+        print('saved {}'.format(trainer.snapshots.save(trainer)))
 
 
 if __name__ == '__main__':
