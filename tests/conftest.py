@@ -1,0 +1,47 @@
+"""Shared fixtures: stand-in VGG16 weights (random, CFNS layout) and tiny data sets."""
+import os
+import sys
+
+import numpy
+import pytest
+from PIL import Image
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import vgg16  # noqa: E402
+
+
+@pytest.fixture(scope='session')
+def vgg_path(tmp_path_factory):
+    """Random He-scaled VGG16 weights in the exact CFNS vgg16.model layout."""
+    path = str(tmp_path_factory.mktemp('vgg') / 'vgg16.model')
+    vgg16.save_arrays(path, vgg16.random_weights(seed=0))
+    return path
+
+
+def write_image(path, size, seed, mode='RGB'):
+    rng = numpy.random.RandomState(seed)
+    w, h = size
+    # Smooth content (a few gradients), not pure noise, so losses behave.
+    yy, xx = numpy.mgrid[0:h, 0:w]
+    channels = [127 + 120 * numpy.sin(xx / (3 + 5 * rng.rand()) + rng.rand() * 6)
+                * numpy.cos(yy / (4 + 5 * rng.rand())) for _ in range(3)]
+    rgb = numpy.clip(numpy.stack(channels, axis=2), 0, 255).astype(numpy.uint8)
+    Image.fromarray(rgb).convert(mode).save(path)
+    return path
+
+
+@pytest.fixture
+def image_dir(tmp_path):
+    """Four small RGB training images."""
+    directory = tmp_path / 'images'
+    directory.mkdir()
+    for i in range(4):
+        write_image(str(directory / 'img{}.png'.format(i)), (40, 36), seed=i)
+    return str(directory)
+
+
+@pytest.fixture
+def style_path(tmp_path):
+    return write_image(str(tmp_path / 'style.jpg'), (48, 48), seed=99)
