@@ -1,0 +1,195 @@
+"""Export a fast-style .model (CFNS or ours, either layout) to ONNX.
+
+    python export_onnx.py models/style.model -o models/style.onnx [--stats image]
+
+The graph is written node by node from the Chainer parameters, so it is
+exactly the net of net.py: input ``input`` is RGB float32 in [0, 255] of shape
+(N, 3, H, W), H and W multiples of 4, any size (dynamic axes); output
+``output`` has the same shape and range. Padding, cropping and the median
+filter are not part of the graph (stylize.py does them).
+
+BatchNorm with per-image statistics (``--stats image``, CFNS's generate.py)
+is InstanceNormalization with BatchNorm's gamma, beta and eps; the running
+averages (``--stats running``) are a BatchNormalization node.
+
+The file loads in onnxruntime and in OpenCV's DNN module
+(``cv2.dnn.readNetFromONNX``); both are used as fast CPU backends.
+"""
+import argparse
+import sys
+
+import numpy
+
+import net
+import npz
+from errors import InputError
+
+# Opset 13: Resize with optional roi, recent enough for OpenCV 4.5+ and
+# onnxruntime, old enough for most deployment runtimes.
+OPSET = 13
+
+
+def _import_onnx():
+    try:
+        import onnx
+        from onnx import helper, numpy_helper
+    except ImportError:
+        raise InputError('the onnx package is needed to export ONNX: '
+                         'pip install "onnx<1.18"')
+    return onnx, helper, numpy_helper
+
+
+class _GraphBuilder:
+    """Collects nodes and initializers with unique names."""
+
+    def __init__(self, helper, numpy_helper):
+        self.helper = helper
+        self.numpy_helper = numpy_helper
+        self.nodes = []
+        self.initializers = []
+        self.initializer_names = set()
+        self.count = 0
+
+    def constant(self, name, array):
+        """A float32 initializer; a name already added is reused as is."""
+        if name not in self.initializer_names:
+            array = numpy.asarray(array, dtype=numpy.float32)
+            self.initializers.append(self.numpy_helper.from_array(array, name))
+            self.initializer_names.add(name)
+        return name
+
+    def node(self, op, inputs, output=None, **attributes):
+        self.count += 1
+        output = output or '{}_{}'.format(op.lower(), self.count)
+        self.nodes.append(self.helper.make_node(
+            op, inputs, [output], name='{}_{}'.format(op, self.count), **attributes))
+        return output
+
+    def conv(self, link, prefix, x, transposed=False):
+        weight = self.constant(prefix + '/W', link.W.array)
+        inputs = [x, weight]
+        if link.b is not None:
+            inputs.append(self.constant(prefix + '/b', link.b.array))
+        kh, kw = link.W.shape[2:]
+        stride, pad = link.stride, link.pad
+        return self.node('ConvTranspose' if transposed else 'Conv', inputs,
+                         kernel_shape=[kh, kw], strides=list(stride),
+                         pads=[pad[0], pad[1], pad[0], pad[1]])
+
+    def normalize(self, bn, prefix, x, stats):
+        gamma = self.constant(prefix + '/gamma', bn.gamma.array)
+        beta = self.constant(prefix + '/beta', bn.beta.array)
+        if stats == 'image':
+            return self.node('InstanceNormalization', [x, gamma, beta],
+                             epsilon=float(bn.eps))
+        mean = self.constant(prefix + '/avg_mean', bn.avg_mean)
+        var = self.constant(prefix + '/avg_var', bn.avg_var)
+        return self.node('BatchNormalization', [x, gamma, beta, mean, var],
+                         epsilon=float(bn.eps))
+
+    def upsample(self, x):
+        scales = self.constant('upsample_scales', [1, 1, 2, 2])
+        # Nearest with 'asymmetric' + 'floor' maps output pixel i to input i // 2,
+        # which is exactly unpooling_2d(2, 2).
+        return self.node('Resize', [x, '', scales], mode='nearest',
+                         coordinate_transformation_mode='asymmetric',
+                         nearest_mode='floor')
+
+
+def to_onnx(model, stats='image'):
+    """A checked ``onnx.ModelProto`` computing ``model`` (a net.FastStyleNet)."""
+    onnx, helper, numpy_helper = _import_onnx()
+    if stats not in net.STATS:
+        raise InputError('stats must be one of {}'.format(net.STATS))
+    model.to_cpu()
+    g = _GraphBuilder(helper, numpy_helper)
+
+    def elu(h):
+        return g.node('Elu', [h], alpha=1.0)
+
+    def relu(h):
+        return g.node('Relu', [h])
+
+    h = 'input'
+    if model.arch == 'deconv':
+        h = g.normalize(model.b1, 'b1', elu(g.conv(model.c1, 'c1', h)), stats)
+        h = g.normalize(model.b2, 'b2', elu(g.conv(model.c2, 'c2', h)), stats)
+        h = g.normalize(model.b3, 'b3', elu(g.conv(model.c3, 'c3', h)), stats)
+    else:
+        h = relu(g.normalize(model.b1, 'b1', g.conv(model.c1, 'c1', h), stats))
+        h = relu(g.normalize(model.b2, 'b2', g.conv(model.c2, 'c2', h), stats))
+        h = relu(g.normalize(model.b3, 'b3', g.conv(model.c3, 'c3', h), stats))
+    for name in ('r1', 'r2', 'r3', 'r4', 'r5'):
+        block = getattr(model, name)
+        r = relu(g.normalize(block.b1, name + '/b1',
+                             g.conv(block.c1, name + '/c1', h), stats))
+        r = g.normalize(block.b2, name + '/b2', g.conv(block.c2, name + '/c2', r), stats)
+        h = g.node('Add', [r, h])
+    if model.arch == 'deconv':
+        h = g.normalize(model.b4, 'b4', elu(g.conv(model.d1, 'd1', h, True)), stats)
+        h = g.normalize(model.b5, 'b5', elu(g.conv(model.d2, 'd2', h, True)), stats)
+        h = g.conv(model.d3, 'd3', h, True)
+    else:
+        h = relu(g.normalize(model.b4, 'b4', g.conv(model.d1, 'd1', g.upsample(h)), stats))
+        h = relu(g.normalize(model.b5, 'b5', g.conv(model.d2, 'd2', g.upsample(h)), stats))
+        h = g.conv(model.d3, 'd3', h)
+    h = g.node('Tanh', [h])
+    h = g.node('Add', [h, g.constant('one', numpy.ones((), numpy.float32))])
+    g.node('Mul', [h, g.constant('half_range', numpy.full((), 127.5, numpy.float32))],
+           output='output')
+
+    dims = ['batch', 3, 'height', 'width']
+    graph = helper.make_graph(
+        g.nodes, 'fast_style_{}_{}'.format(model.arch, stats),
+        [helper.make_tensor_value_info('input', onnx.TensorProto.FLOAT, dims)],
+        [helper.make_tensor_value_info('output', onnx.TensorProto.FLOAT, dims)],
+        initializer=g.initializers)
+    proto = helper.make_model(graph, producer_name='fast-style export_onnx.py',
+                              opset_imports=[helper.make_opsetid('', OPSET)])
+    # Runtimes of the ONNX 1.14-era (OpenCV, older onnxruntime) read IR 8.
+    proto.ir_version = min(proto.ir_version, 8)
+    proto.doc_string = ('Fast style transfer net ({} layout, {} BatchNorm statistics). '
+                        'RGB float32 in [0, 255], (N, 3, H, W), H and W multiples of 4.'
+                        .format(model.arch, stats))
+    onnx.checker.check_model(proto)
+    return proto
+
+
+def export(model_path, out_path, stats='image'):
+    """Load ``model_path`` safely and write its ONNX graph to ``out_path`` atomically."""
+    model = net.load_model(model_path, stats=stats)
+    proto = to_onnx(model, stats)
+    npz.atomic_write(out_path, lambda f: f.write(proto.SerializeToString()))
+    return model.arch
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        description='Export a fast-style .model (CFNS or ours) to ONNX.')
+    parser.add_argument('model', help='the .model file (CFNS or train.py output)')
+    parser.add_argument('-o', '--out', default=None,
+                        help='output .onnx file (default: the model path with .onnx)')
+    parser.add_argument('--stats', choices=net.STATS, default='image',
+                        help="BatchNorm statistics baked into the graph: 'image' = each "
+                             "image's own (CFNS's generate.py), 'running' = the "
+                             "averages from training (default: image)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    out = args.out
+    if out is None:
+        out = (args.model[:-len('.model')] if args.model.endswith('.model')
+               else args.model) + '.onnx'
+    try:
+        arch = export(args.model, out, args.stats)
+    except InputError as e:
+        print('error: {}'.format(e), file=sys.stderr)
+        return 2
+    print('wrote {} ({} layout, {} statistics)'.format(out, arch, args.stats))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
