@@ -8,8 +8,9 @@ the net, crop, truncation to uint8, a PIL median filter, optionally the
 original colours (HSV). Frames are independent: a batch gives the same result
 as one frame at a time (BatchNorm never shares statistics across frames).
 """
+import cv2
 import numpy
-from PIL import Image, ImageFilter
+from PIL import Image
 
 import chainer
 
@@ -53,10 +54,13 @@ def original_colors(original, stylized):
 
 
 def postprocess(original, stylized, median_filter, keep_colors):
-    """CFNS's order: median filter on the stylized frame, then the colours."""
-    if median_filter > 0:
-        image = Image.fromarray(stylized).filter(ImageFilter.MedianFilter(median_filter))
-        stylized = numpy.asarray(image)
+    """CFNS's order: median filter on the stylized frame, then the colours.
+
+    cv2.medianBlur gives exactly PIL's MedianFilter (borders included, checked
+    in the tests) about 100x faster, and releases the GIL.
+    """
+    if median_filter > 1:
+        stylized = cv2.medianBlur(numpy.ascontiguousarray(stylized), median_filter)
     if keep_colors:
         stylized = original_colors(original, stylized)
     return numpy.ascontiguousarray(stylized)
@@ -81,6 +85,81 @@ class ChainerBackend:
         return chainer.backend.CpuDevice().send(y.array)
 
 
+class OpenCVBackend:
+    """The exported ONNX graph in OpenCV's DNN module (CPU)."""
+
+    name = 'opencv'
+
+    def __init__(self, onnx_bytes):
+        self.net = cv2.dnn.readNetFromONNX(numpy.frombuffer(onnx_bytes, numpy.uint8))
+        self.net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
+        self.net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
+
+    def __call__(self, batch):
+        self.net.setInput(batch)
+        return self.net.forward()
+
+
+class OnnxRuntimeBackend:
+    """The exported ONNX graph in onnxruntime (CPU execution provider)."""
+
+    name = 'onnxruntime'
+
+    def __init__(self, onnx_bytes, threads=None):
+        try:
+            import onnxruntime
+        except ImportError:
+            raise InputError('backend onnxruntime needs the onnxruntime package: '
+                             'pip install "onnxruntime<1.21"')
+        options = onnxruntime.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        self.session = onnxruntime.InferenceSession(
+            onnx_bytes, options, providers=['CPUExecutionProvider'])
+
+    def __call__(self, batch):
+        return self.session.run(None, {'input': batch})[0]
+
+
+def onnx_available():
+    try:
+        import onnx  # NOQA
+    except ImportError:
+        return False
+    return True
+
+
+def make_backend(name, model, device, stats, threads=None):
+    """The backend ``name`` for ``model``; 'auto' is the fastest correct one:
+    Chainer on a GPU, OpenCV's DNN on the exported graph on the CPU (about 3x
+    faster than Chainer there), Chainer when the onnx package is missing.
+    Returns (backend, note): the note says why 'auto' fell back, or ''."""
+    device = chainer.get_device(device)
+    on_cpu = device.xp is numpy
+    note = ''
+    if name == 'auto':
+        if not on_cpu:
+            name = 'chainer'
+        elif onnx_available():
+            name = 'opencv'
+        else:
+            name = 'chainer'
+            note = ('the onnx package is not installed, so the slower chainer backend '
+                    'is used on the CPU (pip install "onnx<1.18" for the opencv one)')
+    if name == 'chainer':
+        return ChainerBackend(model, device), note
+    if not on_cpu:
+        raise InputError('backend {} runs on the CPU only; use --backend chainer '
+                         'with device {}'.format(name, device))
+    import export_onnx
+    onnx_bytes = export_onnx.to_onnx(model, stats).SerializeToString()
+    if name == 'opencv':
+        if threads:
+            cv2.setNumThreads(threads)
+        return OpenCVBackend(onnx_bytes), note
+    return OnnxRuntimeBackend(onnx_bytes, threads), note
+
+
 class Stylizer:
     """Stylize lists of HxWx3 uint8 RGB frames with one model.
 
@@ -92,10 +171,12 @@ class Stylizer:
     median_filter  PIL median filter size after the net, 0 = none (CFNS: 3)
     keep_colors  keep the hue and saturation of the input (CFNS's flag)
     batch        frames per forward pass
+    threads      CPU threads for the opencv/onnxruntime backends (None: theirs)
     """
 
     def __init__(self, model_path, device='@numpy', backend='auto', stats='image',
-                 padding=50, median_filter=3, keep_colors=False, batch=1):
+                 padding=50, median_filter=3, keep_colors=False, batch=1,
+                 threads=None):
         if stats not in STATS:
             raise InputError('stats must be one of {}, not {!r}'.format(STATS, stats))
         if backend not in BACKENDS:
@@ -111,7 +192,8 @@ class Stylizer:
         self.stats = stats
         model = net.load_model(model_path, stats=stats)
         self.arch = model.arch
-        self.backend = ChainerBackend(model, device)
+        self.backend, self.backend_note = make_backend(backend, model, device, stats,
+                                                       threads)
 
     @property
     def backend_name(self):
