@@ -33,7 +33,8 @@ DEFAULT_OUT = os.path.join(HERE, 'sample_images', 'tubingen_pan.mp4')
 START = (380.0, 390.0, 720.0)
 PANNED = (640.0, 360.0, 720.0)
 ZOOMED = (600.0, 330.0, 420.0)
-HOLD_FRACTION = 0.125  # of the frames, still at the start and at the end
+HOLD_FRACTION = 0.125
+BLUR_PIXELS = 0.7  # camera softness, in clip pixels  # of the frames, still at the start and at the end
 
 
 def smoothstep(s):
@@ -102,11 +103,11 @@ def load_photo(path):
 def render_frame(photo, pose, size, t, noise_sigma, seed):
     """Frame t of the clip as an RGB uint8 array of ``size`` (width, height)."""
     matrix = frame_to_photo(pose, size)
-    scale = matrix[0, 0]
-    if scale > 1.0:
-        # Low-pass the photo before sampling it at a coarser grid (no aliasing).
-        sigma = 0.5 * numpy.sqrt(scale * scale - 1.0)
-        photo = cv2.GaussianBlur(photo, (0, 0), sigma)
+    # Low-pass the photo before sampling it: no aliasing, and the slight
+    # softness of a real video camera (a blur of 0.7 clip pixels). A sharper
+    # clip would make bilinear warping itself, not the motion, dominate the
+    # warping error of the source.
+    photo = cv2.GaussianBlur(photo, (0, 0), BLUR_PIXELS * matrix[0, 0])
     frame = cv2.warpAffine(photo.astype(numpy.float32), matrix, size,
                            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                            borderMode=cv2.BORDER_REFLECT)
