@@ -1,5 +1,28 @@
-"""Data-parallel training over MPI with ChainerMN (ships inside Chainer 7)."""
+"""Data-parallel training over MPI with ChainerMN (ships inside Chainer 7).
+
+``mpiexec -n N python train.py ... --communicator NAME`` runs N copies of
+train.py. Each process trains on its 1/N of the dataset; ChainerMN averages
+the gradients over the processes before every Adam step, so the N nets stay
+identical and the group trains like one process on batches of N x -b images.
+
+Every collective operation (allreduce, broadcast, barrier) must be entered by
+every process in the same order, or the job hangs until the cluster kills
+it. Hence the rules kept here:
+
+- anything that ends training (a diverged loss, Ctrl-C/SIGTERM) is decided
+  by all processes together, after the same iteration;
+- only rank 0 writes files, but the values it writes (BatchNormalization
+  running averages) are first averaged over all processes;
+- an error seen by one process only aborts the whole MPI job.
+"""
+import math
+import sys
+
+from chainer import training
+
+import extensions
 from errors import InputError
+from updater import DivergedError, StyleTransferUpdater
 
 COMMUNICATORS = ('naive', 'flat', 'hierarchical', 'two_dimensional',
                  'pure_nccl', 'single_node', 'non_cuda_aware')
@@ -19,3 +42,170 @@ def create_communicator(name):
         return chainermn.create_communicator(name)
     except Exception as e:  # e.g. NCCL communicators without CuPy/NCCL
         raise InputError('cannot create the {!r} communicator: {}'.format(name, e))
+
+
+def gpu_for_process(comm):
+    """The GPU id of this process: ``intra_rank``, wrapped to the GPUs it can see.
+
+    With every GPU of a node visible (``mpiexec``, ``srun --gpus-per-node``)
+    the processes of a node take GPUs 0, 1, ...; when the scheduler shows
+    each task only its own GPU (``srun --gpus-per-task=1``), that is GPU 0.
+    """
+    from chainer.backends import cuda
+    if not cuda.available:
+        return comm.intra_rank  # let chainer.get_device report what is missing
+    visible = cuda.cupy.cuda.runtime.getDeviceCount()
+    return comm.intra_rank % max(1, visible)
+
+
+def setup_optimizer(optimizer, model, comm):
+    """Wrap ``optimizer`` in ChainerMN's multi-node optimizer, set up on ``model``.
+
+    Rank 0's weights are broadcast here. Left to itself, ChainerMN's
+    optimizer broadcasts in its first ``update()`` and throws that step's
+    gradients away; as each resumed run is a new process, every resume would
+    then lose one step. Broadcasting now and letting the optimizer record the
+    parameter set makes every step a real one, so N processes reproduce one
+    process on the same global batches.
+    """
+    import chainermn
+    optimizer = chainermn.create_multi_node_optimizer(optimizer, comm)
+    optimizer.setup(model)
+    comm.bcast_data(model)
+    optimizer.is_changed(model)  # records the parameters: no broadcast in update()
+    return optimizer
+
+
+class MultiNodeUpdater(StyleTransferUpdater):
+    """StyleTransferUpdater whose divergence check is decided by all processes.
+
+    A rank that raised DivergedError on its own would leave the others waiting
+    in the gradient allreduce forever; so the ranks count the non-finite
+    losses together and all stop, before any update, if there is one.
+    """
+
+    def __init__(self, *args, comm, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.comm = comm
+
+    def check_finite(self, value):
+        diverged = self.comm.allreduce_obj(0 if math.isfinite(value) else 1)
+        if diverged:
+            raise DivergedError('the loss became non-finite in {} of {} processes at '
+                                'iteration {} (here: {})'.format(
+                                    diverged, self.comm.size, self.iteration + 1, value))
+
+
+def average_persistents(model, comm):
+    """Average the BatchNormalization running means and variances over ranks.
+
+    Each process normalizes with its own batch statistics (as CFNS, whose
+    BatchNormalization is per batch), so each accumulates its own running
+    averages. Averaging them before a save writes the estimate over all the
+    data, and leaves every rank with the same model.
+    """
+    import chainermn
+    chainermn.extensions.AllreducePersistent(model, comm)()
+
+
+def snapshot_trigger(checkpoint):
+    """Fires when rank 0 saves a snapshot: every epoch and every ``checkpoint`` iterations."""
+    epoch = training.triggers.IntervalTrigger(1, 'epoch')
+    every = training.triggers.IntervalTrigger(checkpoint, 'iteration') if checkpoint > 0 else None
+
+    def fires(trainer):
+        # Call both: an IntervalTrigger may keep state between calls.
+        at_epoch = epoch(trainer)
+        at_checkpoint = every(trainer) if every is not None else False
+        return at_epoch or at_checkpoint
+    return fires
+
+
+def average_before_snapshots(model, comm, checkpoint):
+    """The all-rank extension that runs :func:`average_persistents` before rank 0's savers."""
+    @training.make_extension(trigger=snapshot_trigger(checkpoint),
+                             priority=training.PRIORITY_WRITER + 1)
+    def average_running_statistics(trainer):
+        average_persistents(model, comm)
+    return average_running_statistics
+
+
+class CollectiveStopOnSignal(extensions.StopOnSignal):
+    """StopOnSignal for all processes: any rank's signal stops all of them together.
+
+    ``mpiexec`` forwards Ctrl-C and SIGTERM to every process and SLURM
+    signals every task, but each sees it at its own moment: one could stop
+    after iteration k while another is already waiting in the allreduce of
+    k + 1. So after each iteration the ranks ask each other (one tiny
+    allreduce); if any was signalled, all stop after that same iteration,
+    rank 0 saves, and the others wait until the files are complete.
+    """
+
+    def __init__(self, snapshots, model, comm):
+        super().__init__(snapshots)
+        self.model = model
+        self.comm = comm
+
+    def __call__(self, trainer):
+        signalled = self.comm.allreduce_obj(0 if self.signal_name is None else 1)
+        if not signalled:
+            return
+        average_persistents(self.model, self.comm)
+        if self.comm.rank == 0:
+            self.snapshots.save(trainer)
+        self.comm.mpi_comm.Barrier()  # no rank exits while rank 0 writes
+        raise extensions.Interrupted('{} at iteration {}'.format(
+            self.signal_name or 'a signal to another process', trainer.updater.iteration))
+
+
+def check_resume(path, examples_per_process):
+    """Refuse, clearly, a .state whose data order is for another process count.
+
+    The data order in a .state is per process (every rank's is the same, as
+    the sub-datasets are equally long and shuffled with the same seed); a run
+    with another number of processes or another dataset cannot continue it.
+    """
+    import numpy
+    key = 'updater/iterator:main/order'
+    try:
+        with numpy.load(path, allow_pickle=False) as archive:
+            if key not in archive.files:
+                return
+            saved = len(archive[key])
+    except Exception:
+        return  # npz.open_npz reports unreadable files in its own words
+    if saved != examples_per_process:
+        raise InputError(
+            '{}: its data order covers {} images per process, this run has {} '
+            '(another number of processes or another dataset); resume with the '
+            'same -n and -d, or start from its weights with -i {}'.format(
+                path, saved, examples_per_process,
+                path[:-len('.state')] + '.model' if path.endswith('.state') else 'MODEL'))
+
+
+def abort(comm, message):
+    """Print ``message`` and end the whole MPI job.
+
+    A process that just exited would hang in MPI_Finalize while the others
+    wait for it in a collective operation; MPI_Abort ends them all.
+    """
+    sys.stdout.flush()
+    print(message if comm.rank == 0 else 'rank {}: {}'.format(comm.rank, message),
+          file=sys.stderr, flush=True)
+    comm.mpi_comm.Abort(1)
+
+
+def abort_on_uncaught_exceptions():
+    """An uncaught exception in any process aborts the MPI job instead of hanging it."""
+    import chainermn.global_except_hook
+    chainermn.global_except_hook.add_hook()
+
+
+def is_writer(comm):
+    """True in the one process that prints and writes files."""
+    return comm is None or comm.rank == 0
+
+
+def describe_group(comm, batchsize):
+    return '{} processes ({} per node), effective batch {} = {} x -b {}'.format(
+        comm.size, comm.intra_size, comm.size * batchsize, comm.size, batchsize)

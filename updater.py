@@ -60,9 +60,7 @@ class StyleTransferUpdater(chainer.training.updaters.StandardUpdater):
         else:
             loss_pop = None
         value = float(loss.array)
-        if not math.isfinite(value):
-            raise DivergedError('the loss became {} at iteration {}'.format(
-                value, self.iteration + 1))
+        self.check_finite(value)
         model.cleargrads()
         loss.backward()
         optimizer.update()
@@ -72,6 +70,12 @@ class StyleTransferUpdater(chainer.training.updaters.StandardUpdater):
             'loss_pop': loss_pop if loss_pop is not None else 0.0,
             'pop_share': float(loss_pop.array) / value if loss_pop is not None and value else 0.0,
         }, model)
+
+    def check_finite(self, value):
+        """Raise DivergedError, before any update, if the loss is not finite."""
+        if not math.isfinite(value):
+            raise DivergedError('the loss became {} at iteration {}'.format(
+                value, self.iteration + 1))
 
     def serialize(self, serializer):
         super().serialize(serializer)
