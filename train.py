@@ -5,6 +5,7 @@ CFNS's command line, files and defaults, plus the noise-stability loss:
     python train.py -s style.jpg -d dataset/ -g 0 -o mystyle
 """
 import argparse
+import functools
 import os
 import sys
 
@@ -117,7 +118,7 @@ def parse_args(argv=None):
 
 def get_device(args, comm=None):
     """--device, else -g; under MPI each process takes GPU ``intra_rank``."""
-    gpu = args.gpu if comm is None or args.gpu < 0 else comm.intra_rank
+    gpu = args.gpu if comm is None or args.gpu < 0 else multinode.gpu_for_process(comm)
     spec = args.device or ('@cupy:{}'.format(gpu) if gpu >= 0 else '@numpy')
     try:
         device = chainer.get_device(spec)
@@ -138,10 +139,10 @@ def build_trainer(args, device, train_data, comm=None):
                 args.initmodel, model.arch))
     model.to_device(device)
     optimizer = chainer.optimizers.Adam(alpha=args.lr)
-    if comm is not None:
-        import chainermn
-        optimizer = chainermn.create_multi_node_optimizer(optimizer, comm)
-    optimizer.setup(model)
+    if comm is None:
+        optimizer.setup(model)
+    else:
+        optimizer = multinode.setup_optimizer(optimizer, model, comm)
 
     vgg = vgg16.load_vgg(args.vgg, args.vgg_preprocessing)
     vgg.to_device(device)
@@ -149,7 +150,9 @@ def build_trainer(args, device, train_data, comm=None):
     order = chainer.iterators.ShuffleOrderSampler(numpy.random.RandomState(args.seed))
     iterator = chainer.iterators.SerialIterator(
         train_data, args.batchsize, order_sampler=order)
-    updater = StyleTransferUpdater(
+    make_updater = (StyleTransferUpdater if comm is None else
+                    functools.partial(multinode.MultiNodeUpdater, comm=comm))
+    updater = make_updater(
         iterator, optimizer, vgg, style, device, args.image_size,
         args.lambda_feat, args.lambda_style, args.lambda_tv, args.lambda_noise,
         args.noise_count, args.noise_range, args.noise_seed, args.noise_per_batch)
@@ -157,12 +160,17 @@ def build_trainer(args, device, train_data, comm=None):
     snapshots = extensions.Snapshots(args.output)
     trainer = training.Trainer(updater, (args.epoch, 'epoch'), out=snapshots.directory)
     trainer.snapshots = snapshots
-    if comm is not None and comm.rank != 0:
-        return trainer, vgg  # only rank 0 writes files and prints
+    if comm is None:
+        trainer.extend(extensions.StopOnSignal(snapshots))
+    else:
+        # Collective extensions: on every rank, with the same triggers.
+        trainer.extend(multinode.average_before_snapshots(model, comm, args.checkpoint))
+        trainer.extend(multinode.CollectiveStopOnSignal(snapshots, model, comm))
+        if comm.rank != 0:
+            return trainer, vgg  # only rank 0 writes files and prints
     trainer.extend(extensions.epoch_snapshot(snapshots))
     if args.checkpoint > 0:
         trainer.extend(extensions.checkpoint_snapshot(snapshots, args.checkpoint))
-    trainer.extend(extensions.StopOnSignal(snapshots))
     log_trigger = (args.log_interval, 'iteration')
     trainer.extend(chainer_extensions.LogReport(
         trigger=log_trigger, filename=snapshots.name + '.log'))
@@ -193,13 +201,12 @@ def resume(trainer, path):
 
 
 def describe(args, train_data, skipped, vgg, comm=None):
-    processes = 1 if comm is None else comm.size
-    print('{} training images ({} unreadable, skipped){}'.format(
-        len(train_data) * processes, len(skipped),
+    print('{} training images{} ({} unreadable, skipped){}'.format(
+        len(train_data), '' if comm is None else ' per process', len(skipped),
         ': first {}'.format(skipped[0]) if skipped else ''))
     if comm is not None:
-        print('{} processes, {} communicator: effective batch {}'.format(
-            processes, args.communicator, processes * args.batchsize))
+        print('{} communicator: {}'.format(
+            args.communicator, multinode.describe_group(comm, args.batchsize)))
     iterations = args.epoch * -(-len(train_data) // args.batchsize)
     print('{} iterations, {} epochs, {} net, L_pop: lambda {:g}, {} noisy pixels '
           'in +-{:g}{}'.format(iterations, args.epoch, args.arch, args.lambda_noise,
@@ -227,25 +234,32 @@ def main(argv=None):
     try:
         if args.communicator:
             comm = multinode.create_communicator(args.communicator)
+            multinode.abort_on_uncaught_exceptions()
         device = get_device(args, comm)
         train_data, skipped = open_training_data(args, comm)
         trainer, vgg = build_trainer(args, device, train_data, comm)
         if comm is None or comm.rank == 0:
             describe(args, train_data, skipped, vgg, comm)
         if args.resume:
+            if comm is not None:
+                multinode.check_resume(args.resume, len(train_data))
             state = resume(trainer, args.resume)
             if comm is None or comm.rank == 0:
                 print('resumed from {}: {}'.format(args.resume, state))
         trainer.run()
     except InputError as e:
+        if comm is not None:  # maybe this rank only: the others would hang
+            multinode.abort(comm, 'error: {}'.format(e))
         sys.exit('error: {}'.format(e))
-    except DivergedError as e:
+    except DivergedError as e:  # under MPI all ranks raise it together
         sys.exit('error: {}; training stopped and nothing was saved for this '
-                 'iteration (the last snapshot is intact); try a lower --lr'.format(e))
-    except extensions.Interrupted as e:
-        print('\ninterrupted ({}); saved {} and {}; continue with -r {}'.format(
-            e, trainer.snapshots.model_path, trainer.snapshots.state_path,
-            trainer.snapshots.state_path))
+                 'iteration (the last snapshot is intact); try a lower --lr'.format(e)
+                 if multinode.is_writer(comm) else 1)
+    except extensions.Interrupted as e:  # under MPI all ranks raise it together
+        if multinode.is_writer(comm):
+            print('\ninterrupted ({}); saved {} and {}; continue with -r {}'.format(
+                e, trainer.snapshots.model_path, trainer.snapshots.state_path,
+                trainer.snapshots.state_path))
         sys.exit(130)
     if comm is None or comm.rank == 0:
         print('saved {}'.format(trainer.snapshots.save(trainer)))
