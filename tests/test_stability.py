@@ -1,0 +1,348 @@
+"""stability.py, flow.py and make_sample_clip.py: the metrics on frames whose
+true motion is known, .flo files, the sample clip, and the command line."""
+import json
+import os
+
+import cv2
+import numpy
+import pytest
+from PIL import Image
+
+import flow
+import make_sample_clip as clip
+import stability
+from errors import InputError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHIPPED_CLIP = os.path.join(ROOT, 'sample_images', 'tubingen_pan.mp4')
+SMALL = (128, 96)  # clip size used by the tests (the shipped one is 320x240)
+
+
+def texture(height, width, seed=0):
+    """A smooth random RGB texture (blurred noise), enough detail for flow."""
+    rng = numpy.random.RandomState(seed)
+    image = rng.uniform(0, 255, size=(height, width, 3)).astype(numpy.float32)
+    image = cv2.GaussianBlur(image, (0, 0), 2.0)
+    image = (image - image.mean()) * (110 / image.std()) + 128
+    return numpy.clip(image, 0, 255).astype(numpy.uint8)
+
+
+def shifted_pair(dx, dy, size=(64, 48)):
+    """Two crops of one texture, the camera moved by (dx, dy) pixels between them."""
+    width, height = size
+    big = texture(height + 20, width + 20)
+    a = big[5:5 + height, 5:5 + width]
+    b = big[5 + dy:5 + dy + height, 5 + dx:5 + dx + width]
+    # Pixel x of b shows what pixel x + (dx, dy) of a shows: that is b's flow to a.
+    backward = numpy.zeros((height, width, 2), numpy.float32)
+    backward[..., 0], backward[..., 1] = dx, dy
+    return a, b, backward
+
+
+def write_frames(folder, frames):
+    os.makedirs(folder, exist_ok=True)
+    for t, frame in enumerate(frames):
+        Image.fromarray(frame).save(os.path.join(folder, 'f{}.png'.format(t)))
+    return folder
+
+
+def measure_frames(frames, stylized=None, **kwargs):
+    """Figures of the source (and optionally a stylized version) of in-memory frames."""
+    rows = [stability.SourceRow('source')]
+    if stylized is not None:
+        rows.append(ListRow(stylized))
+    stability.measure(frames, rows, stability.SourceFlow('dis'), **kwargs)
+    return [row.figures.summary() for row in rows]
+
+
+class ListRow:
+    """A stylized video held in memory (the row interface of stability.py)."""
+
+    def __init__(self, frames):
+        self.frames = frames
+        self.figures = stability.Figures('list', 'video')
+
+    def add(self, src, pair, t):
+        self.figures.add(self.frames[t], pair)
+
+
+@pytest.fixture(scope='module')
+def photo():
+    return clip.load_photo(clip.DEFAULT_PHOTO)
+
+
+@pytest.fixture(scope='module')
+def small_clip(photo):
+    """(noisy frames, clean frames, camera poses) of a 24-frame 128x96 clip."""
+    noisy, poses = clip.render_clip(photo, 24, SMALL, noise_sigma=3.0, seed=0)
+    clean, _ = clip.render_clip(photo, 24, SMALL, noise_sigma=0.0, seed=0)
+    return noisy, clean, poses
+
+
+# --- .flo files -----------------------------------------------------------------
+
+def test_flo_round_trip(tmp_path):
+    rng = numpy.random.RandomState(0)
+    original = rng.normal(0, 5, size=(7, 11, 2)).astype(numpy.float32)
+    path = str(tmp_path / 'a.flo')
+    flow.write_flo(path, original)
+    assert os.path.getsize(path) == 12 + 7 * 11 * 2 * 4
+    with open(path, 'rb') as f:
+        header = numpy.frombuffer(f.read(12), dtype='<f4', count=1)
+    assert header[0] == numpy.float32(202021.25)
+    numpy.testing.assert_array_equal(flow.read_flo(path), original)
+
+
+@pytest.mark.parametrize('content, message', [
+    (b'PIEX' + b'\0' * 20, 'bad magic'),
+    (b'PIE', 'too short'),
+    (numpy.array([202021.25], '<f4').tobytes() + numpy.array([4, 3], '<i4').tobytes()
+     + b'\0' * 10, 'should hold 96 bytes'),
+])
+def test_bad_flo_files_are_refused(tmp_path, content, message):
+    path = str(tmp_path / 'bad.flo')
+    with open(path, 'wb') as f:
+        f.write(content)
+    with pytest.raises(InputError, match=message):
+        flow.read_flo(path)
+
+
+def test_flow_folder_reports_missing_files(tmp_path):
+    flow.write_flow_pair(str(tmp_path), 1, numpy.zeros((4, 5, 2)), numpy.zeros((4, 5, 2)))
+    folder = flow.FlowFolder(str(tmp_path))
+    forward, backward = folder.pair(1, (4, 5))
+    assert forward.shape == backward.shape == (4, 5, 2)
+    with pytest.raises(InputError, match='forward_2_3.flo: missing'):
+        folder.pair(2, (4, 5))
+    with pytest.raises(InputError, match='flow is 5x4 but the frames are 6x4'):
+        folder.pair(1, (4, 6))
+
+
+# --- warping and the masks ------------------------------------------------------
+
+def test_identical_frames_give_zero_error():
+    frame = texture(48, 64)
+    summary, = measure_frames([frame] * 4)
+    assert summary['warp_mse'] == pytest.approx(0.0, abs=1e-6)
+    assert summary['flicker'] == 0.0
+    assert summary['reliable'] > 0.95 and summary['still'] > 0.95
+
+
+def test_known_shift_warps_to_zero_error_and_is_large_without():
+    a, b, backward = shifted_pair(3, 2)
+    reliable = flow.inside_frame(backward)
+    assert 0.8 < reliable.mean() < 1.0  # the strip that entered the frame is left out
+    assert stability.warping_error(a, b, backward, reliable) < 1e-6
+    unwarped = stability.warping_error(a, b, numpy.zeros_like(backward), reliable)
+    assert unwarped > 500
+    # The same with flow computed by DIS from the frames themselves.
+    estimator = flow.FlowEstimator('dis')
+    computed = estimator(b, a)
+    forward = estimator(a, b)
+    mask = flow.reliable_mask(computed, forward)
+    assert mask.mean() > 0.7
+    assert stability.warping_error(a, b, computed, mask) < 0.02 * unwarped
+
+
+def test_consistency_check_flags_occlusions_and_motion_boundaries():
+    backward = numpy.zeros((20, 30, 2), numpy.float32)
+    backward[..., 0] = 2.0
+    forward = -backward.copy()
+    assert flow.reliable_mask(backward, forward)[:, :27].all()  # right edge leaves
+    forward[5:10, 10:15, 0] = 6.0  # disagrees with the backward flow there
+    mask = flow.reliable_mask(backward, forward)
+    assert not mask[6:9, 9:12].any() and mask[15:, :20].all()
+    # A step in the backward flow is a motion boundary, only checked on request.
+    step = -forward * 0
+    step[..., 0] = 2.0
+    step[:, 15:, 0] = 8.0
+    forward_step = numpy.zeros_like(step)
+    forward_step[..., 0] = -2.0
+    forward_step[:, 17:, 0] = -8.0
+    plain = flow.reliable_mask(step, forward_step)
+    boundaries = flow.reliable_mask(step, forward_step, motion_boundaries=True)
+    assert plain[:, 14:16].all() and not boundaries[:, 14:16].any()
+
+
+def test_per_frame_noise_raises_warping_error_and_flicker(small_clip):
+    noisy, clean, _ = small_clip
+    source, clean_row = measure_frames(clean, stylized=clean)
+    _, noisy_row = measure_frames(clean, stylized=noisy)
+    assert clean_row['warp_mse'] == pytest.approx(source['warp_mse'])
+    assert noisy_row['warp_mse'] > clean_row['warp_mse'] + 5
+    assert noisy_row['flicker'] > clean_row['flicker'] + 1
+    assert noisy_row['popping'] is None  # no model, nothing to perturb
+
+
+# --- the sample clip: exact flow checks the flow and the metric -----------------
+
+def test_clip_exact_flow_matches_dis_and_warps_source_to_near_zero(small_clip):
+    noisy, clean, poses = small_clip
+    estimator = flow.FlowEstimator('dis')
+    moving = [t for t in range(1, len(poses)) if poses[t] != poses[t - 1]]
+    assert len(moving) >= 12
+    errors_exact, errors_unwarped, endpoint_errors = [], [], []
+    for t in moving:
+        backward = clip.exact_flow(poses[t], poses[t - 1], SMALL)
+        forward = clip.exact_flow(poses[t - 1], poses[t], SMALL)
+        reliable = flow.reliable_mask(backward, forward)
+        assert reliable.mean() > 0.6  # only what left the frame is unreliable
+        errors_exact.append(stability.warping_error(clean[t - 1], clean[t], backward,
+                                                    reliable))
+        errors_unwarped.append(stability.warping_error(
+            clean[t - 1], clean[t], numpy.zeros_like(backward), reliable))
+        computed = estimator(noisy[t], noisy[t - 1])
+        inside = flow.inside_frame(backward)
+        endpoint_errors.append(numpy.sqrt(((computed - backward) ** 2).sum(2))[inside])
+        assert numpy.abs(backward).max() > 0.3  # the camera really moves
+    endpoint = numpy.concatenate(endpoint_errors)
+    assert numpy.median(endpoint) < 0.3 and numpy.mean(endpoint) < 1.0
+    # Bilinear resampling of a soft image: a few units, against hundreds.
+    assert numpy.mean(errors_exact) < 10
+    assert numpy.mean(errors_unwarped) > 20 * numpy.mean(errors_exact)
+
+
+def test_clip_is_deterministic_and_exact_flow_is_consistent(photo):
+    poses = clip.camera_path(24)
+    a = clip.render_frame(photo, poses[10], SMALL, 10, 3.0, 0)
+    b = clip.render_frame(photo, poses[10], SMALL, 10, 3.0, 0)
+    numpy.testing.assert_array_equal(a, b)
+    forward = clip.exact_flow(poses[9], poses[10], SMALL)
+    backward = clip.exact_flow(poses[10], poses[9], SMALL)
+    # Following the forward flow and then the backward flow returns home.
+    round_trip = forward + flow.warp(backward, forward)
+    assert numpy.abs(round_trip[flow.inside_frame(forward)]).max() < 1e-2
+
+
+def test_clip_script_and_cli_with_exact_flo_files(tmp_path):
+    frames_dir, flow_dir = str(tmp_path / 'frames'), str(tmp_path / 'flow')
+    assert clip.main(['-o', '', '--frames', '16', '--size', '128x96',
+                      '--frames-dir', frames_dir, '--flow-dir', flow_dir]) == 0
+    names = os.listdir(flow_dir)
+    assert len(names) == 30 and 'forward_1_2.flo' in names and 'backward_16_15.flo' in names
+    exact_json, dis_json = str(tmp_path / 'exact.json'), str(tmp_path / 'dis.json')
+    assert stability.main([frames_dir, '--flow_dir', flow_dir, '--json', exact_json,
+                           '--no-progress']) == 0
+    assert stability.main([frames_dir, '--json', dis_json, '--no-progress']) == 0
+    exact, = json.load(open(exact_json))['rows']
+    computed, = json.load(open(dis_json))['rows']
+    assert exact['frames'] == 16 and len(exact['warp_mse_per_pair']) == 15
+    # Sensor noise of sigma 3 alone gives about 2 * 9 (less after bilinear smoothing).
+    assert 8 < exact['warp_mse'] < 30
+    assert computed['warp_mse'] == pytest.approx(exact['warp_mse'], rel=0.35)
+
+
+def test_shipped_clip_is_what_the_script_makes(photo):
+    capture = cv2.VideoCapture(SHIPPED_CLIP)
+    decoded = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        decoded.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+    capture.release()
+    assert len(decoded) == 48 and decoded[0].shape == (240, 320, 3)
+    assert os.path.getsize(SHIPPED_CLIP) < 2 * 1024 * 1024
+    poses = clip.camera_path(48)
+    for t in (0, 20, 47):
+        rendered = clip.render_frame(photo, poses[t], (320, 240), t, 0.0, 0)
+        # H.264 at crf 14 in 4:2:0 of the noisy frame versus the clean render.
+        assert numpy.mean(numpy.abs(decoded[t].astype(float) - rendered)) < 4
+
+
+# --- popping with a model, and the command line ----------------------------------
+
+def test_sparse_noise_is_seeded_and_sparse():
+    assert stability.default_noise_count(512, 512) == 1000
+    assert stability.default_noise_count(240, 320) == 293
+    a = stability.sparse_noise(24, 32, 10, 30, numpy.random.RandomState([1, 0]))
+    b = stability.sparse_noise(24, 32, 10, 30, numpy.random.RandomState([1, 0]))
+    numpy.testing.assert_array_equal(a, b)
+    assert (numpy.abs(a).sum(axis=2) > 0).sum() == 10 and numpy.abs(a).max() <= 30
+    with pytest.raises(InputError, match='noise count'):
+        stability.sparse_noise(4, 4, 17, 30, numpy.random.RandomState(0))
+
+
+@pytest.fixture(scope='module')
+def model_path(tmp_path_factory):
+    chainer = pytest.importorskip('chainer')
+    pytest.importorskip('stylize')
+    import net
+    path = str(tmp_path_factory.mktemp('model') / 'random.model')
+    chainer.serializers.save_npz(path, net.FastStyleNet('resize'))
+    return path
+
+
+def test_cli_models_popping_rises_with_noise(tmp_path, small_clip, model_path, capsys):
+    noisy = small_clip[0]
+    source = write_frames(str(tmp_path / 'src'), [f[::2, ::2] for f in noisy[:4]])
+    out_json = str(tmp_path / 'out.json')
+    args = [source, '-m', model_path, '--padding', '8', '--backend', 'chainer',
+            '--no-progress']
+    assert stability.main(args + ['--json', out_json]) == 0
+    table = capsys.readouterr().out
+    assert 'popping' in table.splitlines()[0] and model_path in table
+    document = json.load(open(out_json))
+    source_row, model_row = document['rows']
+    assert source_row['popping'] is None
+    assert model_row['popping'] > 0 and model_row['warp_mse'] > 0
+    assert document['settings']['noise_count'] == 12  # 1000 * 64*48 / 512^2, rounded
+    assert stability.main(args + ['--json', out_json, '--noise-range', '0']) == 0
+    assert json.load(open(out_json))['rows'][1]['popping'] == 0
+    # The same model twice gives the same figures (fresh noise, but seeded).
+    assert stability.main(args + ['-m', model_path, '--json', out_json]) == 0
+    rows = json.load(open(out_json))['rows']
+    assert rows[1]['popping'] == rows[2]['popping'] == model_row['popping']
+
+
+def test_cli_stylized_video_and_size(tmp_path, capsys):
+    frames = [texture(48, 64, seed=0)] * 3 + [texture(48, 64, seed=1)]
+    source = write_frames(str(tmp_path / 'src'), frames)
+    # A "stylized" version at twice the size: resized to the measuring size.
+    bigger = write_frames(str(tmp_path / 'big'), [cv2.resize(f, (128, 96)) for f in frames])
+    out_json = str(tmp_path / 'f.json')
+    assert stability.main([source, '--stylized', bigger, '--size', '32', '--json',
+                           out_json, '--no-progress']) == 0
+    document = json.load(open(out_json))
+    assert document['size'] == [32, 24] and document['frames'] == 4
+    assert document['rows'][1]['flicker'] < 2
+
+
+def bad_cases(tmp_path):
+    frames = [texture(24, 32, seed=s) for s in range(3)]
+    source = write_frames(str(tmp_path / 'src'), frames)
+    short = write_frames(str(tmp_path / 'short'), frames[:2])
+    square = write_frames(str(tmp_path / 'square'), [texture(32, 32)] * 3)
+    empty = str(tmp_path / 'empty')
+    os.makedirs(empty)
+    not_video = str(tmp_path / 'notes.mp4')
+    with open(not_video, 'w') as f:
+        f.write('not a video')
+    one = write_frames(str(tmp_path / 'one'), frames[:1])
+    return [
+        ([str(tmp_path / 'missing.mp4')], 'no such file or folder'),
+        ([empty], 'no image files'),
+        ([not_video], 'cannot open this video|no frames'),
+        ([one], 'at least 2'),
+        ([source, '--stylized', short], 'ends after 2 frames'),
+        ([source, '--stylized', square], 'not a stylized version'),
+        ([source, '--stylized', str(tmp_path / 'nope')], 'no such file or folder'),
+        ([source, '--flow-dir', empty], 'holds no forward_I_J.flo'),
+        ([source, '-m', not_video], 'not a valid .npz|refusing to load'),
+    ]
+
+
+def test_cli_bad_inputs_give_one_line_errors(tmp_path, capsys):
+    for argv, message in bad_cases(tmp_path):
+        assert stability.main(argv + ['--no-progress']) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert err.startswith('error: ') and '\n' not in err, (argv, err)
+        assert any(m in err for m in message.split('|')), (argv, err)
+
+
+def test_cli_bad_flags_exit_with_usage(tmp_path):
+    for argv in (['x', '--max-frames', '1'], ['x', '--flow', 'magic'],
+                 ['x', '--flow-dir', 'a', '--write-flow', 'b']):
+        with pytest.raises(SystemExit) as e:
+            stability.main(argv)
+        assert e.value.code == 2
