@@ -8,6 +8,9 @@ the net, crop, truncation to uint8, a PIL median filter, optionally the
 original colours (HSV). Frames are independent: a batch gives the same result
 as one frame at a time (BatchNorm never shares statistics across frames).
 """
+import os
+import zipfile
+
 import cv2
 import numpy
 from PIL import Image
@@ -72,7 +75,7 @@ class ChainerBackend:
     name = 'chainer'
 
     def __init__(self, model, device):
-        self.device = chainer.get_device(device)
+        self.device = get_device(device)
         self.model = model
         self.model.to_device(self.device)
 
@@ -129,12 +132,21 @@ def onnx_available():
     return True
 
 
+def get_device(specifier):
+    """chainer.get_device, with a one-line InputError for unusable devices."""
+    try:
+        return chainer.get_device(specifier)
+    except (RuntimeError, ValueError, TypeError) as e:
+        reason = ' '.join(str(e).split())
+        raise InputError('device {!r} cannot be used: {}'.format(specifier, reason))
+
+
 def make_backend(name, model, device, stats, threads=None):
     """The backend ``name`` for ``model``; 'auto' is the fastest correct one:
     Chainer on a GPU, OpenCV's DNN on the exported graph on the CPU (about 3x
     faster than Chainer there), Chainer when the onnx package is missing.
     Returns (backend, note): the note says why 'auto' fell back, or ''."""
-    device = chainer.get_device(device)
+    device = get_device(device)
     on_cpu = device.xp is numpy
     note = ''
     if name == 'auto':
@@ -158,6 +170,15 @@ def make_backend(name, model, device, stats, threads=None):
             cv2.setNumThreads(threads)
         return OpenCVBackend(onnx_bytes), note
     return OnnxRuntimeBackend(onnx_bytes, threads), note
+
+
+def load_model(path, stats):
+    """net.load_model, with a plain message for files that are no archive at all
+    (an image, a pickle) instead of numpy's guess that they are pickles."""
+    if os.path.isfile(path) and not zipfile.is_zipfile(path):
+        raise InputError('{}: not a .model file (a .model is a Chainer .npz '
+                         'archive)'.format(path))
+    return net.load_model(path, stats=stats)
 
 
 class Stylizer:
@@ -190,7 +211,7 @@ class Stylizer:
         self.keep_colors = keep_colors
         self.batch = batch
         self.stats = stats
-        model = net.load_model(model_path, stats=stats)
+        model = load_model(model_path, stats)
         self.arch = model.arch
         self.backend, self.backend_note = make_backend(backend, model, device, stats,
                                                        threads)

@@ -1,0 +1,289 @@
+"""Stylize images, videos or a live camera with a fast-style model.
+
+    python generate.py photo.jpg -m models/style.model -o out.jpg
+    python generate.py clip.mp4 -m models/style.model -o out.mp4
+    python generate.py photos/ clips/a.mov -m models/style.model -o stylized/
+    python generate.py --camera 0 -m models/style.model
+
+The flags and defaults of chainer-fast-neuralstyle's generate.py are kept
+(-g, -m, -o, --median_filter, --padding, --keep_colors), and so is its output
+for an image (per-image BatchNorm statistics, symmetric padding, uint8
+truncation, PIL's median filter and HSV colours).
+"""
+import argparse
+import os
+import sys
+import time
+
+import numpy
+from PIL import Image
+
+import npz
+import stylize
+import video
+from errors import InputError
+
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp', '.ppm')
+# BatchNorm statistics used for videos unless --stats says otherwise. CFNS's
+# per-image statistics for now; see README for the flicker measurements.
+VIDEO_STATS = 'image'
+IMAGE_STATS = 'image'
+# Where several inputs go when -o is not given.
+DEFAULT_OUT_DIRECTORY = 'stylized'
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        description='Stylize images, videos (with their sound) or a camera with a '
+                    'fast-style model (CFNS-compatible).')
+    parser.add_argument('input', nargs='*',
+                        help='image files ({}), video files ({}, any case) or '
+                             'directories of them'.format(
+                                 ' '.join(IMAGE_EXTENSIONS), ' '.join(video.VIDEO_EXTENSIONS)))
+    parser.add_argument('-g', '--gpu', type=int, default=-1,
+                        help='GPU id, -1 for the CPU (default: -1)')
+    parser.add_argument('--device', default=None,
+                        help="Chainer device specifier, e.g. '@numpy', '@cupy:1' "
+                             "(overrides -g)")
+    parser.add_argument('-m', '--model', default='models/style.model',
+                        help='the .model file, CFNS or ours, either layout '
+                             '(default: models/style.model)')
+    parser.add_argument('-o', '--out', default=None,
+                        help='output file; with several inputs or a directory, the '
+                             'output directory (default: out.jpg for an image, '
+                             'out.<ext> for a video, {}/ for several)'.format(
+                                 DEFAULT_OUT_DIRECTORY))
+    parser.add_argument('--median_filter', type=int, default=3,
+                        help='size of the median filter applied to the result, 0 for '
+                             'none (default: 3)')
+    parser.add_argument('--padding', type=int, default=50,
+                        help='symmetric padding added around each frame before the '
+                             'net and cropped after, against border artefacts '
+                             '(default: 50)')
+    parser.add_argument('--keep_colors', action='store_true',
+                        help='keep the hue and saturation of the input, take only '
+                             'the brightness of the stylized result')
+    parser.add_argument('--stats', choices=stylize.STATS, default=None,
+                        help="BatchNorm statistics: 'image' = each frame's own, as "
+                             "CFNS's generate.py; 'running' = the averages from "
+                             "training (default: {} for images, {} for videos)".format(
+                                 IMAGE_STATS, VIDEO_STATS))
+    parser.add_argument('--backend', choices=stylize.BACKENDS, default='auto',
+                        help='inference engine: chainer; opencv or onnxruntime on '
+                             'the exported ONNX graph (CPU only); auto = chainer on a '
+                             'GPU, opencv on the CPU (fastest there) (default: auto)')
+    parser.add_argument('--batch', type=int, default=1,
+                        help='video frames per forward pass; helps on a GPU, '
+                             'results do not depend on it (default: 1)')
+    parser.add_argument('--threads', type=int, default=None,
+                        help='CPU threads for the opencv/onnxruntime backends '
+                             '(default: all cores)')
+    parser.add_argument('--camera', type=int, default=None, metavar='N',
+                        help='stylize camera N live in a preview window (q or Esc '
+                             'quits); needs a display')
+    parser.add_argument('--shard', default=None, metavar='I/N',
+                        help='process only inputs I, I+N, I+2N, ... of the sorted '
+                             'input list (0 <= I < N), for array jobs')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='with several inputs, redo outputs that already exist '
+                             '(default: skip them; outputs are only ever complete)')
+    parser.add_argument('--no_progress', action='store_true',
+                        help='no progress bar (it is shown only on a terminal anyway)')
+    return parser.parse_args(argv)
+
+
+def parse_shard(text):
+    """'I/N' -> (I, N) with 0 <= I < N."""
+    try:
+        index, count = (int(part) for part in text.split('/'))
+    except ValueError:
+        raise InputError('--shard must look like I/N, e.g. 0/4, not {!r}'.format(text))
+    if not 0 <= index < count:
+        raise InputError('--shard {}: need 0 <= I < N'.format(text))
+    return index, count
+
+
+def kind_of(path):
+    ext = os.path.splitext(path)[1].lower()
+    if ext in IMAGE_EXTENSIONS:
+        return 'image'
+    if ext in video.VIDEO_EXTENSIONS:
+        return 'video'
+    return None
+
+
+def expand_inputs(paths):
+    """Files from ``paths``: directories give their images and videos, sorted.
+    Returns (files, several), ``several`` when the outputs go to a directory."""
+    files = []
+    for path in paths:
+        if os.path.isdir(path):
+            files.extend(sorted(os.path.join(path, name) for name in os.listdir(path)
+                                if kind_of(name) and
+                                os.path.isfile(os.path.join(path, name))))
+        else:
+            files.append(path)
+    several = len(paths) > 1 or any(os.path.isdir(path) for path in paths)
+    return files, several
+
+
+def plan_outputs(files, several, out):
+    """(input, output) pairs; outputs in a directory when ``several``."""
+    if not several:
+        path = files[0]
+        if out is None:
+            ext = '.jpg' if kind_of(path) != 'video' else os.path.splitext(path)[1].lower()
+            out = 'out' + ext
+        elif os.path.isdir(out):
+            out = os.path.join(out, os.path.basename(path))
+        return [(path, out)]
+    directory = out or DEFAULT_OUT_DIRECTORY
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise InputError('{}: with several inputs, -o must be a directory'.format(directory))
+    pairs, seen = [], {}
+    for path in files:
+        target = os.path.join(directory, os.path.basename(path))
+        if target in seen:
+            raise InputError('{} and {} would both be written to {}'.format(
+                seen[target], path, target))
+        seen[target] = path
+        pairs.append((path, target))
+    return pairs
+
+
+def read_image(path):
+    """RGB uint8 array of an image file, as CFNS (PIL, convert('RGB'))."""
+    if not os.path.isfile(path):
+        raise InputError('{}: no such file'.format(path))
+    try:
+        with Image.open(path) as image:
+            return numpy.asarray(image.convert('RGB'))
+    except (OSError, ValueError, Image.DecompressionBombError) as e:
+        raise InputError('{}: cannot read this image ({})'.format(path, e))
+
+
+def write_image(frame, path):
+    """Save atomically, in the format the extension names (PIL's defaults, as CFNS)."""
+    fmt = Image.registered_extensions().get(os.path.splitext(path)[1].lower())
+    if fmt is None:
+        raise InputError('{}: unknown image extension'.format(path))
+    image = Image.fromarray(frame)
+    npz.atomic_write(path, lambda f: image.save(f, format=fmt))
+
+
+def check_pair(in_path, out_path):
+    """Clear errors before any work: missing input, unknown or mismatched types."""
+    kind = kind_of(in_path)
+    if not os.path.isfile(in_path):
+        raise InputError('{}: no such file'.format(in_path))
+    if kind is None:
+        raise InputError('{}: unknown extension (images: {}; videos: {})'.format(
+            in_path, ' '.join(IMAGE_EXTENSIONS), ' '.join(video.VIDEO_EXTENSIONS)))
+    if kind_of(out_path) != kind:
+        raise InputError('{}: the output of {} {} must be {} file'.format(
+            out_path, 'a' if kind == 'video' else 'an', kind,
+            'a video' if kind == 'video' else 'an image'))
+    if os.path.exists(out_path) and os.path.samefile(in_path, out_path):
+        raise InputError('{}: refusing to overwrite the input'.format(out_path))
+    return kind
+
+
+class Stylizers:
+    """One Stylizer per BatchNorm statistics mode, made when first needed."""
+
+    def __init__(self, args):
+        self.args = args
+        self.device = args.device or ('@cupy:{}'.format(args.gpu) if args.gpu >= 0
+                                      else '@numpy')
+        self.made = {}
+
+    def get(self, stats):
+        if stats not in self.made:
+            a = self.args
+            stylizer = stylize.Stylizer(
+                a.model, device=self.device, backend=a.backend, stats=stats,
+                padding=a.padding, median_filter=a.median_filter,
+                keep_colors=a.keep_colors, batch=a.batch, threads=a.threads)
+            if stylizer.backend_note:
+                print('note: ' + stylizer.backend_note, file=sys.stderr)
+            self.made[stats] = stylizer
+        return self.made[stats]
+
+
+def process(stylizers, args, in_path, out_path):
+    """Stylize one input into ``out_path`` and print a summary line."""
+    kind = check_pair(in_path, out_path)
+    if kind == 'image':
+        start = time.perf_counter()
+        frame = read_image(in_path)
+        result = stylizers.get(args.stats or IMAGE_STATS).stylize([frame])[0]
+        write_image(result, out_path)
+        print('{}: {}x{} in {:.2f} s'.format(out_path, frame.shape[1], frame.shape[0],
+                                            time.perf_counter() - start))
+        return
+    stylizer = stylizers.get(args.stats or VIDEO_STATS)
+    summary = video.stylize_video(in_path, out_path, stylizer.stylize, batch=args.batch,
+                                  progress=not args.no_progress)
+    print('{}: {} frames in {:.1f} s ({:.2f} frames/s), {}x{} at {:.3f} frames/s, {}'
+          .format(out_path, summary['frames'], summary['seconds'],
+                  summary['frames'] / max(summary['seconds'], 1e-9),
+                  summary['width'], summary['height'], summary['fps'],
+                  'with sound' if summary['audio'] else 'no sound'))
+
+
+def run(args):
+    """Everything but the error printing; returns the exit status."""
+    if args.batch < 1:
+        raise InputError('--batch must be at least 1')
+    stylizers = Stylizers(args)
+    if args.camera is not None:
+        if args.input:
+            raise InputError('give either --camera or input files, not both')
+        frames, seconds = video.run_camera(
+            args.camera, stylizers.get(args.stats or VIDEO_STATS).stylize)
+        print('camera {}: {} frames in {:.1f} s ({:.2f} frames/s)'.format(
+            args.camera, frames, seconds, frames / max(seconds, 1e-9)))
+        return 0
+    if not args.input:
+        raise InputError('no input: give image or video files, a directory, or --camera N')
+    files, several = expand_inputs(args.input)
+    if not files:
+        raise InputError('no image or video files in {}'.format(' '.join(args.input)))
+    if args.shard:
+        index, count = parse_shard(args.shard)
+        files = sorted(files)[index::count]
+        several = True
+    pairs = plan_outputs(files, several, args.out)
+    # Load the model now, so a bad model is one error, not one per input.
+    any_video = any(kind_of(path) == 'video' for path in files)
+    stylizers.get(args.stats or (VIDEO_STATS if any_video else IMAGE_STATS))
+    failed = skipped = 0
+    for in_path, out_path in pairs:
+        if several and not args.overwrite and os.path.exists(out_path):
+            skipped += 1
+            continue
+        try:
+            process(stylizers, args, in_path, out_path)
+        except InputError as e:
+            failed += 1
+            print('error: {}'.format(e), file=sys.stderr)
+    if several:
+        print('done: {} written, {} skipped (already there; --overwrite redoes them), '
+              '{} failed'.format(len(pairs) - skipped - failed, skipped, failed))
+    return 2 if failed else 0
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        return run(args)
+    except InputError as e:
+        print('error: {}'.format(e), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print('interrupted: unfinished outputs were removed', file=sys.stderr)
+        return 130
+
+
+if __name__ == '__main__':
+    sys.exit(main())
