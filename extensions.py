@@ -47,6 +47,11 @@ class Snapshots:
         return self.stem + suffix + '.model'
 
 
+# Savers run after every other extension of the iteration (the log included),
+# so a snapshot holds the state of a finished iteration.
+SAVER_PRIORITY = training.PRIORITY_READER - 1
+
+
 def epoch_and_batch(trainer):
     """CFNS's (epoch, batch index in the epoch), both from 0, of the last update."""
     iterator = trainer.updater.get_iterator('main')
@@ -57,7 +62,7 @@ def epoch_and_batch(trainer):
 
 def epoch_snapshot(snapshots):
     """After each epoch: models/NAME_EPOCH.model and .state, as CFNS."""
-    @training.make_extension(trigger=(1, 'epoch'), priority=training.PRIORITY_READER)
+    @training.make_extension(trigger=(1, 'epoch'), priority=SAVER_PRIORITY)
     def save_epoch(trainer):
         epoch, _ = epoch_and_batch(trainer)
         snapshots.save(trainer, '_{}'.format(epoch))
@@ -67,7 +72,7 @@ def epoch_snapshot(snapshots):
 def checkpoint_snapshot(snapshots, interval):
     """Every ``interval`` iterations: models/NAME_EPOCH_BATCH.model and .state."""
     @training.make_extension(trigger=(interval, 'iteration'),
-                             priority=training.PRIORITY_READER)
+                             priority=SAVER_PRIORITY)
     def save_checkpoint(trainer):
         epoch, batch = epoch_and_batch(trainer)
         snapshots.save(trainer, '_{}_{}'.format(epoch, batch))
@@ -109,7 +114,7 @@ class StopOnSignal(training.Extension):
     """
 
     trigger = (1, 'iteration')
-    priority = training.PRIORITY_READER - 1  # after the other savers
+    priority = SAVER_PRIORITY - 1  # after the other savers
 
     def __init__(self, snapshots):
         self.snapshots = snapshots

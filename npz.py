@@ -39,7 +39,7 @@ def load_arrays(arrays, target, path='', strict=True, source='file'):
         deserializer.load(target)
     except KeyError as e:
         raise InputError('{}: missing entry {}'.format(source, e))
-    except ValueError as e:
+    except (ValueError, TypeError) as e:  # wrong shape or dtype
         raise InputError('{}: {}'.format(source, e))
 
 

@@ -246,7 +246,8 @@ def main(argv=None):
             state = resume(trainer, args.resume)
             if comm is None or comm.rank == 0:
                 print('resumed from {}: {}'.format(args.resume, state))
-        trainer.run()
+        # Our own exceptions get a one-line message below, not the loop's traceback.
+        trainer.run(show_loop_exception_msg=False)
     except InputError as e:
         if comm is not None:  # maybe this rank only: the others would hang
             multinode.abort(comm, 'error: {}'.format(e))

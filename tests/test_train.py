@@ -1,0 +1,398 @@
+"""Training: CFNS layout and loss, the noise loss, resume, crash safety, bad input."""
+import glob
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+
+import chainer
+import numpy
+import pytest
+from PIL import Image
+
+import dataset
+import losses
+import net
+import noise
+import npz
+import train
+import vgg16
+from conftest import ROOT, write_image
+from errors import InputError
+
+# The arrays of a CFNS FastStyleNet .model (master branch), name -> shape.
+CFNS_DECONV_SHAPES = {
+    'c1/W': (32, 3, 9, 9), 'c1/b': (32,), 'c2/W': (64, 32, 4, 4), 'c2/b': (64,),
+    'c3/W': (128, 64, 4, 4), 'c3/b': (128,),
+    'd1/W': (128, 64, 4, 4), 'd1/b': (64,), 'd2/W': (64, 32, 4, 4), 'd2/b': (32,),
+    'd3/W': (32, 3, 9, 9), 'd3/b': (3,),
+}
+for _i in range(1, 6):
+    for _c in ('c1', 'c2'):
+        CFNS_DECONV_SHAPES['r{}/{}/W'.format(_i, _c)] = (128, 128, 3, 3)
+        CFNS_DECONV_SHAPES['r{}/{}/b'.format(_i, _c)] = (128,)
+    for _b in ('b1', 'b2'):
+        for _k in ('gamma', 'beta', 'avg_mean', 'avg_var'):
+            CFNS_DECONV_SHAPES['r{}/{}/{}'.format(_i, _b, _k)] = (128,)
+        CFNS_DECONV_SHAPES['r{}/{}/N'.format(_i, _b)] = ()
+for _b, _n in zip(('b1', 'b2', 'b3', 'b4', 'b5'), (32, 64, 128, 64, 32)):
+    for _k in ('gamma', 'beta', 'avg_mean', 'avg_var'):
+        CFNS_DECONV_SHAPES['{}/{}'.format(_b, _k)] = (_n,)
+    CFNS_DECONV_SHAPES[_b + '/N'] = ()
+# The resize-conv branch differs only in its decoder convolutions.
+CFNS_RESIZE_SHAPES = dict(CFNS_DECONV_SHAPES, **{
+    'd1/W': (64, 128, 3, 3), 'd2/W': (32, 64, 3, 3), 'd3/W': (3, 32, 9, 9)})
+
+
+def run_train(*args, cwd, timeout=300):
+    return subprocess.run([sys.executable, os.path.join(ROOT, 'train.py')] + list(args),
+                          cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def train_args(image_dir, style_path, vgg_path, *extra):
+    return ['-d', image_dir, '-s', style_path, '--vgg', vgg_path, '--image_size', '32',
+            '--no_progress', '--preview_interval', '0', '--log_interval', '1'] + list(extra)
+
+
+def assert_one_line_error(result, *words):
+    assert result.returncode != 0
+    assert 'Traceback' not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith('error: '), result.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+# --- the CFNS model format -------------------------------------------------
+
+@pytest.mark.parametrize('arch, shapes', [('deconv', CFNS_DECONV_SHAPES),
+                                          ('resize', CFNS_RESIZE_SHAPES)])
+def test_model_file_has_cfns_layout_and_round_trips(tmp_path, arch, shapes):
+    model = net.FastStyleNet(arch)
+    path = str(tmp_path / 'm.model')
+    npz.save_npz(path, model)
+    with numpy.load(path, allow_pickle=False) as f:
+        assert {k: f[k].shape for k in f.files} == shapes
+    loaded = net.load_model(path)
+    assert loaded.arch == arch
+    for (name, a), (_, b) in zip(sorted(model.namedparams()), sorted(loaded.namedparams())):
+        numpy.testing.assert_array_equal(a.array, b.array, err_msg=name)
+
+
+@pytest.mark.parametrize('arch', net.ARCHS)
+def test_model_saved_the_cfns_way_loads(tmp_path, arch):
+    """CFNS saved with chainer.serializers.save_npz (compressed, with BN's N)."""
+    model = net.FastStyleNet(arch)
+    model.b3.avg_mean[...] = numpy.arange(128)
+    path = str(tmp_path / 'cfns.model')
+    chainer.serializers.save_npz(path, model)
+    loaded = net.load_model(path)
+    assert loaded.arch == arch
+    numpy.testing.assert_array_equal(loaded.b3.avg_mean, numpy.arange(128))
+
+
+def test_pickled_model_is_refused(tmp_path):
+    path = str(tmp_path / 'evil.model')
+    arrays = {k: numpy.zeros(s, numpy.float32) for k, s in CFNS_DECONV_SHAPES.items()}
+    arrays['c1/W'] = numpy.array([object()], dtype=object)
+    numpy.savez(path, **arrays)
+    os.rename(path + '.npz', path)
+    with pytest.raises(InputError, match='pickled'):
+        net.load_model(path)
+    plain = str(tmp_path / 'plain.model')
+    with open(plain, 'wb') as f:
+        pickle.dump({'c1/W': 1}, f)
+    with pytest.raises(InputError, match='pickled|not a valid'):
+        net.load_model(plain)
+
+
+def test_model_with_unknown_shapes_is_refused(tmp_path):
+    path = str(tmp_path / 'odd.model')
+    arrays = {k: numpy.zeros(s, numpy.float32 if s else numpy.int64)
+              for k, s in CFNS_DECONV_SHAPES.items()}
+    arrays['c1/W'] = numpy.zeros((16, 3, 9, 9), numpy.float32)
+    numpy.savez(path, **arrays)
+    with pytest.raises(InputError, match='c1/W|shape'):
+        net.load_model(path + '.npz')
+    numpy.savez(path, **{'d1/W': numpy.zeros((3, 3), numpy.float32)})
+    with pytest.raises(InputError, match='not a fast-style model'):
+        net.load_model(path + '.npz')
+
+
+# --- the loss --------------------------------------------------------------
+
+def numpy_conv3x3(x, W, b):
+    """Independent 3x3 convolution, stride 1, pad 1 (NCHW)."""
+    n, c, h, w = x.shape
+    padded = numpy.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    out = numpy.zeros((n, W.shape[0], h, w), numpy.float64)
+    for dy in range(3):
+        for dx in range(3):
+            out += numpy.einsum('nchw,oc->nohw', padded[:, :, dy:dy + h, dx:dx + w],
+                                W[:, :, dy, dx])
+    return out + b.reshape(1, -1, 1, 1)
+
+
+def numpy_vgg_features(arrays, rgb):
+    h = rgb.astype(numpy.float64) - 120  # CFNS preprocessing
+    features = []
+    for block, n_convs in ((1, 2), (2, 2), (3, 3), (4, 3)):
+        if block > 1:
+            n, c, hh, ww = h.shape
+            h = h.reshape(n, c, hh // 2, 2, ww // 2, 2).max(axis=(3, 5))
+        for i in range(1, n_convs + 1):
+            name = 'conv{}_{}'.format(block, i)
+            h = numpy.maximum(numpy_conv3x3(h, arrays[name + '/W'], arrays[name + '/b']), 0)
+        features.append(h)
+    return features
+
+
+def numpy_cfns_loss(arrays, x, y, style, lambda_feat, lambda_style, lambda_tv):
+    """CFNS train.py's loss, written out in numpy (style tiled to the batch)."""
+    def gram(f):
+        b, ch, h, w = f.shape
+        flat = f.reshape(b, ch, h * w)
+        return flat @ flat.transpose(0, 2, 1) / (ch * h * w)
+    fx, fy = numpy_vgg_features(arrays, x), numpy_vgg_features(arrays, y)
+    fs = numpy_vgg_features(arrays, numpy.repeat(style, len(x), axis=0))
+    feat = lambda_feat * numpy.mean((fy[2] - fx[2]) ** 2)
+    style_loss = sum(lambda_style * numpy.mean((gram(a) - gram(s)) ** 2)
+                     for a, s in zip(fy, fs))
+    # CFNS: convolution with [[1], [-1]] and [[1, -1]] over all three channels.
+    summed = y.astype(numpy.float64).sum(axis=1)
+    tv = lambda_tv * (numpy.sum((summed[:, 1:] - summed[:, :-1]) ** 2)
+                      + numpy.sum((summed[:, :, 1:] - summed[:, :, :-1]) ** 2))
+    return feat, style_loss, tv
+
+
+def test_loss_equals_cfns_loss_computed_independently():
+    arrays = vgg16.random_weights(seed=3)
+    vgg = vgg16.VGG16()
+    npz.load_arrays(arrays, vgg)
+    rng = numpy.random.RandomState(0)
+    x = rng.uniform(0, 255, (2, 3, 16, 16)).astype(numpy.float32)
+    y = rng.uniform(0, 255, (2, 3, 16, 16)).astype(numpy.float32)
+    style = rng.uniform(0, 255, (1, 3, 16, 16)).astype(numpy.float32)
+    lambdas = (1.0, 5.0, 1e-6)
+    grams = losses.style_grams(vgg, style)
+    ours = losses.perceptual_losses(vgg, x, y, grams, *lambdas)
+    expected = numpy_cfns_loss(arrays, x, y, style, *lambdas)
+    for got, want in zip(ours, expected):
+        assert float(got.array) == pytest.approx(want, rel=1e-4)
+
+
+def test_caffe_preprocessing_is_bgr_minus_imagenet_mean():
+    vgg = vgg16.VGG16('caffe')
+    rgb = numpy.array([10, 20, 30], numpy.float32).reshape(1, 3, 1, 1)
+    out = vgg.preprocess(rgb).array.ravel()
+    numpy.testing.assert_allclose(out, [30 - 103.939, 20 - 116.779, 10 - 123.68], rtol=1e-6)
+    numpy.testing.assert_allclose(vgg16.VGG16('cfns').preprocess(rgb).ravel(), [-110, -100, -90])
+
+
+def test_pop_loss_is_mse_between_clean_and_noisy_output():
+    model = net.FastStyleNet('resize')
+    x = numpy.random.RandomState(1).uniform(0, 255, (2, 3, 16, 16)).astype(numpy.float32)
+    image = noise.make_noise(2, 16, 10, 30, seed=4)
+    y = model(x)
+    loss = noise.pop_loss(model, x, y, image, 1000.0)
+    expected = 1000.0 * numpy.mean((model(x).array - model(x + image).array) ** 2)
+    assert float(loss.array) == pytest.approx(float(expected), rel=1e-5)
+    assert float(loss.array) > 0
+
+
+# --- the noise image -------------------------------------------------------
+
+def test_noise_image_is_sparse_in_range_and_seeded():
+    image = noise.make_noise(3, 64, 50, 30.0, seed=7)
+    assert image.shape == (3, 3, 64, 64) and image.dtype == numpy.float32
+    noisy_pixels = numpy.any(image[0] != 0, axis=0)
+    assert noisy_pixels.sum() == 50
+    assert numpy.abs(image).max() <= 30.0 and numpy.abs(image).max() > 20
+    assert all(numpy.array_equal(image[0], image[i]) for i in range(3))
+    numpy.testing.assert_array_equal(image, noise.make_noise(3, 64, 50, 30.0, seed=7))
+    assert not numpy.array_equal(image, noise.make_noise(3, 64, 50, 30.0, seed=8))
+
+
+def test_default_noise_count_scales_with_area():
+    assert noise.default_noise_count(512) == 1000
+    assert noise.default_noise_count(256) == 250
+    assert noise.default_noise_count(1024) == 4000
+
+
+# --- data ------------------------------------------------------------------
+
+def test_dataset_reads_recursively_any_case_and_mode(tmp_path):
+    root = tmp_path / 'data'
+    (root / 'sub' / 'deeper').mkdir(parents=True)
+    write_image(str(root / 'a.JPG'), (50, 40), 0)
+    write_image(str(root / 'sub' / 'gray.png'), (40, 40), 1, mode='L')
+    write_image(str(root / 'sub' / 'alpha.PNG'), (40, 40), 2, mode='RGBA')
+    write_image(str(root / 'sub' / 'deeper' / 'cmyk.jpeg'), (60, 45), 3, mode='CMYK')
+    write_image(str(root / 'small.bmp'), (12, 20), 4)
+    write_image(str(root / 'w.webp'), (40, 40), 5)
+    (root / 'notes.txt').write_text('not an image')
+    (root / 'broken.jpg').write_bytes(b'\xff\xd8 truncated nonsense')
+    data, skipped = dataset.open_dataset(str(root), 32)
+    assert len(data) == 6 and [os.path.basename(p) for p in skipped] == ['broken.jpg']
+    for i in range(len(data)):
+        example = data[i]
+        assert example.shape == (3, 32, 32) and example.dtype == numpy.float32
+    # Gray stays gray; the small image was enlarged, not padded.
+    gray = data[data.paths.index(str(root / 'sub' / 'gray.png'))]
+    numpy.testing.assert_array_equal(gray[0], gray[1])
+    assert data[data.paths.index(str(root / 'small.bmp'))].std() > 1
+
+
+def test_crop_keeps_large_images_unscaled_as_cfns():
+    image = Image.fromarray(numpy.arange(100 * 80 * 3, dtype=numpy.uint32)
+                            .reshape(80, 100, 3).astype(numpy.uint8))
+    crop = numpy.asarray(dataset.crop_square(image, 32))
+    numpy.testing.assert_array_equal(crop, numpy.asarray(image)[24:56, 34:66])
+
+
+# --- training runs ---------------------------------------------------------
+
+def test_training_lowers_the_loss(tmp_path, style_path, vgg_path):
+    one = tmp_path / 'one'
+    one.mkdir()
+    write_image(str(one / 'a.png'), (32, 32), 0)
+    result = run_train(*train_args(str(one), style_path, vgg_path, '-e', '30', '-o', 'x',
+                                   '--lambda_noise', '100', '--lr', '0.01'), cwd=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    log = json.load(open(str(tmp_path / 'models' / 'x.log')))
+    totals = [entry['main/loss'] for entry in log]
+    assert len(totals) == 30
+    assert numpy.mean(totals[-5:]) < 0.7 * numpy.mean(totals[:5])
+    assert all('main/pop_share' in e and 0 <= e['main/pop_share'] < 1 for e in log)
+
+
+def test_train_writes_cfns_files_and_resume_continues_exactly(tmp_path, image_dir,
+                                                               style_path, vgg_path):
+    common = train_args(image_dir, style_path, vgg_path, '--arch', 'resize')
+    straight = tmp_path / 'straight'
+    split = tmp_path / 'split'
+    straight.mkdir()
+    split.mkdir()
+    r = run_train(*common, '-e', '1', '-o', 'x', cwd=str(straight))
+    assert r.returncode == 0, r.stderr
+    # The same run, killed after iteration 2 (a checkpoint), then resumed.
+    r = run_train(*common, '-e', '1', '-o', 'x', '-c', '2', cwd=str(split))
+    assert r.returncode == 0, r.stderr
+    names = sorted(os.listdir(str(split / 'models')))
+    assert {'x.model', 'x.state', 'x_0.model', 'x_0.state', 'x_0_1.model',
+            'x_0_1.state', 'x_0_3.model', 'x.log'} <= set(names)
+    assert not [n for n in names if n.startswith('.tmp')]
+    os.remove(str(split / 'models' / 'x.model'))
+    r = run_train(*common, '-e', '1', '-o', 'x', '-r', 'models/x_0_1.state', cwd=str(split))
+    assert r.returncode == 0, r.stderr
+    assert 'iteration 2' in r.stdout
+    log = json.load(open(str(split / 'models' / 'x.log')))
+    assert [e['iteration'] for e in log] == [1, 2, 3, 4]
+    # Parameters, BatchNorm averages: the resumed run ends where the straight one did.
+    a = npz.open_npz(str(straight / 'models' / 'x.model'))
+    b = npz.open_npz(str(split / 'models' / 'x.model'))
+    assert a.keys() == b.keys()
+    for key in a:
+        numpy.testing.assert_allclose(a[key], b[key], rtol=1e-5, atol=1e-6, err_msg=key)
+
+
+def test_resume_keeps_the_noise_image(tmp_path, image_dir, style_path, vgg_path):
+    args = train_args(image_dir, style_path, vgg_path, '-e', '1', '-o', 'x', '-b', '2',
+                      '--noise_count', '9')
+    r = run_train(*args, cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    saved = numpy.load(str(tmp_path / 'models' / 'x.state'))['updater/noise']
+    numpy.testing.assert_array_equal(saved, noise.make_noise(2, 32, 9, 30.0, seed=0))
+    parsed = train.parse_args(args + ['-e', '2', '--noise_seed', '5'])
+    data, _ = dataset.open_dataset(image_dir, 32)
+    trainer, _ = train.build_trainer(parsed, chainer.get_device('@numpy'), data)
+    train.resume(trainer, str(tmp_path / 'models' / 'x.state'))
+    numpy.testing.assert_array_equal(trainer.updater.noise, saved)
+    assert trainer.updater.iteration == 2
+
+
+def test_cfns_optimizer_state_resumes_the_optimizer(tmp_path, image_dir, style_path,
+                                                    vgg_path):
+    args = train.parse_args(train_args(image_dir, style_path, vgg_path, '-o',
+                                       str(tmp_path / 'x.model')))
+    data, _ = dataset.open_dataset(image_dir, 32)
+    trainer, _ = train.build_trainer(args, chainer.get_device('@numpy'), data)
+    optimizer = trainer.updater.get_optimizer('main')
+    trainer.updater.update()
+    path = str(tmp_path / 'cfns.state')
+    chainer.serializers.save_npz(path, optimizer)  # what CFNS wrote as NAME.state
+    fresh, _ = train.build_trainer(args, chainer.get_device('@numpy'), data)
+    assert 'optimizer state only' in train.resume(fresh, path)
+    assert fresh.updater.get_optimizer('main').t == 1
+
+
+def test_ctrl_c_saves_a_resumable_snapshot(tmp_path, image_dir, style_path, vgg_path):
+    process = subprocess.Popen(
+        [sys.executable, os.path.join(ROOT, 'train.py')] +
+        train_args(image_dir, style_path, vgg_path, '-e', '1000', '-o', 'x'),
+        cwd=str(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not os.path.exists(str(tmp_path / 'models' / 'x.log')):
+        assert time.time() < deadline and process.poll() is None
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert 'Traceback' not in err and 'continue with -r' in out
+    arrays = npz.open_npz(str(tmp_path / 'models' / 'x.state'))
+    assert arrays['updater/iteration'] >= 1
+    net.load_model(str(tmp_path / 'models' / 'x.model'))
+    assert not glob.glob(str(tmp_path / 'models' / '.tmp*'))
+
+
+def test_nan_loss_stops_and_keeps_the_last_snapshot(tmp_path, image_dir, style_path,
+                                                    vgg_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    args = train_args(image_dir, style_path, vgg_path, '-o', 'x', '-e', '1')
+    train.main(args + ['-c', '1'])
+    before = {p: os.path.getmtime(p) for p in glob.glob('models/x*')}
+    state_before = numpy.load('models/x_0_1.state')['updater/iteration']
+    monkeypatch.setattr(losses, 'total_variation', lambda y: y[0, 0, 0, 0] * numpy.nan)
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(args + ['-e', '2', '-c', '1', '-r', 'models/x.state'])
+    assert 'became nan at iteration 5' in str(exit_info.value)
+    assert {p: os.path.getmtime(p) for p in glob.glob('models/x*')} == before
+    assert numpy.load('models/x_0_1.state')['updater/iteration'] == state_before
+
+
+# --- bad input -------------------------------------------------------------
+
+def test_bad_inputs_give_one_line_errors(tmp_path, image_dir, style_path, vgg_path):
+    def fails(args, *words):
+        assert_one_line_error(run_train(*args, '-o', 'x', cwd=str(tmp_path)), *words)
+
+    fails(train_args(image_dir, str(tmp_path / 'nope.jpg'), vgg_path), 'style image', 'nope.jpg')
+    empty = tmp_path / 'empty'
+    empty.mkdir()
+    fails(train_args(str(empty), style_path, vgg_path), 'no images')
+    fails(train_args(str(tmp_path / 'missing'), style_path, vgg_path), 'does not exist')
+    fails(train_args(image_dir, style_path, str(tmp_path / 'vgg16.model')),
+          'VGG16 weights not found', 'setup_model.sh')
+    wrong = str(tmp_path / 'wrong.model')
+    npz.save_npz(wrong, net.FastStyleNet())
+    fails(train_args(image_dir, style_path, wrong), 'not a CFNS vgg16.model')
+    evil = str(tmp_path / 'evil.model')
+    numpy.savez(evil, c1=numpy.array([object()], dtype=object))
+    fails(train_args(image_dir, style_path, vgg_path, '-i', evil + '.npz'), 'pickled')
+    assert not os.path.exists(str(tmp_path / 'models' / 'x.model'))
+
+
+def test_vgg_conversion_from_chainer_npz(tmp_path):
+    arrays = vgg16.random_weights(seed=1)
+    chainer_npz = str(tmp_path / 'VGG_ILSVRC_16_layers.npz')
+    extra = {'fc6/W': numpy.zeros((4, 4), numpy.float32)}
+    numpy.savez(chainer_npz, **dict((k, v) for k, v in arrays.items()
+                                    if k != vgg16.STAND_IN_KEY), **extra)
+    out = str(tmp_path / 'from_npz.model')
+    vgg16.main(['--chainer-npz', chainer_npz, '-o', out])
+    vgg = vgg16.load_vgg(out)
+    assert not vgg.is_stand_in
+    numpy.testing.assert_array_equal(vgg.conv3_2.W.array, arrays['conv3_2/W'])
