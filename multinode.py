@@ -109,15 +109,15 @@ def average_persistents(model, comm):
 
 
 def snapshot_trigger(checkpoint):
-    """Fires when rank 0 saves a snapshot: every epoch and every ``checkpoint`` iterations."""
-    epoch = training.triggers.IntervalTrigger(1, 'epoch')
-    every = training.triggers.IntervalTrigger(checkpoint, 'iteration') if checkpoint > 0 else None
+    """Fires when rank 0 saves a snapshot: every epoch and every ``checkpoint`` iterations.
 
+    Stateless (unlike IntervalTrigger, whose state only rank 0's .state would
+    keep), so it fires at the same iterations on every rank after a resume.
+    """
     def fires(trainer):
-        # Call both: an IntervalTrigger may keep state between calls.
-        at_epoch = epoch(trainer)
-        at_checkpoint = every(trainer) if every is not None else False
-        return at_epoch or at_checkpoint
+        updater = trainer.updater
+        return bool(updater.is_new_epoch or
+                    (checkpoint > 0 and updater.iteration % checkpoint == 0))
     return fires
 
 
