@@ -101,7 +101,7 @@ def to_onnx(model, stats='image'):
     onnx, helper, numpy_helper = _import_onnx()
     if stats not in net.STATS:
         raise InputError('stats must be one of {}'.format(net.STATS))
-    model.to_cpu()
+    model.to_device('@numpy')
     g = _GraphBuilder(helper, numpy_helper)
 
     def elu(h):

@@ -268,8 +268,9 @@ def run(args):
             failed += 1
             print('error: {}'.format(e), file=sys.stderr)
     if several:
-        print('done: {} written, {} skipped (already there; --overwrite redoes them), '
-              '{} failed'.format(len(pairs) - skipped - failed, skipped, failed))
+        print('done: {} written, {} skipped, {} failed{}'.format(
+            len(pairs) - skipped - failed, skipped, failed,
+            ' (skipped: the output exists; --overwrite redoes it)' if skipped else ''))
     return 2 if failed else 0
 
 

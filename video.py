@@ -26,6 +26,11 @@ import cv2
 
 from errors import InputError
 
+# OpenCV's FFmpeg backend prints libav's own errors (e.g. "EBML header parsing
+# failed") on stderr; our one-line messages replace them. Read by OpenCV at its
+# first video call; set the variable yourself to see them again.
+os.environ.setdefault('OPENCV_FFMPEG_LOGLEVEL', '-8')  # AV_LOG_QUIET
+
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mov', '.mkv', '.webm')
 
 # ffmpeg video encoder arguments per container; the quality settings keep the

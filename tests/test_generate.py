@@ -1,0 +1,413 @@
+"""generate.py, stylize.py and video.py on small frames, on the CPU."""
+import os
+import subprocess
+import sys
+
+import numpy
+import pytest
+from PIL import Image, ImageFilter
+
+from helpers_generate import (REPO, ffmpeg_exe, has_audio, make_frames, make_model,
+                              make_video_ffmpeg, make_video_opencv, read_video)
+
+import chainer  # NOQA: E402
+import cv2  # NOQA: E402
+
+import generate  # NOQA: E402
+import net  # NOQA: E402
+import stylize  # NOQA: E402
+import video  # NOQA: E402
+
+needs_ffmpeg = pytest.mark.skipif(ffmpeg_exe() is None, reason='no ffmpeg binary')
+
+
+@pytest.fixture(scope='module')
+def models(tmp_path_factory):
+    directory = tmp_path_factory.mktemp('models')
+    return {arch: make_model(directory / '{}.model'.format(arch), arch, seed)
+            for seed, arch in enumerate(net.ARCHS)}
+
+
+def max_diff(a, b):
+    return int(numpy.abs(numpy.asarray(a, numpy.int16) - numpy.asarray(b, numpy.int16)).max())
+
+
+def run_main(argv, capsys):
+    """generate.main in-process: (exit status, stdout, stderr)."""
+    status = generate.main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+# --- CFNS compatibility --------------------------------------------------------
+
+def cfns_generate(model_path, arch, image_path, padding=50, median_filter=3,
+                  keep_colors=False):
+    """CFNS's generate.py, step by step: training-mode BatchNorm on a batch of one,
+    symmetric padding, np.uint8, PIL median filter, PIL HSV colours."""
+    model = net.FastStyleNet(arch)
+    chainer.serializers.load_npz(model_path, model)  # our own test file
+    original = Image.open(image_path).convert('RGB')
+    image = numpy.asarray(original, dtype=numpy.float32).transpose(2, 0, 1)
+    image = image.reshape((1,) + image.shape)
+    if padding > 0:
+        image = numpy.pad(image, [[0, 0], [0, 0], [padding, padding],
+                                  [padding, padding]], 'symmetric')
+    with chainer.using_config('train', True):
+        y = model(chainer.Variable(image))
+    result = y.array
+    if padding > 0:
+        result = result[:, :, padding:-padding, padding:-padding]
+    med = Image.fromarray(numpy.uint8(result[0].transpose((1, 2, 0))))
+    if median_filter > 0:
+        med = med.filter(ImageFilter.MedianFilter(median_filter))
+    if keep_colors:
+        h, s, _ = original.convert('HSV').split()
+        _, _, v = med.convert('HSV').split()
+        med = Image.merge('HSV', (h, s, v)).convert('RGB')
+    return numpy.asarray(med)
+
+
+@pytest.mark.parametrize('arch', net.ARCHS)
+@pytest.mark.parametrize('backend', ['chainer', 'opencv'])
+def test_image_matches_cfns(models, arch, backend, tmp_path, capsys):
+    image_path = tmp_path / 'in.png'
+    Image.fromarray(make_frames(1, 36, 44)[0]).save(image_path)
+    out_path = tmp_path / 'out.png'  # lossless, to compare pixels
+    status, out, err = run_main([image_path, '-m', models[arch], '-o', out_path,
+                                 '--backend', backend], capsys)
+    assert status == 0, err
+    ours = numpy.asarray(Image.open(out_path))
+    expected = cfns_generate(models[arch], arch, image_path)
+    assert ours.shape == expected.shape == (36, 44, 3)
+    # Only float rounding differs (fused vs explicit normalization, other engines).
+    assert max_diff(ours, expected) <= 1
+    assert numpy.mean(ours != expected) < 0.01
+
+
+def test_keep_colors_matches_cfns_and_keeps_hue(models, tmp_path, capsys):
+    image_path = tmp_path / 'in.png'
+    Image.fromarray(make_frames(1, 36, 44)[0]).save(image_path)
+    out_path = tmp_path / 'out.png'
+    status, _, err = run_main([image_path, '-m', models['resize'], '-o', out_path,
+                               '--keep_colors', '--backend', 'chainer'], capsys)
+    assert status == 0, err
+    expected = cfns_generate(models['resize'], 'resize', image_path, keep_colors=True)
+    ours = Image.open(out_path)
+    assert max_diff(ours, expected) <= 2  # a value off by 1 may move RGB by 2
+    hue_in = numpy.asarray(Image.open(image_path).convert('HSV'), numpy.int16)
+    hue_out = numpy.asarray(ours.convert('HSV'), numpy.int16)
+    vivid = (hue_in[..., 1] > 60) & (hue_out[..., 2] > 60)
+    assert vivid.mean() > 0.3
+    circular = numpy.abs(hue_in[..., 0] - hue_out[..., 0])
+    circular = numpy.minimum(circular, 256 - circular)[vivid]
+    assert numpy.median(circular) <= 1 and circular.mean() < 4
+    # Without --keep_colors the hue is the style's, not the input's.
+    plain = stylize.Stylizer(models['resize'], backend='chainer').stylize(
+        [numpy.asarray(Image.open(image_path))])[0]
+    plain_hue = numpy.asarray(Image.fromarray(plain).convert('HSV'), numpy.int16)[..., 0]
+    plain_diff = numpy.abs(hue_in[..., 0] - plain_hue)
+    assert numpy.minimum(plain_diff, 256 - plain_diff)[vivid].mean() > circular.mean() + 5
+
+
+@pytest.mark.parametrize('size', [(3, 2, 3), (7, 9, 3), (37, 45, 3)])
+@pytest.mark.parametrize('ksize', [3, 5])
+def test_median_filter_equals_pil(size, ksize):
+    frame = numpy.random.RandomState(1).randint(0, 256, size).astype(numpy.uint8)
+    pil = numpy.asarray(Image.fromarray(frame).filter(ImageFilter.MedianFilter(ksize)))
+    assert numpy.array_equal(stylize.postprocess(frame, frame, ksize, False), pil)
+
+
+# --- frames of any size, batches -------------------------------------------------
+
+@pytest.mark.parametrize('shape', [(21, 27), (1, 1), (5, 3), (37, 44)])
+@pytest.mark.parametrize('padding', [0, 6])
+def test_any_size_keeps_shape(models, shape, padding):
+    stylizer = stylize.Stylizer(models['deconv'], backend='opencv', padding=padding)
+    frames = make_frames(2, *shape)
+    out = stylizer.stylize(frames)
+    assert [f.shape for f in out] == [shape + (3,)] * 2
+    assert all(f.dtype == numpy.uint8 for f in out)
+
+
+def test_pad_frame_is_cfns_padding_plus_bottom_right():
+    frame = make_frames(1, 9, 11)[0]
+    padded = stylize.pad_frame(frame, 3)
+    assert padded.shape == (3, 16, 20)
+    cfns = numpy.pad(frame.astype(numpy.float32).transpose(2, 0, 1),
+                     ((0, 0), (3, 3), (3, 3)), 'symmetric')
+    assert numpy.array_equal(padded[:, :15, :17], cfns)
+
+
+@pytest.mark.parametrize('backend', ['chainer', 'opencv', 'onnxruntime'])
+@pytest.mark.parametrize('stats', ['image', 'running'])
+def test_batch_equals_one_at_a_time(models, backend, stats):
+    frames = make_frames(5, 21, 27)
+    kwargs = dict(backend=backend, stats=stats, padding=4, median_filter=0)
+    one = stylize.Stylizer(models['deconv'], batch=1, **kwargs).stylize(frames)
+    batched = stylize.Stylizer(models['deconv'], batch=3, **kwargs).stylize(frames)
+    # Same computation per frame; a different GEMM shape may round a value
+    # across an integer now and then.
+    for a, b in zip(one, batched):
+        assert max_diff(a, b) <= 1
+        assert numpy.mean(a != b) < 0.005
+    # And frames do not influence each other: frame 0 alone is frame 0 in a batch.
+    alone = stylize.Stylizer(models['deconv'], batch=3, **kwargs).stylize(frames[:1])[0]
+    assert max_diff(alone, batched[0]) <= 1
+
+
+def test_stats_modes_differ(models):
+    frame = make_frames(1, 20, 28)
+    image = stylize.Stylizer(models['resize'], stats='image').stylize(frame)[0]
+    running = stylize.Stylizer(models['resize'], stats='running').stylize(frame)[0]
+    assert max_diff(image, running) > 10
+
+
+def test_mixed_sizes_in_one_call(models):
+    frames = make_frames(2, 20, 28) + make_frames(1, 13, 17)
+    out = stylize.Stylizer(models['deconv'], padding=2, batch=4).stylize(frames)
+    assert [f.shape[:2] for f in out] == [(20, 28), (20, 28), (13, 17)]
+
+
+# --- videos ----------------------------------------------------------------------
+
+def test_video_round_trip_opencv_input(models, tmp_path, capsys):
+    frames = make_frames(5, 36, 44)
+    source = make_video_opencv(tmp_path / 'clip.mp4', frames, 12.5)
+    out_path = tmp_path / 'out.mp4'
+    status, out, err = run_main([source, '-m', models['deconv'], '-o', out_path,
+                                 '--padding', '8'], capsys)
+    assert status == 0, err
+    stylized, fps, width, height = read_video(out_path)
+    assert (len(stylized), fps, width, height) == (5, 12.5, 44, 36)
+    assert '5 frames' in out and 'frames/s' in out
+    assert sorted(os.listdir(tmp_path)) == ['clip.mp4', 'out.mp4']  # no temp file left
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize('ext', ['.MOV', '.mkv', '.avi', '.webm'])
+def test_video_containers_and_odd_size(models, tmp_path, capsys, ext):
+    source = make_video_ffmpeg(tmp_path / 'clip.mkv', 45, 37, frames=4, fps=10, audio=False)
+    out_path = tmp_path / ('out' + ext)
+    status, _, err = run_main([source, '-m', models['resize'], '-o', out_path,
+                               '--padding', '4'], capsys)
+    assert status == 0, err
+    stylized, fps, width, height = read_video(out_path)
+    assert (len(stylized), round(fps, 3), width, height) == (4, 10, 45, 37)
+
+
+@needs_ffmpeg
+def test_video_batch_equals_one_at_a_time(models, tmp_path, capsys):
+    source = make_video_ffmpeg(tmp_path / 'clip.mp4', 28, 20, frames=5, fps=8, audio=False)
+    outputs = []
+    for batch in (1, 4):
+        out_path = tmp_path / 'out{}.mkv'.format(batch)
+        status, _, err = run_main([source, '-m', models['deconv'], '-o', out_path,
+                                   '--batch', batch, '--padding', '4'], capsys)
+        assert status == 0, err
+        outputs.append(read_video(out_path)[0])
+    assert len(outputs[0]) == len(outputs[1]) == 5
+    # The opencv backend is batch-exact; H.264 of equal frames is equal.
+    for a, b in zip(*outputs):
+        assert numpy.array_equal(a, b)
+
+
+@needs_ffmpeg
+def test_audio_is_copied(models, tmp_path, capsys):
+    source = make_video_ffmpeg(tmp_path / 'clip.mp4', 28, 20, frames=10, fps=10)
+    assert has_audio(source)
+    out_path = tmp_path / 'out.mp4'
+    status, out, err = run_main([source, '-m', models['deconv'], '-o', out_path,
+                                 '--padding', '4'], capsys)
+    assert status == 0, err
+    assert has_audio(out_path) and 'with sound' in out
+    stylized, fps, width, height = read_video(out_path)
+    assert (len(stylized), fps, width, height) == (10, 10, 28, 20)
+
+
+@needs_ffmpeg
+def test_audio_reencoded_when_container_refuses_it(models, tmp_path, capsys):
+    # PCM sound in .avi cannot be copied into .webm: it is re-encoded (Opus).
+    source = make_video_ffmpeg(tmp_path / 'clip.avi', 28, 20, frames=5, fps=10,
+                               video_codec=('-c:v', 'mjpeg'),
+                               audio_codec=('-c:a', 'pcm_s16le'))
+    out_path = tmp_path / 'out.webm'
+    status, out, err = run_main([source, '-m', models['deconv'], '-o', out_path,
+                                 '--padding', '4'], capsys)
+    assert status == 0, err
+    assert has_audio(out_path)
+
+
+def test_video_without_ffmpeg(models, tmp_path):
+    source = make_video_opencv(tmp_path / 'clip.avi', make_frames(4, 20, 28), 15)
+    out_path = str(tmp_path / 'out.avi')
+    stylizer = stylize.Stylizer(models['deconv'], padding=4)
+    summary = video.stylize_video(source, out_path, stylizer.stylize, ffmpeg=None,
+                                  progress=False)
+    assert summary['frames'] == 4 and not summary['audio']
+    stylized, fps, width, height = read_video(out_path)
+    assert (len(stylized), fps, width, height) == (4, 15, 28, 20)
+
+
+@pytest.mark.parametrize('failure', [RuntimeError, KeyboardInterrupt])
+def test_failure_leaves_no_file(models, tmp_path, failure):
+    source = make_video_opencv(tmp_path / 'clip.mp4', make_frames(6, 20, 28), 10)
+    out_path = tmp_path / 'out.mp4'
+    calls = []
+
+    def flaky(frames):
+        calls.append(len(frames))
+        if len(calls) == 3:
+            raise failure('stop')
+        return frames
+
+    with pytest.raises(failure):
+        video.stylize_video(source, str(out_path), flaky, progress=False)
+    assert sorted(os.listdir(tmp_path)) == ['clip.mp4']
+
+
+def test_refuses_to_overwrite_input(models, tmp_path, capsys):
+    source = make_video_opencv(tmp_path / 'clip.mp4', make_frames(2, 20, 28), 10)
+    before = open(source, 'rb').read()
+    status, _, err = run_main([source, '-m', models['deconv'], '-o', source], capsys)
+    assert status == 2 and 'refusing to overwrite' in err
+    assert open(source, 'rb').read() == before
+
+
+# --- several inputs, directories, shards ----------------------------------------
+
+def test_directory_shard_and_skip(models, tmp_path, capsys):
+    inputs = tmp_path / 'in'
+    inputs.mkdir()
+    for i, frame in enumerate(make_frames(3, 20, 28)):
+        Image.fromarray(frame).save(inputs / 'img{}.png'.format(i))
+    make_video_opencv(inputs / 'clip.mp4', make_frames(2, 20, 28), 10)
+    (inputs / 'notes.txt').write_text('not an input')
+    out_dir = tmp_path / 'out'
+    common = ['-m', models['deconv'], '-o', out_dir, '--padding', '2']
+    status, out, err = run_main([inputs, '--shard', '0/2'] + common, capsys)
+    assert status == 0, err
+    assert sorted(os.listdir(out_dir)) == ['clip.mp4', 'img1.png']
+    status, out, err = run_main([inputs, '--shard', '1/2'] + common, capsys)
+    assert sorted(os.listdir(out_dir)) == ['clip.mp4', 'img0.png', 'img1.png', 'img2.png']
+    status, out, err = run_main([inputs] + common, capsys)
+    assert status == 0 and '0 written, 4 skipped' in out
+    status, out, err = run_main([inputs, '--overwrite'] + common, capsys)
+    assert status == 0 and '4 written, 0 skipped' in out
+
+
+# --- bad input: one line, non-zero exit, the rest still done --------------------
+
+def one_error_line(err):
+    lines = [line for line in err.splitlines() if line.strip()]
+    return len(lines) == 1 and lines[0].startswith('error: ') and 'Traceback' not in err
+
+
+@pytest.fixture
+def bad_files(tmp_path):
+    files = {}
+    files['missing'] = tmp_path / 'missing.jpg'
+    files['empty_video'] = tmp_path / 'empty.mp4'
+    files['empty_video'].write_bytes(b'')
+    files['garbage_video'] = tmp_path / 'garbage.MKV'
+    files['garbage_video'].write_bytes(os.urandom(2000))
+    files['unknown_ext'] = tmp_path / 'photo.xyz'
+    files['unknown_ext'].write_bytes(b'data')
+    files['garbage_image'] = tmp_path / 'broken.jpg'
+    files['garbage_image'].write_bytes(b'not a jpeg')
+    return files
+
+
+@pytest.mark.parametrize('which', ['missing', 'empty_video', 'garbage_video',
+                                   'unknown_ext', 'garbage_image'])
+def test_bad_input(models, bad_files, which, tmp_path, capsys):
+    bad = bad_files[which]
+    ext = '.mp4' if which.endswith('video') else '.jpg'
+    status, _, err = run_main([bad, '-m', models['deconv'], '-o', tmp_path / ('o' + ext)],
+                              capsys)
+    assert status == 2 and one_error_line(err), err
+    assert str(bad.name) in err
+
+
+def test_zero_frame_video(models, tmp_path, capsys):
+    # A valid container with no video frames at all.
+    source = tmp_path / 'silent.mp4'
+    subprocess.run([ffmpeg_exe(), '-y', '-loglevel', 'error', '-f', 'lavfi', '-i',
+                    'sine=duration=0.2', '-c:a', 'aac', str(source)], check=True) \
+        if ffmpeg_exe() else source.write_bytes(b'')
+    status, _, err = run_main([source, '-m', models['deconv'], '-o', tmp_path / 'o.mp4'],
+                              capsys)
+    assert status == 2 and one_error_line(err), err
+
+
+def make_bad_models(tmp_path):
+    import pickle
+    bad = {}
+    bad['not_a_model'] = tmp_path / 'image.model'
+    Image.fromarray(make_frames(1, 8, 8)[0]).save(bad['not_a_model'], format='PNG')
+    bad['pickle'] = tmp_path / 'pickled.model'
+    bad['pickle'].write_bytes(pickle.dumps({'c1/W': 1}))
+    bad['object_array'] = tmp_path / 'objects.model'
+    with open(bad['object_array'], 'wb') as f:
+        numpy.savez(f, **{'c1/W': numpy.array([{}], dtype=object)})
+    bad['wrong_shapes'] = tmp_path / 'shapes.model'
+    with open(bad['wrong_shapes'], 'wb') as f:
+        numpy.savez(f, **{'d1/W': numpy.zeros((3, 3), numpy.float32)})
+    arrays = dict(numpy.load(make_model(tmp_path / 'good.model', 'deconv')))
+    arrays['r1/c1/W'] = arrays['r1/c1/W'][:, :5]
+    bad['wrong_layer'] = tmp_path / 'layer.model'
+    with open(bad['wrong_layer'], 'wb') as f:
+        numpy.savez(f, **arrays)
+    bad['missing'] = tmp_path / 'none.model'
+    return bad
+
+
+@pytest.mark.parametrize('which', ['not_a_model', 'pickle', 'object_array',
+                                   'wrong_shapes', 'wrong_layer', 'missing'])
+def test_bad_model(which, tmp_path, capsys):
+    model = make_bad_models(tmp_path)[which]
+    image = tmp_path / 'in.png'
+    Image.fromarray(make_frames(1, 8, 8)[0]).save(image)
+    status, _, err = run_main([image, '-m', model, '-o', tmp_path / 'o.png'], capsys)
+    assert status == 2 and one_error_line(err), err
+    assert not (tmp_path / 'o.png').exists()
+
+
+def test_several_inputs_bad_one_reported_rest_done(models, bad_files, tmp_path, capsys):
+    good = tmp_path / 'good.png'
+    Image.fromarray(make_frames(1, 20, 28)[0]).save(good)
+    out_dir = tmp_path / 'outs'
+    status, out, err = run_main([bad_files['missing'], bad_files['garbage_video'], good,
+                                 '-m', models['deconv'], '-o', out_dir, '--padding', '2'],
+                                capsys)
+    assert status == 2
+    assert sorted(os.listdir(out_dir)) == ['good.png']
+    assert err.count('error: ') == 2 and 'Traceback' not in err
+    assert '1 written, 0 skipped, 2 failed' in out
+
+
+def test_cli_subprocess_exit_code_and_message(tmp_path):
+    """The real entry point: exit status 2, one line, no traceback."""
+    result = subprocess.run([sys.executable, os.path.join(REPO, 'generate.py'),
+                             str(tmp_path / 'nothing.jpg'), '-m', str(tmp_path / 'no.model')],
+                            capture_output=True, text=True, cwd=str(tmp_path))
+    assert result.returncode == 2
+    assert one_error_line(result.stderr), result.stderr
+
+
+def test_camera_without_display(models, monkeypatch, capsys):
+    monkeypatch.delenv('DISPLAY', raising=False)
+    monkeypatch.delenv('WAYLAND_DISPLAY', raising=False)
+    monkeypatch.setattr(sys, 'platform', 'linux')
+    status, _, err = run_main(['--camera', '0', '-m', models['deconv']], capsys)
+    assert status == 2 and one_error_line(err) and 'display' in err
+
+
+def test_bad_flags(models, tmp_path, capsys):
+    image = tmp_path / 'in.png'
+    Image.fromarray(make_frames(1, 8, 8)[0]).save(image)
+    for flags in (['--median_filter', '4'], ['--shard', '3/2'], ['--batch', '0'],
+                  ['--backend', 'opencv', '--device', '@cupy:0']):
+        status, _, err = run_main([image, '-m', models['deconv'], '-o', tmp_path / 'o.png']
+                                  + flags, capsys)
+        assert status == 2 and one_error_line(err), (flags, err)
