@@ -177,8 +177,9 @@ def still_mask(previous_src, src, backward_flow, max_flow, max_change):
 
 
 def absolute_change(a, b, mask=None):
-    """(sum, count) of |a - b| over the channels of the pixels in ``mask``."""
-    difference = numpy.abs(a.astype(numpy.float32) - b.astype(numpy.float32))
+    """(sum, count) over the pixels in ``mask`` of |a - b| averaged over RGB."""
+    difference = numpy.mean(numpy.abs(a.astype(numpy.float32) - b.astype(numpy.float32)),
+                            axis=2)
     if mask is not None:
         difference = difference[mask]
     return float(numpy.sum(difference, dtype=numpy.float64)), difference.size
@@ -202,9 +203,9 @@ class Figures:
         self.pair_warp_mse = []
         self.reliable_pixels = 0
         self.flicker_sum = 0.0
-        self.still_values = 0
+        self.still_pixels = 0
         self.popping_sum = 0.0
-        self.popping_values = 0
+        self.popping_pixels = 0
         self.pixels = 0
         self.frames = 0
         self._previous = None
@@ -217,12 +218,12 @@ class Figures:
             self.reliable_pixels += int(pair.reliable.sum())
             total, count = absolute_change(out, self._previous, pair.still)
             self.flicker_sum += total
-            self.still_values += count
+            self.still_pixels += count
             self.pixels += out.shape[0] * out.shape[1]
         if noisy_out is not None:
             total, count = absolute_change(noisy_out, out)
             self.popping_sum += total
-            self.popping_values += count
+            self.popping_pixels += count
         self._previous = out
         self.frames += 1
 
@@ -234,10 +235,10 @@ class Figures:
             'frames': self.frames,
             'warp_mse': float(numpy.mean(valid)) if valid else None,
             'reliable': self.reliable_pixels / self.pixels if self.pixels else None,
-            'flicker': self.flicker_sum / self.still_values if self.still_values else None,
-            'still': (self.still_values / 3) / self.pixels if self.pixels else None,
-            'popping': (self.popping_sum / self.popping_values
-                        if self.popping_values else None),
+            'flicker': self.flicker_sum / self.still_pixels if self.still_pixels else None,
+            'still': self.still_pixels / self.pixels if self.pixels else None,
+            'popping': (self.popping_sum / self.popping_pixels
+                        if self.popping_pixels else None),
             'warp_mse_per_pair': [None if math.isnan(e) else e for e in self.pair_warp_mse],
         }
 
@@ -430,7 +431,7 @@ def flag(parser, name, **kwargs):
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(
-        description=__doc__.split('\n\n')[0],
+        description='\n\n'.join(__doc__.split('\n\n')[:2]),
         epilog=__doc__.split('\n\n', 2)[2],
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('source', help='the source video, or a folder of its frames')
@@ -439,7 +440,8 @@ def parse_args(argv):
                              'for more models')
     parser.add_argument('--stylized', action='append', default=[],
                         help='measure this stylized video or folder of frames (made '
-                             'from SOURCE by any tool); repeat for more')
+                             'from SOURCE by any tool, frame for frame; frames past '
+                             "the source's end are ignored); repeat for more")
     parser.add_argument('--json', help='also write the figures to this JSON file')
     flag(parser, '--max_frames', type=int, default=0,
          help='measure only the first N frames (default: all)')
