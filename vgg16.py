@@ -20,6 +20,7 @@ import chainer.functions as F
 import chainer.links as L
 import numpy
 
+import caffemodel
 import npz
 from errors import InputError
 
@@ -133,18 +134,22 @@ def from_caffemodel(path):
     """Convolutions of VGG_ILSVRC_16_layers.caffemodel (as CFNS's create_chainer_model.py)."""
     if not os.path.isfile(path):
         raise InputError('{}: no such file'.format(path))
-    from chainer.links.caffe import CaffeFunction
-    try:
-        caffe = CaffeFunction(path)
-    except Exception as e:  # protobuf raises its own DecodeError types
-        raise InputError('{}: not a readable caffemodel ({})'.format(path, e))
+    # caffemodel.read_layers parses the protobuf wire format itself (no
+    # protobuf, no code execution) and raises InputError('<path>: not a
+    # readable caffemodel (...)') for anything it cannot read.
+    layers = caffemodel.read_layers(path, names=[name for name, _, _ in LAYERS])
     arrays = {}
     for name, _, _ in LAYERS:
-        if not hasattr(caffe, name):
+        if name not in layers:
             raise InputError('{}: has no layer {}; is it VGG16?'.format(path, name))
-        conv = getattr(caffe, name)
-        arrays[name + '/W'] = conv.W.array
-        arrays[name + '/b'] = conv.b.array
+        blobs = layers[name]
+        if len(blobs) < 2:
+            raise InputError('{}: layer {} has {} blob(s), expected weights and '
+                             'biases; is it VGG16?'.format(path, name, len(blobs)))
+        # Legacy V1 files store W as (num=out, channels=in, 3, 3) and b as
+        # (1, 1, 1, out); check_layout reports any other W shape.
+        arrays[name + '/W'] = blobs[0]
+        arrays[name + '/b'] = blobs[1].reshape(-1)
     check_layout(arrays, path)
     return arrays
 
