@@ -24,8 +24,9 @@ import extensions
 from errors import InputError
 from updater import DivergedError, StyleTransferUpdater
 
-COMMUNICATORS = ('naive', 'flat', 'hierarchical', 'two_dimensional',
-                 'pure_nccl', 'single_node', 'non_cuda_aware')
+# What chainermn.create_communicator accepts in Chainer 7 ('hierarchical',
+# 'two_dimensional' and 'single_node' were removed in v7).
+COMMUNICATORS = ('pure_nccl', 'non_cuda_aware', 'flat', 'naive')
 INSTALL_HINT = ('install the MPI extras with `pip install -r requirements-mpi.txt` '
                 'and start with `mpiexec -n N python train.py ...`')
 

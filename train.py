@@ -88,9 +88,10 @@ def parse_args(argv=None):
                         'the note found one fixed image works as well)')
     p.add_argument('--communicator', choices=multinode.COMMUNICATORS, default=None,
                    help='train over MPI processes with this ChainerMN '
-                        'communicator (start with mpiexec -n N; use pure_nccl or '
-                        'hierarchical on GPUs, naive on CPU); the effective batch '
-                        'is N x --batchsize')
+                        'communicator (start with mpiexec -n N; pure_nccl on GPUs, '
+                        'non_cuda_aware for GPUs with NCCL but an MPI without CUDA '
+                        'support, naive on CPU); the effective batch is N x '
+                        '--batchsize; see docs/cluster.md')
     p.add_argument('--seed', type=int, default=0,
                    help='seed for initial weights and data order')
     p.add_argument('--log_interval', type=int, default=100,
