@@ -94,9 +94,12 @@ class FlowEstimator:
         if self.method == 'dis':
             flow = self._dis.calc(gray_a, gray_b, None)
         else:
+            # Five levels and the larger polynomial neighbourhood (OpenCV's
+            # recommended poly_n=7 with poly_sigma=1.5) follow fast pans that
+            # the usual levels=3, winsize=15 loses on small frames.
             flow = cv2.calcOpticalFlowFarneback(
-                gray_a, gray_b, None, pyr_scale=0.5, levels=4, winsize=15,
-                iterations=3, poly_n=5, poly_sigma=1.2, flags=0)
+                gray_a, gray_b, None, pyr_scale=0.5, levels=5, winsize=21,
+                iterations=5, poly_n=7, poly_sigma=1.5, flags=0)
         return flow.astype(numpy.float32)
 
 

@@ -346,3 +346,21 @@ def test_cli_bad_flags_exit_with_usage(tmp_path):
         with pytest.raises(SystemExit) as e:
             stability.main(argv)
         assert e.value.code == 2
+
+
+def test_cli_written_flow_reads_back_to_the_same_figures(tmp_path, small_clip):
+    source = write_frames(str(tmp_path / 'src'), small_clip[0][6:11])
+    flow_dir = str(tmp_path / 'flow')
+    computed, read_back = str(tmp_path / 'a.json'), str(tmp_path / 'b.json')
+    assert stability.main([source, '--write-flow', flow_dir, '--json', computed,
+                           '--no-progress']) == 0
+    assert len(os.listdir(flow_dir)) == 8
+    assert stability.main([source, '--flow-dir', flow_dir, '--json', read_back,
+                           '--no-progress']) == 0
+    assert json.load(open(computed))['rows'] == json.load(open(read_back))['rows']
+    # Farneback measures the same clip in the same ballpark.
+    assert stability.main([source, '--flow', 'farneback', '--json', read_back,
+                           '--no-progress']) == 0
+    dis, = json.load(open(computed))['rows']
+    farneback, = json.load(open(read_back))['rows']
+    assert farneback['warp_mse'] == pytest.approx(dis['warp_mse'], rel=0.5)
