@@ -547,6 +547,9 @@ def run(args):
 
 def main(argv=None):
     args = parse_args(argv)
+    # Without this OpenCV's FFmpeg prints libav's own complaints about a bad
+    # file ("moov atom not found") above our one-line error.
+    os.environ.setdefault('OPENCV_FFMPEG_LOGLEVEL', '-8')  # AV_LOG_QUIET
     try:
         document = run(args)
     except InputError as e:
