@@ -5,6 +5,7 @@ CFNS's command line, files and defaults, plus the noise-stability loss:
     python train.py -s style.jpg -d dataset/ -g 0 -o mystyle
 """
 import argparse
+import math
 import functools
 import os
 import sys
@@ -25,12 +26,21 @@ from errors import InputError
 from updater import DivergedError, StyleTransferUpdater
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Show defaults, but not the meaningless None/False ones."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(
         description='Train a fast style-transfer net (CFNS) with the '
                     'noise-stability loss L_pop = lambda_noise * '
                     'MSE(net(x), net(x + N)).',
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     p.add_argument('--gpu', '-g', type=int, default=-1,
                    help='GPU id (negative: CPU)')
     p.add_argument('--device', default=None,
@@ -110,6 +120,11 @@ def parse_args(argv=None):
     for flag in ('batchsize', 'epoch'):
         if getattr(args, flag) < 1:
             p.error('--{} must be at least 1'.format(flag))
+    for flag in ('lambda_tv', 'lambda_feat', 'lambda_style', 'lambda_noise',
+                 'noise_range', 'lr'):
+        value = getattr(args, flag)
+        if not (math.isfinite(value) and value >= 0):
+            p.error('--{} must be a finite number >= 0, not {}'.format(flag, value))
     if args.noise_count is None:
         args.noise_count = noise.default_noise_count(args.image_size)
     if not 0 < args.noise_count <= args.image_size ** 2:
