@@ -16,6 +16,7 @@ it. Hence the rules kept here:
 - an error seen by one process only aborts the whole MPI job.
 """
 import math
+import os
 import sys
 
 from chainer import training
@@ -194,6 +195,7 @@ def abort(comm, message):
     print(message if comm.rank == 0 else 'rank {}: {}'.format(comm.rank, message),
           file=sys.stderr, flush=True)
     comm.mpi_comm.Abort(1)
+    os._exit(1)  # MPICH's MPI_Abort can return before the launcher kills us
 
 
 def abort_on_uncaught_exceptions():

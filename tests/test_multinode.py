@@ -229,6 +229,17 @@ def test_resume_with_another_process_count_is_refused(two_rank_run, workdir, vgg
     assert 'Traceback' not in result.stderr
 
 
+def test_an_error_on_rank_0_alone_ends_the_job(workdir, vgg_path, tmp_path):
+    # Only rank 0 loads the preview image; rank 1 would wait for it forever.
+    missing = str(tmp_path / 'missing.jpg')
+    result = mpirun(tmp_path, TRAIN, train_args(
+        workdir, vgg_path, '--preview_interval', '1', '--preview_image', missing),
+        timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.count('error: image {} does not exist'.format(missing)) == 1
+    assert 'Traceback' not in result.stderr
+
+
 def test_a_nan_on_one_rank_stops_every_rank(workdir, vgg_path):
     run_dir = workdir / 'nan'
     run_dir.mkdir()
