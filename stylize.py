@@ -149,6 +149,7 @@ def make_backend(name, model, device, stats, threads=None):
     device = get_device(device)
     on_cpu = device.xp is numpy
     note = ''
+    chose_automatically = name == 'auto'
     if name == 'auto':
         if not on_cpu:
             name = 'chainer'
@@ -168,7 +169,15 @@ def make_backend(name, model, device, stats, threads=None):
     if name == 'opencv':
         if threads:
             cv2.setNumThreads(threads)
-        return OpenCVBackend(onnx_bytes), note
+        try:
+            return OpenCVBackend(onnx_bytes), note
+        except cv2.error as e:
+            if not chose_automatically:
+                raise InputError('OpenCV {} cannot load the exported graph: {}'.format(
+                    cv2.__version__, str(e).strip().splitlines()[-1]))
+            return ChainerBackend(model, device), (
+                'OpenCV {} cannot run the exported graph, so the slower chainer '
+                'backend is used'.format(cv2.__version__))
     return OnnxRuntimeBackend(onnx_bytes, threads), note
 
 
