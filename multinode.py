@@ -19,6 +19,7 @@ import math
 import os
 import sys
 
+import chainer
 from chainer import training
 
 import extensions
@@ -105,9 +106,23 @@ def average_persistents(model, comm):
     BatchNormalization is per batch), so each accumulates its own running
     averages. Averaging them before a save writes the estimate over all the
     data, and leaves every rank with the same model.
+
+    The values go through host memory: ChainerMN's AllreducePersistent hands
+    GPU pointers to MPI, which needs a CUDA-aware MPI even with pure_nccl.
+    They are a few thousand numbers, averaged only before saves.
     """
-    import chainermn
-    chainermn.extensions.AllreducePersistent(model, comm)()
+    import numpy
+    host = chainer.backend.CpuDevice()
+    for _, link in sorted(model.namedlinks()):
+        for name in sorted(link._persistent):  # Chainer 7 has no public list of them
+            value = getattr(link, name)
+            if not hasattr(value, 'dtype'):
+                continue  # integer counters such as BatchNormalization.N
+            local = numpy.ascontiguousarray(host.send(value), dtype=numpy.float64)
+            total = numpy.empty_like(local)
+            comm.mpi_comm.Allreduce(local, total)
+            value[...] = chainer.backend.get_device_from_array(value).send(
+                (total / comm.size).astype(value.dtype))
 
 
 def snapshot_trigger(checkpoint):
