@@ -57,7 +57,10 @@ def gpu_for_process(comm):
     from chainer.backends import cuda
     if not cuda.available:
         return comm.intra_rank  # let chainer.get_device report what is missing
-    visible = cuda.cupy.cuda.runtime.getDeviceCount()
+    try:
+        visible = cuda.cupy.cuda.runtime.getDeviceCount()
+    except Exception:  # no device or driver: chainer.get_device says so
+        return comm.intra_rank
     return comm.intra_rank % max(1, visible)
 
 

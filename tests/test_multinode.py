@@ -7,7 +7,6 @@ MPI), the gradients averaged as ChainerMN's allreduce does, one Adam step.
 """
 import os
 import shutil
-import signal
 import subprocess
 import sys
 
