@@ -8,7 +8,7 @@ PYTHON ?= $(shell for p in python3.11 python3.10 python3.9 python3 python; do \
 
 .PHONY: demo test venv clean
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-mpi.txt constraints.txt
 	@test -n "$(PYTHON)" || { echo "error: need Python 3.8-3.11 (Chainer 7.8.1 does not run on 3.12+); install python3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	PIP_CONSTRAINT=$(CURDIR)/constraints.txt $(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt

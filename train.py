@@ -223,7 +223,8 @@ def describe(args, train_data, skipped, vgg, comm=None):
     if comm is not None:
         print('{} communicator: {}'.format(
             args.communicator, multinode.describe_group(comm, args.batchsize)))
-    iterations = args.epoch * -(-len(train_data) // args.batchsize)
+    # The iterator repeats: an epoch ends mid-batch, not on a batch boundary.
+    iterations = -(-args.epoch * len(train_data) // args.batchsize)
     print('{} iterations, {} epochs, {} net, L_pop: lambda {:g}, {} noisy pixels '
           'in +-{:g}{}'.format(iterations, args.epoch, args.arch, args.lambda_noise,
                                args.noise_count, args.noise_range,
