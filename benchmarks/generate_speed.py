@@ -18,7 +18,6 @@ shared.
 """
 import argparse
 import os
-import resource
 import subprocess
 import sys
 import tempfile

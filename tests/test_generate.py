@@ -11,7 +11,6 @@ from helpers_generate import (REPO, ffmpeg_exe, has_audio, make_frames, make_mod
                               make_video_ffmpeg, make_video_opencv, read_video)
 
 import chainer  # NOQA: E402
-import cv2  # NOQA: E402
 
 import generate  # NOQA: E402
 import net  # NOQA: E402
