@@ -212,6 +212,13 @@ class Stylizers:
 
 def process(stylizers, args, in_path, out_path):
     """Stylize one input into ``out_path`` and print a summary line."""
+    try:
+        _process(stylizers, args, in_path, out_path)
+    except OSError as e:  # e.g. the output directory cannot be created or written
+        raise InputError('{}: cannot write it ({})'.format(out_path, e.strerror or e))
+
+
+def _process(stylizers, args, in_path, out_path):
     kind = check_pair(in_path, out_path)
     if kind == 'image':
         start = time.perf_counter()

@@ -385,6 +385,20 @@ def test_several_inputs_bad_one_reported_rest_done(models, bad_files, tmp_path, 
     assert '1 written, 0 skipped, 2 failed' in out
 
 
+@pytest.mark.parametrize('kind', ['png', 'mp4'])
+def test_unwritable_output(models, tmp_path, capsys, kind):
+    source = tmp_path / ('in.' + kind)
+    if kind == 'png':
+        Image.fromarray(make_frames(1, 8, 8)[0]).save(source)
+    else:
+        make_video_opencv(source, make_frames(2, 20, 28), 10)
+    blocker = tmp_path / 'file'
+    blocker.write_text('a file where a directory should be')
+    status, _, err = run_main([source, '-m', models['deconv'], '--padding', '2',
+                               '-o', blocker / ('out.' + kind)], capsys)
+    assert status == 2 and one_error_line(err) and 'cannot write' in err, err
+
+
 def test_cli_subprocess_exit_code_and_message(tmp_path):
     """The real entry point: exit status 2, one line, no traceback."""
     result = subprocess.run([sys.executable, os.path.join(REPO, 'generate.py'),
