@@ -84,13 +84,20 @@ def ffmpeg_encoders(ffmpeg):
 
 @functools.lru_cache(maxsize=None)
 def _say_once(message):
+    """A note printed once per process, however many videos are written."""
     _note(message)
+
+
+def _ffmpeg_path(path):
+    """A file name for ffmpeg's command line: 'file:' so that names starting
+    with '-' or looking like a protocol ('http:...') stay plain files."""
+    return 'file:' + str(path)
 
 
 def audio_codecs(path, ffmpeg):
     """Codec names of the audio streams of ``path`` as ffmpeg reports them."""
     try:
-        report = subprocess.run([ffmpeg, '-hide_banner', '-i', path],
+        report = subprocess.run([ffmpeg, '-hide_banner', '-i', _ffmpeg_path(path)],
                                 capture_output=True, text=True, timeout=60).stderr
     except (OSError, subprocess.SubprocessError):
         return []
@@ -167,7 +174,8 @@ class FfmpegWriter:
                    '-f', 'rawvideo', '-pix_fmt', 'rgb24',
                    '-s', '{}x{}'.format(width, height),
                    '-r', '{}/{}'.format(rate.numerator, rate.denominator),
-                   '-i', '-', '-an'] + FFMPEG_VIDEO_CODECS[ext] + ['-pix_fmt', pix_fmt, path]
+                   '-i', '-', '-an'] + FFMPEG_VIDEO_CODECS[ext] + [
+                       '-pix_fmt', pix_fmt, _ffmpeg_path(path)]
         self.path = path
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -247,10 +255,11 @@ def copy_audio(video_path, audio_source, out_path, ffmpeg):
     re-encoded. Returns True when ``out_path`` was written.
     """
     ext = os.path.splitext(out_path)[1].lower()
-    base = [ffmpeg, '-y', '-hide_banner', '-loglevel', 'error', '-i', video_path,
-            '-i', audio_source, '-map', '0:v:0', '-map', '1:a', '-c:v', 'copy']
+    base = [ffmpeg, '-y', '-hide_banner', '-loglevel', 'error',
+            '-i', _ffmpeg_path(video_path), '-i', _ffmpeg_path(audio_source),
+            '-map', '0:v:0', '-map', '1:a', '-c:v', 'copy']
     for audio_codec in ('copy', FFMPEG_AUDIO_FALLBACK[ext]):
-        result = subprocess.run(base + ['-c:a', audio_codec, out_path],
+        result = subprocess.run(base + ['-c:a', audio_codec, _ffmpeg_path(out_path)],
                                 capture_output=True, text=True)
         if result.returncode == 0:
             return True
