@@ -145,11 +145,14 @@ def test_batch_equals_one_at_a_time(models, backend, stats):
     kwargs = dict(backend=backend, stats=stats, padding=4, median_filter=0)
     one = stylize.Stylizer(models['deconv'], batch=1, **kwargs).stylize(frames)
     batched = stylize.Stylizer(models['deconv'], batch=3, **kwargs).stylize(frames)
-    # Same computation per frame; a different GEMM shape may round a value
-    # across an integer now and then.
     for a, b in zip(one, batched):
-        assert max_diff(a, b) <= 1
-        assert numpy.mean(a != b) < 0.005
+        if backend == 'chainer':
+            # Its matrix products change in the last bit with the batch size,
+            # which rounds a rare value across an integer.
+            assert max_diff(a, b) <= 1
+            assert numpy.mean(a != b) < 0.005
+        else:
+            assert numpy.array_equal(a, b)
     # And frames do not influence each other: frame 0 alone is frame 0 in a batch.
     alone = stylize.Stylizer(models['deconv'], batch=3, **kwargs).stylize(frames[:1])[0]
     assert max_diff(alone, batched[0]) <= 1
