@@ -22,7 +22,6 @@ import numpy
 
 import net
 import npz
-import stylize
 from errors import InputError
 
 # Opset 13: Resize with optional roi, recent enough for OpenCV 4.5+ and
@@ -166,7 +165,7 @@ def to_onnx(model, stats='image'):
 
 def export(model_path, out_path, stats='image'):
     """Load ``model_path`` safely and write its ONNX graph to ``out_path`` atomically."""
-    model = stylize.load_model(model_path, stats)
+    model = net.load_model(model_path, stats=stats)
     proto = to_onnx(model, stats)
     npz.atomic_write(out_path, lambda f: f.write(proto.SerializeToString()))
     return model.arch

@@ -20,6 +20,10 @@ def open_npz(path):
     """Return the arrays of ``path`` as a dict, never unpickling anything."""
     if not os.path.isfile(path):
         raise InputError('{}: no such file'.format(path))
+    if not zipfile.is_zipfile(path):
+        # numpy.load would take any other file for a pickle and say so.
+        raise InputError('{}: not a .npz archive (a Chainer .model or .state '
+                         'file)'.format(path))
     try:
         with numpy.load(path, allow_pickle=False) as archive:
             return {key: archive[key] for key in archive.files}

@@ -8,8 +8,6 @@ the net, crop, truncation to uint8, a PIL median filter, optionally the
 original colours (HSV). Frames are independent: a batch gives the same result
 as one frame at a time (BatchNorm never shares statistics across frames).
 """
-import os
-import zipfile
 
 import cv2
 import numpy
@@ -181,15 +179,6 @@ def make_backend(name, model, device, stats, threads=None):
     return OnnxRuntimeBackend(onnx_bytes, threads), note
 
 
-def load_model(path, stats):
-    """net.load_model, with a plain message for files that are no archive at all
-    (an image, a pickle) instead of numpy's guess that they are pickles."""
-    if os.path.isfile(path) and not zipfile.is_zipfile(path):
-        raise InputError('{}: not a .model file (a .model is a Chainer .npz '
-                         'archive)'.format(path))
-    return net.load_model(path, stats=stats)
-
-
 class Stylizer:
     """Stylize lists of HxWx3 uint8 RGB frames with one model.
 
@@ -220,7 +209,7 @@ class Stylizer:
         self.keep_colors = keep_colors
         self.batch = batch
         self.stats = stats
-        model = load_model(model_path, stats)
+        model = net.load_model(model_path, stats=stats)
         self.arch = model.arch
         self.backend, self.backend_note = make_backend(backend, model, device, stats,
                                                        threads)

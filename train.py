@@ -7,7 +7,6 @@ CFNS's command line, files and defaults, plus the noise-stability loss:
 import argparse
 import math
 import functools
-import os
 import sys
 
 import chainer

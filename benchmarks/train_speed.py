@@ -30,7 +30,6 @@ def time_training(size, lambda_noise, iterations, workdir):
     import dataset
     import train
     import vgg16
-    from PIL import Image
     vgg_path = os.path.join(workdir, 'vgg16.model')
     if not os.path.exists(vgg_path):
         vgg16.save_arrays(vgg_path, vgg16.random_weights())
