@@ -18,6 +18,7 @@ import time
 import numpy
 from PIL import Image
 
+import devices
 import npz
 import stylize
 import video
@@ -40,11 +41,7 @@ def parse_args(argv):
                         help='image files ({}), video files ({}, any case) or '
                              'directories of them'.format(
                                  ' '.join(IMAGE_EXTENSIONS), ' '.join(video.VIDEO_EXTENSIONS)))
-    parser.add_argument('-g', '--gpu', type=int, default=-1,
-                        help='GPU id, -1 for the CPU (default: -1)')
-    parser.add_argument('--device', default=None,
-                        help="Chainer device specifier, e.g. '@numpy', '@cupy:1' "
-                             "(overrides -g)")
+    devices.add_device_arguments(parser)
     parser.add_argument('-m', '--model', default='models/style.model',
                         help='the .model file, CFNS or ours, either layout '
                              '(default: models/style.model)')
@@ -193,8 +190,7 @@ class Stylizers:
 
     def __init__(self, args):
         self.args = args
-        self.device = args.device or ('@cupy:{}'.format(args.gpu) if args.gpu >= 0
-                                      else '@numpy')
+        self.device = devices.specifier(args.gpu, args.device)
         self.made = {}
 
     def get(self, stats):

@@ -37,6 +37,7 @@ import sys
 import cv2
 import numpy
 
+import devices
 import flow as flowlib
 import npz
 from errors import InputError
@@ -476,11 +477,7 @@ def parse_args(argv):
               '(default: %(default)s)')
     flag(parser, '--noise_seed', type=int, default=1,
          help='popping: seed of the noise (default: %(default)s)')
-    parser.add_argument('-g', '--gpu', type=int, default=-1,
-                        help='GPU id for the models (negative: CPU; default: %(default)s)')
-    parser.add_argument('--device', default=None,
-                        help="Chainer device specifier ('@numpy', '@cupy:1'); "
-                             'overrides --gpu')
+    devices.add_device_arguments(parser, 'the models')
     parser.add_argument('--backend', default='auto',
                         help='how the models run (see stylize.py; default: %(default)s)')
     parser.add_argument('--stats', choices=('image', 'running'), default='image',
@@ -513,7 +510,7 @@ def make_stylizers(args):
     if not args.model:
         return []
     import stylize
-    device = args.device or ('@cupy:{}'.format(args.gpu) if args.gpu >= 0 else '@numpy')
+    device = devices.specifier(args.gpu, args.device)
     return [stylize.Stylizer(path, device=device, backend=args.backend, stats=args.stats,
                              padding=args.padding, median_filter=args.median_filter,
                              batch=args.batch)

@@ -15,6 +15,7 @@ from PIL import Image
 
 import chainer
 
+import devices
 import net
 from errors import InputError
 
@@ -73,7 +74,7 @@ class ChainerBackend:
     name = 'chainer'
 
     def __init__(self, model, device):
-        self.device = get_device(device)
+        self.device = devices.get_device(device)
         self.model = model
         self.model.to_device(self.device)
 
@@ -130,21 +131,12 @@ def onnx_available():
     return True
 
 
-def get_device(specifier):
-    """chainer.get_device, with a one-line InputError for unusable devices."""
-    try:
-        return chainer.get_device(specifier)
-    except (RuntimeError, ValueError, TypeError) as e:
-        reason = ' '.join(str(e).split())
-        raise InputError('device {!r} cannot be used: {}'.format(specifier, reason))
-
-
 def make_backend(name, model, device, stats, threads=None):
     """The backend ``name`` for ``model``; 'auto' is the fastest correct one:
     Chainer on a GPU, OpenCV's DNN on the exported graph on the CPU (about 3x
     faster than Chainer there), Chainer when the onnx package is missing.
     Returns (backend, note): the note says why 'auto' fell back, or ''."""
-    device = get_device(device)
+    device = devices.get_device(device)
     on_cpu = device.xp is numpy
     note = ''
     chose_automatically = name == 'auto'

@@ -15,6 +15,7 @@ from chainer import training
 from chainer.training import extensions as chainer_extensions
 
 import dataset
+import devices
 import extensions
 import multinode
 import net
@@ -29,7 +30,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Show defaults, but not the meaningless None/False ones."""
 
     def _get_help_string(self, action):
-        if action.default in (None, False):
+        if action.default in (None, False) or '(default:' in action.help:
             return action.help
         return super()._get_help_string(action)
 
@@ -40,11 +41,7 @@ def parse_args(argv=None):
                     'noise-stability loss L_pop = lambda_noise * '
                     'MSE(net(x), net(x + N)).',
         formatter_class=HelpFormatter)
-    p.add_argument('--gpu', '-g', type=int, default=-1,
-                   help='GPU id (negative: CPU)')
-    p.add_argument('--device', default=None,
-                   help="Chainer device specifier, e.g. '@cupy:1' or '@numpy'; "
-                        'overrides --gpu')
+    devices.add_device_arguments(p)
     p.add_argument('--dataset', '-d', default='dataset',
                    help='directory of training images, read recursively '
                         '(jpg, jpeg, png, bmp, webp); CFNS used MSCOCO 80k')
@@ -134,11 +131,7 @@ def parse_args(argv=None):
 def get_device(args, comm=None):
     """--device, else -g; under MPI each process takes GPU ``intra_rank``."""
     gpu = args.gpu if comm is None or args.gpu < 0 else multinode.gpu_for_process(comm)
-    spec = args.device or ('@cupy:{}'.format(gpu) if gpu >= 0 else '@numpy')
-    try:
-        device = chainer.get_device(spec)
-    except Exception as e:  # unknown specifier, or CuPy missing
-        raise InputError('cannot use device {}: {}'.format(spec, e))
+    device = devices.get_device(devices.specifier(gpu, args.device))
     device.use()
     return device
 
