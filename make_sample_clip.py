@@ -33,8 +33,8 @@ DEFAULT_OUT = os.path.join(HERE, 'sample_images', 'tubingen_pan.mp4')
 START = (380.0, 390.0, 720.0)
 PANNED = (640.0, 360.0, 720.0)
 ZOOMED = (600.0, 330.0, 420.0)
-HOLD_FRACTION = 0.125
-BLUR_PIXELS = 0.7  # camera softness, in clip pixels  # of the frames, still at the start and at the end
+HOLD_FRACTION = 0.125  # of the frames, still at the start and at the end
+BLUR_PIXELS = 0.7  # camera softness, in clip pixels
 
 
 def smoothstep(s):
