@@ -2,6 +2,7 @@
 import math
 
 import chainer
+
 import losses
 import noise
 
@@ -53,22 +54,21 @@ class StyleTransferUpdater(chainer.training.updaters.StandardUpdater):
         y = model(x)
         loss_feat, loss_style, loss_tv = losses.perceptual_losses(
             self.vgg, x, y, self.style_grams, *self.lambdas)
-        loss = loss_feat + loss_style + loss_tv
+        loss_pop = 0.0
         if self.lambda_noise:
-            loss_pop = noise.pop_loss(model, x, y, self.noise_for_iteration(), self.lambda_noise)
-            loss = loss + loss_pop
-        else:
-            loss_pop = None
+            loss_pop = noise.pop_loss(model, x, y, self.noise_for_iteration(),
+                                      self.lambda_noise)
+        loss = loss_feat + loss_style + loss_tv + loss_pop
         value = float(loss.array)
         self.check_finite(value)
         model.cleargrads()
         loss.backward()
         optimizer.update()
+        pop_value = float(getattr(loss_pop, 'array', loss_pop))
         chainer.report({
             'loss': loss, 'loss_feat': loss_feat, 'loss_style': loss_style,
-            'loss_tv': loss_tv,
-            'loss_pop': loss_pop if loss_pop is not None else 0.0,
-            'pop_share': float(loss_pop.array) / value if loss_pop is not None and value else 0.0,
+            'loss_tv': loss_tv, 'loss_pop': pop_value,
+            'pop_share': pop_value / value if value else 0.0,
         }, model)
 
     def check_finite(self, value):
