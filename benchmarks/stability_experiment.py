@@ -68,6 +68,10 @@ TARGET_SHARE = 0.10
 STATS = ('image', 'running')
 
 
+def say(*args):
+    print(*args, flush=True)
+
+
 # --- data -------------------------------------------------------------------------
 
 def make_crops(photos, folder, size, per_photo, seed):
@@ -131,7 +135,7 @@ def scalar(value):
         value, float) else value
 
 
-def train_run(run, options, data_dir, vgg_path, workdir, device, log=print):
+def train_run(run, options, data_dir, vgg_path, workdir, device, log=say):
     """Train ``run`` for ``options.iterations`` steps; fills its history and timing."""
     run.model_path = os.path.join(workdir, run.name + '.model')
     argv = ['-s', options.style, '-d', data_dir, '--vgg', vgg_path,
@@ -235,7 +239,7 @@ class ExperimentRow(stability.ModelRow):
         super().add(src, pair, t)
 
 
-def measure_models(runs, options, log=print):
+def measure_models(runs, options, log=say):
     """stability.py's figures for every model and BatchNorm statistics, in one
     pass over the clip (the source flow is computed once)."""
     source = stability.SourceFrames(options.clip, options.size, options.frames)
