@@ -221,6 +221,9 @@ def describe(args, train_data, skipped, vgg, comm=None):
           'in +-{:g}{}'.format(iterations, args.epoch, args.arch, args.lambda_noise,
                                args.noise_count, args.noise_range,
                                ', new each batch' if args.noise_per_batch else ''))
+    if args.lambda_noise and args.arch == 'deconv':
+        print('note: in our measurements L_pop steadied video with --arch resize, '
+              'not with the deconv net (docs/stability.md)')
     if vgg.is_stand_in:
         print('WARNING: {} holds RANDOM stand-in VGG16 weights; this run will not '
               'learn a style. {}.'.format(args.vgg, vgg16.HOW_TO_GET))
