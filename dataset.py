@@ -1,6 +1,7 @@
 """Training images: a directory read recursively, cropped the CFNS way."""
 import os
 import warnings
+import zlib
 
 import chainer
 import numpy
@@ -79,6 +80,23 @@ def load_style(path, size):
 def load_content(path, size):
     """A content image cropped like the training data, (3, size, size)."""
     return to_chw(crop_square(open_user_image(path, 'image'), size))
+
+
+class ReproducibleShuffle:
+    """A new shuffled order each epoch, drawn from the seed and the previous order.
+
+    Snapshots hold the iterator's current order, so a resumed run draws the
+    same later epochs as a run that was never stopped (a shared RandomState,
+    which snapshots do not hold, would not).
+    """
+
+    def __init__(self, seed):
+        self.seed = seed % 2 ** 32
+
+    def __call__(self, current_order, current_position):
+        digest = zlib.crc32(numpy.asarray(current_order, dtype=numpy.int64).tobytes())
+        rng = numpy.random.RandomState([self.seed, digest])
+        return rng.permutation(len(current_order))
 
 
 class ImageDataset(chainer.dataset.DatasetMixin):

@@ -155,7 +155,7 @@ def build_trainer(args, device, train_data, comm=None):
     vgg = vgg16.load_vgg(args.vgg, args.vgg_preprocessing)
     vgg.to_device(device)
     style = dataset.load_style(args.style_image, args.image_size)
-    order = chainer.iterators.ShuffleOrderSampler(numpy.random.RandomState(args.seed))
+    order = dataset.ReproducibleShuffle(args.seed)
     iterator = chainer.iterators.SerialIterator(
         train_data, args.batchsize, order_sampler=order)
     make_updater = (StyleTransferUpdater if comm is None else

@@ -271,26 +271,27 @@ def test_training_lowers_the_loss(tmp_path, style_path, vgg_path):
 
 def test_train_writes_cfns_files_and_resume_continues_exactly(tmp_path, image_dir,
                                                                style_path, vgg_path):
-    common = train_args(image_dir, style_path, vgg_path, '--arch', 'resize')
+    common = train_args(image_dir, style_path, vgg_path, '--arch', 'resize', '-e', '3')
     straight = tmp_path / 'straight'
     split = tmp_path / 'split'
     straight.mkdir()
     split.mkdir()
-    r = run_train(*common, '-e', '1', '-o', 'x', cwd=str(straight))
+    r = run_train(*common, '-o', 'x', cwd=str(straight))
     assert r.returncode == 0, r.stderr
-    # The same run, killed after iteration 2 (a checkpoint), then resumed.
-    r = run_train(*common, '-e', '1', '-o', 'x', '-c', '2', cwd=str(split))
+    # The same run, killed after iteration 6 (a checkpoint in the second
+    # epoch), then resumed: the third epoch's order must be the same as above.
+    r = run_train(*common, '-o', 'x', '-c', '2', cwd=str(split))
     assert r.returncode == 0, r.stderr
     names = sorted(os.listdir(str(split / 'models')))
-    assert {'x.model', 'x.state', 'x_0.model', 'x_0.state', 'x_0_1.model',
-            'x_0_1.state', 'x_0_3.model', 'x.log'} <= set(names)
+    assert {'x.model', 'x.state', 'x_0.model', 'x_0.state', 'x_1.model', 'x_0_1.state',
+            'x_0_1.model', 'x_0_3.model', 'x_1_1.model', 'x.log'} <= set(names)
     assert not [n for n in names if n.startswith('.tmp')]
     os.remove(str(split / 'models' / 'x.model'))
-    r = run_train(*common, '-e', '1', '-o', 'x', '-r', 'models/x_0_1.state', cwd=str(split))
+    r = run_train(*common, '-o', 'x', '-r', 'models/x_1_1.state', cwd=str(split))
     assert r.returncode == 0, r.stderr
-    assert 'iteration 2' in r.stdout
+    assert 'iteration 6' in r.stdout
     log = json.load(open(str(split / 'models' / 'x.log')))
-    assert [e['iteration'] for e in log] == [1, 2, 3, 4]
+    assert [e['iteration'] for e in log] == list(range(1, 13))
     # Parameters, BatchNorm averages: the resumed run ends where the straight one did.
     a = npz.open_npz(str(straight / 'models' / 'x.model'))
     b = npz.open_npz(str(split / 'models' / 'x.model'))
