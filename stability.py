@@ -10,7 +10,7 @@ each --stylized video or folder is measured as it is, made by any tool. The
 table has one row per model or video and a row for SOURCE itself: no
 stylization can be much steadier than its input.
 
-Figures (all on the 0-255 scale; lower is steadier):
+Figures (all on the 0-255 scale; lower is steadier, except detail):
 
 warp_mse   temporal warping error (Ruder et al. 2016; Lai et al. 2018): output
            frame t-1 warped onto frame t with the optical flow of the SOURCE
@@ -25,6 +25,16 @@ popping    models only: mean absolute change of the output when fresh sparse
            to each input frame (--noise_count pixels, each channel uniform in
            [-range, range], seeded).
 reliable / still   the share of pixels the two figures before were averaged over.
+detail     how much fine detail the output has, not a steadiness figure: its
+           mean squared spatial gradient, i.e. the squared differences of
+           horizontally neighbouring and of vertically neighbouring pixels
+           (RGB, per channel, 0-255), each direction averaged over the frame,
+           the two averages averaged, then averaged over all frames. A flat
+           output has 0 (and a warping error near 0).
+warp/detail    warp_mse / detail: warping error per unit of detail, so that a
+           flatter output does not pass for a steadier one (JSON key
+           warp_per_detail; n/a, null in JSON, when detail is 0).
+flicker/rms    flicker / sqrt(detail), likewise (JSON key flicker_per_rms_detail).
 """
 import argparse
 import itertools
@@ -186,6 +196,25 @@ def absolute_change(a, b, mask=None):
     return float(numpy.sum(difference, dtype=numpy.float64)), difference.size
 
 
+def spatial_detail(frame):
+    """Mean squared spatial gradient of one RGB frame (0-255 scale): the mean
+    over channels and pixel pairs of the squared difference of horizontal
+    neighbours, the same of vertical neighbours, and the mean of the two."""
+    frame = frame.astype(numpy.float64)
+    horizontal = frame[:, 1:] - frame[:, :-1]
+    vertical = frame[1:] - frame[:-1]
+    return float(sum(numpy.mean(d ** 2) if d.size else 0.0
+                     for d in (horizontal, vertical)) / 2)
+
+
+def per_detail(value, detail, power=1.0):
+    """``value`` / ``detail`` ** ``power``; None when either is unknown or the
+    detail is 0 (a flat output: no unit of detail to divide by)."""
+    if value is None or detail is None or detail <= 0:
+        return None
+    return value / detail ** power
+
+
 class PairGeometry:
     """What the source says about frames t-1 -> t: flow and the two masks."""
 
@@ -208,6 +237,7 @@ class Figures:
         self.popping_sum = 0.0
         self.popping_pixels = 0
         self.pixels = 0
+        self.detail_sum = 0.0
         self.frames = 0
         self._previous = None
 
@@ -225,22 +255,29 @@ class Figures:
             total, count = absolute_change(noisy_out, out)
             self.popping_sum += total
             self.popping_pixels += count
+        self.detail_sum += spatial_detail(out)
         self._previous = out
         self.frames += 1
 
     def summary(self):
         valid = [e for e in self.pair_warp_mse if not math.isnan(e)]
+        warp_mse = float(numpy.mean(valid)) if valid else None
+        flicker = self.flicker_sum / self.still_pixels if self.still_pixels else None
+        detail = self.detail_sum / self.frames if self.frames else None
         return {
             'name': self.name,
             'kind': self.kind,
             'frames': self.frames,
-            'warp_mse': float(numpy.mean(valid)) if valid else None,
+            'warp_mse': warp_mse,
             'reliable': self.reliable_pixels / self.pixels if self.pixels else None,
-            'flicker': self.flicker_sum / self.still_pixels if self.still_pixels else None,
+            'flicker': flicker,
             'still': self.still_pixels / self.pixels if self.pixels else None,
             'popping': (self.popping_sum / self.popping_pixels
                         if self.popping_pixels else None),
             'warp_mse_per_pair': [None if math.isnan(e) else e for e in self.pair_warp_mse],
+            'detail': detail,
+            'warp_per_detail': per_detail(warp_mse, detail),
+            'flicker_per_rms_detail': per_detail(flicker, detail, 0.5),
         }
 
 
@@ -388,7 +425,9 @@ def format_table(results):
     columns = [('name', 'name', '{}'), ('frames', 'frames', '{:d}'),
                ('warp_mse', 'warp_mse', '{:.2f}'), ('reliable', 'reliable', '{:.1%}'),
                ('flicker', 'flicker', '{:.3f}'), ('still', 'still', '{:.1%}'),
-               ('popping', 'popping', '{:.3f}')]
+               ('popping', 'popping', '{:.3f}'), ('detail', 'detail', '{:.2f}'),
+               ('warp/detail', 'warp_per_detail', '{:.3f}'),
+               ('flicker/rms', 'flicker_per_rms_detail', '{:.3f}')]
     rows = [[('n/a' if r[key] is None else fmt.format(r[key])) for _, key, fmt in columns]
             for r in results]
     widths = [max(len(title), *(len(row[i]) for row in rows))

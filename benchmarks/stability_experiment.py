@@ -16,7 +16,8 @@ From one --seed, on the same data and for the same number of steps, trains
 then stylizes the sample clip (sample_images/tubingen_pan.mp4) with every model,
 with BatchNorm statistics of each frame ('image', CFNS's generate.py) and the
 training averages ('running'), and prints one table: warping error (and the
-source's), popping, flicker (stability.py's figures), the final style and content
+source's), popping, flicker, the output's detail and the warping error and
+flicker per unit of detail (stability.py's figures), the final style and content
 loss of each net on the training images, L_pop's share of the training loss, and
 seconds per training iteration.
 
@@ -261,8 +262,22 @@ def measure_models(runs, options, log=say):
 
 # --- output ---------------------------------------------------------------------
 
-COLUMNS = ('model', 'lambda', 'BN stats', 'warp_mse', 'popping', 'flicker', 'style',
-           'content', 'L_pop share', 's/it')
+COLUMNS = ('model', 'lambda', 'BN stats', 'warp_mse', 'popping', 'flicker', 'detail',
+           'warp/detail', 'flicker/rms', 'style', 'content', 'L_pop share', 's/it')
+
+
+def cell(value, fmt):
+    return 'n/a' if value is None else fmt.format(value)
+
+
+def measured_cells(f, popping=True):
+    """warp_mse .. flicker/rms of a stability.py summary (detail: stability.py's
+    mean squared spatial gradient of the output)."""
+    return [cell(f['warp_mse'], '{:.2f}'),
+            cell(f['popping'], '{:.3f}') if popping else '',
+            cell(f['flicker'], '{:.3f}'), cell(f['detail'], '{:.2f}'),
+            cell(f['warp_per_detail'], '{:.3f}'),
+            cell(f['flicker_per_rms_detail'], '{:.3f}')]
 
 
 def table_rows(rows):
@@ -270,15 +285,13 @@ def table_rows(rows):
     for row in rows:
         f = row.figures.summary()
         if isinstance(row, stability.SourceRow):
-            out.append(['source (clip)', '', '', '{:.2f}'.format(f['warp_mse']), '',
-                        '{:.3f}'.format(f['flicker']), '', '', '', ''])
+            out.append(['source (clip)', '', ''] + measured_cells(f, popping=False) +
+                       ['', '', '', ''])
             continue
         run = row.run
         share = run.recent('pop_share')
         out.append([
-            run.name, '{:g}'.format(run.lambda_noise), row.stats,
-            '{:.2f}'.format(f['warp_mse']), '{:.3f}'.format(f['popping']),
-            '{:.3f}'.format(f['flicker']),
+            run.name, '{:g}'.format(run.lambda_noise), row.stats] + measured_cells(f) + [
             '{:.4g}'.format(run.final['loss_style']),
             '{:.4g}'.format(run.final['loss_feat']),
             '{:.1%}'.format(share) if run.lambda_noise else '-',

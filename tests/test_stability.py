@@ -174,6 +174,82 @@ def test_per_frame_noise_raises_warping_error_and_flicker(small_clip):
     assert noisy_row['popping'] is None  # no model, nothing to perturb
 
 
+# --- detail: the warping error per unit of detail --------------------------------
+
+def low_contrast(height, width, seed=0):
+    """A texture in 103..153, so doubling its contrast about 128 never clips."""
+    return (texture(height, width, seed).astype(numpy.int32) // 5 + 103).astype(numpy.uint8)
+
+
+def doubled_contrast(frame):
+    return ((frame.astype(numpy.int32) - 128) * 2 + 128).astype(numpy.uint8)
+
+
+def test_detail_definition_flat_ramp_and_contrast():
+    flat = numpy.full((12, 16, 3), 77, numpy.uint8)
+    assert stability.spatial_detail(flat) == 0.0
+    # Horizontal steps of 3: 9 across, 0 down; the two directions are averaged.
+    ramp = numpy.repeat((numpy.arange(16) * 3)[None, :, None], 12, 0).repeat(3, 2)
+    assert stability.spatial_detail(ramp.astype(numpy.uint8)) == pytest.approx(4.5)
+    assert stability.spatial_detail(ramp.transpose(1, 0, 2).astype(numpy.uint8)) == \
+        pytest.approx(4.5)
+    frame = low_contrast(24, 32)
+    assert stability.spatial_detail(frame) > 1
+    assert stability.spatial_detail(doubled_contrast(frame)) == pytest.approx(
+        4 * stability.spatial_detail(frame))
+
+
+def shifted_figures(frames, dx=2, flow_dx=1.5):
+    """Figures of frames panned by ``dx`` px each, warped with a flow that is
+    off by half a pixel (a small, known warping error), all pixels still."""
+    figures = stability.Figures('pan', 'video')
+    backward = numpy.zeros(frames[0].shape[:2] + (2,), numpy.float32)
+    backward[..., 0] = flow_dx
+    reliable = flow.inside_frame(backward)
+    still = numpy.ones(frames[0].shape[:2], bool)
+    for t, frame in enumerate(frames):
+        figures.add(frame, None if t == 0 else
+                    stability.PairGeometry(backward, reliable, still))
+    return figures.summary()
+
+
+def test_warp_per_detail_is_invariant_to_contrast():
+    big = low_contrast(40, 80)
+    frames = [numpy.ascontiguousarray(big[:, 2 * t:2 * t + 48]) for t in range(5)]
+    plain = shifted_figures(frames)
+    doubled = shifted_figures([doubled_contrast(f) for f in frames])
+    assert plain['warp_mse'] > 0.5 and plain['flicker'] > 0.5
+    # Twice the contrast: 4x the warping error and the detail, 2x the flicker ...
+    assert doubled['warp_mse'] == pytest.approx(4 * plain['warp_mse'], rel=1e-4)
+    assert doubled['detail'] == pytest.approx(4 * plain['detail'])
+    # ... and the same per unit of detail.
+    assert doubled['warp_per_detail'] == pytest.approx(plain['warp_per_detail'], rel=1e-4)
+    assert doubled['flicker_per_rms_detail'] == pytest.approx(
+        plain['flicker_per_rms_detail'], rel=1e-4)
+    assert plain['warp_per_detail'] == pytest.approx(plain['warp_mse'] / plain['detail'])
+    assert plain['detail'] == pytest.approx(
+        numpy.mean([stability.spatial_detail(f) for f in frames]))
+
+
+def test_cli_flat_output_has_no_detail_and_warp_per_detail_na(tmp_path, capsys):
+    frames = [texture(24, 32, seed=0)] * 2 + [texture(24, 32, seed=1)]
+    source = write_frames(str(tmp_path / 'src'), frames)
+    flat = write_frames(str(tmp_path / 'flat'), [numpy.full((24, 32, 3), 128, numpy.uint8)] * 3)
+    out_json = str(tmp_path / 'f.json')
+    assert stability.main([source, '--stylized', flat, '--json', out_json,
+                           '--no-progress']) == 0
+    header, source_line, flat_line = capsys.readouterr().out.splitlines()
+    assert header.split()[-3:] == ['detail', 'warp/detail', 'flicker/rms']
+    assert flat_line.split()[-3:] == ['0.00', 'n/a', 'n/a']
+    source_row, flat_row = json.load(open(out_json))['rows']  # null, not inf or NaN
+    assert flat_row['warp_mse'] == 0 and flat_row['detail'] == 0
+    assert flat_row['warp_per_detail'] is None and flat_row['flicker_per_rms_detail'] is None
+    assert source_row['detail'] == pytest.approx(
+        numpy.mean([stability.spatial_detail(f) for f in frames]))
+    assert source_row['warp_per_detail'] == pytest.approx(
+        source_row['warp_mse'] / source_row['detail'])
+
+
 # --- the sample clip: exact flow checks the flow and the metric -----------------
 
 def test_clip_exact_flow_matches_dis_and_warps_source_to_near_zero(small_clip):

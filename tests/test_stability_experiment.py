@@ -23,6 +23,7 @@ def test_toy_run(tmp_path, capsys):
     assert 'stable-10%: lambda_noise' in printed
     table = [line for line in printed.splitlines() if line.startswith('| ')]
     assert len(table) == 1 + 1 + 4 * 2  # header, source, 4 runs x 2 stats
+    assert 'flicker | detail | warp/detail | flicker/rms |' in table[0]
     document = json.loads(out.read_text())
     assert [run['name'] for run in document['runs']] == [
         'vanilla', 'stable', 'per-batch', 'stable-10%']
@@ -41,6 +42,7 @@ def test_toy_run(tmp_path, capsys):
     for row in rows[1:]:
         assert row['frames'] == 3
         assert row['warp_mse'] >= 0 and row['flicker'] >= 0 and row['popping'] >= 0
+        assert row['detail'] >= 0 and 'warp_per_detail' in row
     assert sorted(os.listdir(str(workdir))) == sorted(
         ['data', 'vgg16_random.model'] +
         [name + '.model' for name in ('vanilla', 'stable', 'per-batch', 'stable-10%')])
