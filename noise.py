@@ -17,9 +17,10 @@ REFERENCE_COUNT = 1000
 REFERENCE_SIZE = 512
 
 
-def default_noise_count(image_size):
+def default_noise_count(height, width=None):
     """1000 pixels at 512x512, scaled with the image area (at least 1)."""
-    return max(1, int(round(REFERENCE_COUNT * (image_size / REFERENCE_SIZE) ** 2)))
+    width = height if width is None else width
+    return max(1, int(round(REFERENCE_COUNT * height * width / REFERENCE_SIZE ** 2)))
 
 
 def make_noise(batchsize, image_size, count, noise_range, seed):

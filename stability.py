@@ -51,12 +51,10 @@ import devices
 import flow as flowlib
 import npz
 from errors import InputError
+from noise import default_noise_count
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.ppm', '.pgm', '.tif', '.tiff',
                     '.webp')
-# The stability note's noise density: 1000 pixels per 512x512 image.
-NOISE_REFERENCE_COUNT = 1000
-NOISE_REFERENCE_AREA = 512 * 512
 # Aspect ratios of SOURCE and a --stylized video may differ this much (codecs
 # round sizes to even numbers, tools to multiples of 4) before it is an error.
 ASPECT_TOLERANCE = 0.03
@@ -143,11 +141,6 @@ def resize(frame, size):
 
 
 # --- the three figures ---------------------------------------------------------
-
-def default_noise_count(height, width):
-    """1000 pixels per 512x512, scaled with the frame area (at least 1)."""
-    return max(1, int(round(NOISE_REFERENCE_COUNT * height * width / NOISE_REFERENCE_AREA)))
-
 
 def sparse_noise(height, width, count, noise_range, rng):
     """HxWx3 float32: zero except ``count`` pixels, each channel uniform in
