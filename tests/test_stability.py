@@ -12,6 +12,7 @@ import flow
 import make_sample_clip as clip
 import stability
 from errors import InputError
+from helpers_generate import read_video
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIPPED_CLIP = os.path.join(ROOT, 'sample_images', 'tubingen_pan.mp4')
@@ -309,14 +310,7 @@ def test_clip_script_and_cli_with_exact_flo_files(tmp_path):
 
 
 def test_shipped_clip_is_what_the_script_makes(photo):
-    capture = cv2.VideoCapture(SHIPPED_CLIP)
-    decoded = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        decoded.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-    capture.release()
+    decoded = read_video(SHIPPED_CLIP)[0]
     assert len(decoded) == 48 and decoded[0].shape == (240, 320, 3)
     assert os.path.getsize(SHIPPED_CLIP) < 2 * 1024 * 1024
     poses = clip.camera_path(48)
