@@ -37,7 +37,7 @@ def main():
     run('generate.py', 'sample_images/tubingen.jpg', '-m', model,
         '-o', 'demo_output/tubingen_demo.jpg')
     run('generate.py', 'sample_images/tubingen_pan.mp4', '-m', model,
-        '-o', 'demo_output/tubingen_pan_demo.mp4', '--stats', 'running')
+        '-o', 'demo_output/tubingen_pan_demo.mp4')
     run('stability.py', 'sample_images/tubingen_pan.mp4',
         '--stylized', 'demo_output/tubingen_pan_demo.mp4')
     print('\nDemo done in {:.0f} s. Outputs in demo_output/: the model, training '

@@ -225,8 +225,8 @@ def describe(args, train_data, skipped, vgg, comm=None):
         print('note: in our measurements L_pop steadied video with --arch resize, '
               'not with the deconv net (docs/stability.md)')
     if vgg.is_stand_in:
-        print('WARNING: {} holds RANDOM stand-in VGG16 weights; this run will not '
-              'learn a style. {}.'.format(args.vgg, vgg16.HOW_TO_GET))
+        print('WARNING: {} holds RANDOM stand-in VGG16 weights, so this run will '
+              'not learn a style; {}.'.format(args.vgg, vgg16.HOW_TO_GET))
 
 
 def open_training_data(args, comm):
