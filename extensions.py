@@ -38,8 +38,8 @@ class Snapshots:
     def save(self, trainer, suffix=''):
         """Write the net (.model) and the whole trainer (.state), each atomically.
 
-        The .state goes first: if the process dies between the two, the
-        .model of a previous save still matches an older, complete .state.
+        The .state goes first and holds the model too, so whenever the
+        process dies, the newest .state is a complete snapshot to resume.
         """
         model = trainer.updater.get_optimizer('main').target
         npz.save_npz(self.stem + suffix + '.state', trainer)
