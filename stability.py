@@ -50,6 +50,7 @@ import numpy
 import devices
 import flow as flowlib
 import npz
+import video
 from errors import InputError
 from noise import default_noise_count
 
@@ -85,21 +86,11 @@ def read_image(path):
 
 
 def iter_video(path):
-    capture = cv2.VideoCapture(path)
-    if not capture.isOpened():
-        raise InputError('{}: cannot open this video'.format(path))
+    reader = video.VideoReader(path)
     try:
-        count = 0
-        while True:
-            ok, frame = capture.read()
-            if not ok:
-                break
-            count += 1
-            yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-        if count == 0:
-            raise InputError('{}: no frames could be decoded'.format(path))
+        yield from reader
     finally:
-        capture.release()
+        reader.close()
 
 
 def iter_frames(path):
@@ -576,9 +567,6 @@ def run(args):
 
 def main(argv=None):
     args = parse_args(argv)
-    # Without this OpenCV's FFmpeg prints libav's own complaints about a bad
-    # file ("moov atom not found") above our one-line error.
-    os.environ.setdefault('OPENCV_FFMPEG_LOGLEVEL', '-8')  # AV_LOG_QUIET
     try:
         document = run(args)
     except InputError as e:
