@@ -2,7 +2,7 @@
 
 ``chainer.serializers.load_npz`` opens files with ``allow_pickle=True``, so a
 downloaded ``.model`` could run code when loaded. Everything this project loads
-from users goes through :func:`load_npz` here, which refuses pickled arrays.
+from users goes through :func:`open_npz` here, which refuses pickled arrays.
 Saving writes a temporary file next to the target and renames it, so a crash
 never leaves a half-written model or snapshot under the final name.
 """
@@ -45,11 +45,6 @@ def load_arrays(arrays, target, path='', strict=True, source='file'):
         raise InputError('{}: missing entry {}'.format(source, e))
     except (ValueError, TypeError) as e:  # wrong shape or dtype
         raise InputError('{}: {}'.format(source, e))
-
-
-def load_npz(path, target, prefix='', strict=True):
-    """Safe replacement for ``chainer.serializers.load_npz``."""
-    load_arrays(open_npz(path), target, path=prefix, strict=strict, source=path)
 
 
 def save_npz(path, target):

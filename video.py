@@ -49,10 +49,6 @@ OPENCV_FOURCCS = {'.mp4': 'mp4v', '.mov': 'mp4v', '.mkv': 'XVID', '.avi': 'MJPG'
                   '.webm': 'VP80'}
 
 
-def is_video(path):
-    return os.path.splitext(path)[1].lower() in VIDEO_EXTENSIONS
-
-
 def _note(message):
     print('note: ' + message, file=sys.stderr)
 
