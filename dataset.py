@@ -83,20 +83,28 @@ def load_content(path, size):
 
 
 class ReproducibleShuffle:
-    """A new shuffled order each epoch, drawn from the seed and the previous order.
+    """CFNS's epochs: a new permutation of the data each epoch, cut to whole batches.
 
-    Snapshots hold the iterator's current order, so a resumed run draws the
-    same later epochs as a run that was never stopped (a shared RandomState,
-    which snapshots do not hold, would not).
+    Each epoch's order is ``permutation(n_data)[:n_data - n_data % batchsize]``
+    (CFNS takes ``n_data // batchsize`` batches of its permutation), drawn
+    from the seed and the previous order. Snapshots hold the iterator's
+    current order, so a resumed run draws the same later epochs as a run that
+    was never stopped (a shared RandomState, which snapshots do not hold,
+    would not).
     """
 
-    def __init__(self, seed):
+    def __init__(self, seed, n_data, batchsize):
+        if n_data < batchsize:
+            raise InputError('--batchsize {} is larger than the {} training '
+                             'images'.format(batchsize, n_data))
         self.seed = seed % 2 ** 32
+        self.n_data = n_data
+        self.epoch_size = n_data - n_data % batchsize
 
     def __call__(self, current_order, current_position):
         digest = zlib.crc32(numpy.asarray(current_order, dtype=numpy.int64).tobytes())
         rng = numpy.random.RandomState([self.seed, digest])
-        return rng.permutation(len(current_order))
+        return rng.permutation(self.n_data)[:self.epoch_size]
 
 
 class ImageDataset(chainer.dataset.DatasetMixin):

@@ -53,11 +53,20 @@ SAVER_PRIORITY = training.PRIORITY_READER - 1
 
 
 def epoch_and_batch(trainer):
-    """CFNS's (epoch, batch index in the epoch), both from 0, of the last update."""
+    """CFNS's (epoch, batch index in the epoch), both from 0, of the last update.
+
+    An epoch is ``n_data // batchsize`` batches, as in CFNS (the remainder of
+    the shuffled order is not used that epoch).
+    """
     iterator = trainer.updater.get_iterator('main')
-    per_epoch = max(1, -(-len(iterator.dataset) // iterator.batch_size))
+    per_epoch = len(iterator.dataset) // iterator.batch_size
     done = trainer.updater.iteration - 1
     return done // per_epoch, done % per_epoch
+
+
+def is_checkpoint(trainer, interval):
+    """CFNS's rule: save after batch ``i`` of an epoch when ``i % interval == 0``."""
+    return interval > 0 and epoch_and_batch(trainer)[1] % interval == 0
 
 
 def epoch_snapshot(snapshots):
@@ -70,8 +79,12 @@ def epoch_snapshot(snapshots):
 
 
 def checkpoint_snapshot(snapshots, interval):
-    """Every ``interval`` iterations: models/NAME_EPOCH_BATCH.model and .state."""
-    @training.make_extension(trigger=(interval, 'iteration'),
+    """models/NAME_EPOCH_BATCH.model and .state at CFNS's checkpoints.
+
+    The trigger is stateless (a function of the iteration), so a resumed run
+    saves at the same batches as one that never stopped.
+    """
+    @training.make_extension(trigger=lambda trainer: is_checkpoint(trainer, interval),
                              priority=SAVER_PRIORITY)
     def save_checkpoint(trainer):
         epoch, batch = epoch_and_batch(trainer)

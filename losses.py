@@ -10,14 +10,15 @@ def gram_matrix(features):
 
 
 def total_variation(y):
-    """CFNS's total variation: squared neighbour differences of the channel sum.
+    """CFNS master's total variation: squared neighbour differences per channel.
 
-    CFNS convolves with a (1, 3, 2, 1) kernel of [1, -1] per channel, so the
-    vertical and horizontal differences are summed over RGB before squaring.
+    CFNS convolves with (3, 3, 2, 1) and (3, 3, 1, 2) kernels whose output
+    channel c sees only input channel c ([1, -1] on the diagonal), so each
+    channel's differences are squared on their own (CFNS commit 528f8fb,
+    "Fix total variation calculation"; before it RGB was summed first).
     """
-    rgb_sum = F.sum(y, axis=1)
-    dh = rgb_sum[:, 1:, :] - rgb_sum[:, :-1, :]
-    dw = rgb_sum[:, :, 1:] - rgb_sum[:, :, :-1]
+    dh = y[:, :, 1:, :] - y[:, :, :-1, :]
+    dw = y[:, :, :, 1:] - y[:, :, :, :-1]
     return F.sum(dh * dh) + F.sum(dw * dw)
 
 

@@ -129,15 +129,14 @@ def average_persistents(model, comm):
 
 
 def snapshot_trigger(checkpoint):
-    """Fires when rank 0 saves a snapshot: every epoch and every ``checkpoint`` iterations.
+    """Fires when rank 0 saves a snapshot: every epoch and at each CFNS checkpoint.
 
     Stateless (unlike IntervalTrigger, whose state only rank 0's .state would
     keep), so it fires at the same iterations on every rank after a resume.
     """
     def fires(trainer):
         updater = trainer.updater
-        return bool(updater.is_new_epoch or
-                    (checkpoint > 0 and updater.iteration % checkpoint == 0))
+        return bool(updater.is_new_epoch or extensions.is_checkpoint(trainer, checkpoint))
     return fires
 
 

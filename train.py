@@ -5,8 +5,9 @@ CFNS's command line, files and defaults, plus the noise-stability loss:
     python train.py -s style.jpg -d dataset/ -g 0 -o mystyle
 """
 import argparse
-import math
 import functools
+import math
+import os
 import sys
 
 import chainer
@@ -53,9 +54,10 @@ def parse_args(argv=None):
                    help='resume from a .state snapshot (model, optimizer, '
                         'iteration, noise image); a CFNS .state restores the '
                         'optimizer only (give the model with -i)')
-    p.add_argument('--output', '-o', default='out',
+    p.add_argument('--output', '-o', default=None,
                    help='NAME writes models/NAME.model and models/NAME.state; '
-                        'a path ending in .model is used as given')
+                        'a path ending in .model is used as given (default: the '
+                        'style image file name without extension, as CFNS)')
     p.add_argument('--lambda_tv', type=float, default=1e-6,
                    help='weight of the total-variation loss')
     p.add_argument('--lambda_feat', type=float, default=1.0,
@@ -67,16 +69,19 @@ def parse_args(argv=None):
     p.add_argument('--lr', '-l', type=float, default=1e-3,
                    help='Adam learning rate')
     p.add_argument('--checkpoint', '-c', type=int, default=0,
-                   help='save models/NAME_EPOCH_BATCH.model/.state every this '
-                        'many iterations (0: never)')
+                   help='save models/NAME_EPOCH_BATCH.model/.state after the '
+                        'batches of each epoch whose 0-based index is a multiple '
+                        'of this (CFNS; 0: never)')
     p.add_argument('--image_size', type=int, default=256,
                    help='training crop size (a multiple of 4)')
     p.add_argument('--vgg', default='vgg16.model',
                    help='VGG16 weights in CFNS layout (see setup_model.sh)')
     p.add_argument('--vgg_preprocessing', choices=vgg16.PREPROCESSING,
-                   default='cfns',
+                   default=None,
                    help="VGG16 input: 'cfns' = RGB minus 120 (CFNS), 'caffe' "
-                        '= BGR minus the ImageNet mean (what the weights expect)')
+                        '= BGR minus the ImageNet mean (what the weights expect). '
+                        "Default: what --vgg records ('caffe' for a file from "
+                        "vgg16.py --hed), else 'cfns'")
     p.add_argument('--arch', choices=net.ARCHS, default='deconv',
                    help="decoder: 'deconv' (CFNS master) or 'resize' (CFNS "
                         'resize-conv branch: no checkerboard)')
@@ -121,6 +126,8 @@ def parse_args(argv=None):
         value = getattr(args, flag)
         if not (math.isfinite(value) and value >= 0):
             p.error('--{} must be a finite number >= 0, not {}'.format(flag, value))
+    if args.output is None:
+        args.output = os.path.splitext(os.path.basename(args.style_image))[0]
     if args.noise_count is None:
         args.noise_count = noise.default_noise_count(args.image_size)
     if not 0 < args.noise_count <= args.image_size ** 2:
@@ -155,7 +162,7 @@ def build_trainer(args, device, train_data, comm=None):
     vgg = vgg16.load_vgg(args.vgg, args.vgg_preprocessing)
     vgg.to_device(device)
     style = dataset.load_style(args.style_image, args.image_size)
-    order = dataset.ReproducibleShuffle(args.seed)
+    order = dataset.ReproducibleShuffle(args.seed, len(train_data), args.batchsize)
     iterator = chainer.iterators.SerialIterator(
         train_data, args.batchsize, order_sampler=order)
     make_updater = (StyleTransferUpdater if comm is None else
@@ -215,8 +222,7 @@ def describe(args, train_data, skipped, vgg, comm=None):
     if comm is not None:
         print('{} communicator: {}'.format(
             args.communicator, multinode.describe_group(comm, args.batchsize)))
-    # The iterator repeats: an epoch ends mid-batch, not on a batch boundary.
-    iterations = -(-args.epoch * len(train_data) // args.batchsize)
+    iterations = args.epoch * (len(train_data) // args.batchsize)  # as CFNS
     print('{} iterations, {} epochs, {} net, L_pop: lambda {:g}, {} noisy pixels '
           'in +-{:g}{}'.format(iterations, args.epoch, args.arch, args.lambda_noise,
                                args.noise_count, args.noise_range,

