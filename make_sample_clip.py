@@ -22,6 +22,7 @@ import numpy
 from PIL import Image
 
 import flow as flowlib
+import tempfiles
 from errors import InputError
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -142,9 +143,8 @@ def write_mp4(path, frames, fps, crf):
         raise InputError('writing the .mp4 needs imageio-ffmpeg '
                          '(pip install -r requirements-dev.txt)')
     height, width = frames[0].shape[:2]
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp = os.path.join(directory, '.tmp-' + os.path.basename(path))
+    fd, tmp = tempfiles.make_temp(path)  # absolute: no name is taken for a URL
+    os.close(fd)
     try:
         writer = imageio_ffmpeg.write_frames(
             tmp, (width, height), fps=fps, codec='libx264', quality=None,
