@@ -11,7 +11,6 @@ caffemodel) or, from files you already have::
 ``python vgg16.py --random -o PATH`` writes random He-scaled weights in the
 same layout, for tests and demos only: they are no style's loss network.
 """
-import argparse
 import os
 import sys
 
@@ -21,6 +20,7 @@ import chainer.links as L
 import numpy
 
 import caffemodel
+import cli
 import npz
 from errors import InputError
 
@@ -155,7 +155,7 @@ def from_caffemodel(path):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         description='Write the VGG16 loss-network weights in CFNS layout (vgg16.model).')
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument('--caffemodel', metavar='PATH',
@@ -167,19 +167,23 @@ def main(argv=None):
                              'not a real loss network)')
     parser.add_argument('-o', '--output', default='vgg16.model',
                         help='file to write (default: vgg16.model)')
-    parser.add_argument('--seed', type=int, default=0,
+    parser.add_argument('--seed', type=cli.seed, default=0,
                         help='random seed for --random (default: 0)')
     args = parser.parse_args(argv)
-    try:
-        if args.caffemodel:
-            arrays = from_caffemodel(args.caffemodel)
-        elif args.chainer_npz:
-            arrays = from_chainer_npz(args.chainer_npz)
-        else:
-            arrays = random_weights(args.seed)
-        save_arrays(args.output, arrays)
-    except InputError as e:
-        sys.exit('error: {}'.format(e))
+    status = cli.run_cli(lambda _: convert(args))
+    if status:
+        sys.exit(status)
+
+
+def convert(args):
+    cli.check_writable(args.output)
+    if args.caffemodel:
+        arrays = from_caffemodel(args.caffemodel)
+    elif args.chainer_npz:
+        arrays = from_chainer_npz(args.chainer_npz)
+    else:
+        arrays = random_weights(args.seed)
+    save_arrays(args.output, arrays)
     if args.random:
         print('wrote RANDOM stand-in VGG16 weights to {} (not a real loss network; '
               '{})'.format(args.output, HOW_TO_GET))
