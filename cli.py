@@ -15,16 +15,17 @@ import os
 import signal
 import sys
 import tempfile
+import textwrap
 import threading
 
 import tempfiles
 from errors import (EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_INTERRUPTED, InputError,
                     WorkError)
 
-EXIT_CODES = ('exit status: 0 done; 1 failure during the work (e.g. a full disk; '
-              'one "error:" line says what); 2 bad input or flags (one "error:" '
-              'line); 130 interrupted (Ctrl-C or SIGTERM; unfinished outputs are '
-              'removed).')
+EXIT_CODES = textwrap.fill(
+    'exit status: 0 done; 1 failure during the work (e.g. a full disk; one '
+    '"error:" line says what); 2 bad input or flags (one "error:" line); 130 '
+    'interrupted (Ctrl-C or SIGTERM; unfinished outputs are removed).', 79)
 # The largest seed numpy's RandomState takes.
 MAX_SEED = 2 ** 32 - 1
 
@@ -125,17 +126,26 @@ def check_writable(path, what='output'):
 
 
 def check_writable_directory(directory, what='output', path=None):
-    """Raise InputError unless files can be created in ``directory`` (made if
-    missing); also removes temporary files that killed runs left there."""
+    """Raise InputError unless files can be created in ``directory`` (or, if
+    it is missing, in its nearest existing parent); also removes temporary
+    files that killed runs left there."""
     path = path or directory
     if os.path.exists(directory) and not os.path.isdir(directory):
         raise InputError('cannot write {} {}: {} is not a directory'.format(
             what, path, directory))
+    # Probe the nearest existing folder: nothing is created for a run that
+    # then stops on bad input.
+    existing = directory
+    while not os.path.exists(existing) and os.path.dirname(existing) != existing:
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise InputError('cannot write {} {}: {} is not a directory'.format(
+            what, path, existing))
     try:
-        os.makedirs(directory, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=directory, prefix='.tmp-probe-')
+        fd, probe = tempfile.mkstemp(dir=existing, prefix='.tmp-probe-')
         os.close(fd)
         os.remove(probe)
     except OSError as e:
         raise InputError('cannot write {} {} ({})'.format(what, path, describe_os_error(e)))
-    tempfiles.clean_orphans(directory)
+    if existing == directory:
+        tempfiles.clean_orphans(directory)
