@@ -130,6 +130,7 @@ def check_writable_directory(directory, what='output', path=None):
     it is missing, in its nearest existing parent); also removes temporary
     files that killed runs left there."""
     path = path or directory
+    directory = os.path.abspath(directory)
     if os.path.exists(directory) and not os.path.isdir(directory):
         raise InputError('cannot write {} {}: {} is not a directory'.format(
             what, path, directory))

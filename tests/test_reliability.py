@@ -145,6 +145,10 @@ def test_outputs_are_checked_before_any_work(tmp_path, image_dir, style_path, vg
     monkeypatch.setattr(stability, 'run', lambda *a: pytest.fail('measured'))
     assert stability.main([str(frames), '--json', str(folder), '--no-progress']) == 2
     assert one_error_line(capsys.readouterr().err)
+    # A relative output in a folder yet to be made is fine, and is not made yet.
+    cli.check_writable_directory(os.path.join('new', 'previews'))
+    cli.check_writable(os.path.join('new', 'x.model'))
+    assert not os.path.exists('new')
 
 
 def test_a_failed_save_is_one_line_and_exit_1(tmp_path, image_dir, style_path, vgg_path,
