@@ -21,7 +21,8 @@ MAX_PIXELS = 40_000_000
 SIXTEEN_BIT_MODES = ('I;16', 'I;16L', 'I;16B', 'I;16N')
 
 
-def check_pixels(path, width, height, max_pixels=MAX_PIXELS):
+def check_pixels(path, width, height, max_pixels=None):
+    max_pixels = max_pixels or MAX_PIXELS
     if width * height > max_pixels:
         raise InputError('{}: {}x{} is {:.0f} megapixels, more than the {:.0f} '
                          'this tool takes; shrink it first'.format(
@@ -42,7 +43,7 @@ def to_rgb(image):
     return image.convert('RGB')
 
 
-def open_rgb(path, max_pixels=MAX_PIXELS):
+def open_rgb(path, max_pixels=None):
     """The image at ``path`` as an RGB PIL image, after the checks above.
 
     Raises InputError for a missing, non-regular, too large or unreadable file.
