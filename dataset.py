@@ -1,11 +1,12 @@
 """Training images: a directory read recursively, cropped the CFNS way."""
 import os
-import warnings
 import zlib
 
 import chainer
 import numpy
 from PIL import Image
+
+import images
 
 from errors import InputError
 
@@ -14,13 +15,18 @@ IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')
 
 def list_images(directory):
     """Paths of the image files under ``directory`` (any depth, any case), sorted."""
-    if not os.path.isdir(directory):
+    if not os.path.exists(directory):
         raise InputError('dataset directory {} does not exist'.format(directory))
+    if not os.path.isdir(directory):
+        raise InputError('dataset {} is a file, not a directory of images'.format(
+            directory))
     paths = []
     for root, dirs, files in os.walk(directory):
         dirs.sort()
+        # Regular files only: a FIFO named .jpg would hang the reader.
         paths.extend(os.path.join(root, name) for name in sorted(files)
-                     if os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS)
+                     if os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+                     and os.path.isfile(os.path.join(root, name)))
     return paths
 
 
@@ -30,6 +36,7 @@ def readable_images(paths):
     for path in paths:
         try:
             with Image.open(path) as image:
+                images.check_pixels(path, *image.size)
                 image.verify()
             readable.append(path)
         except Exception:  # PIL raises many types for broken files
@@ -38,16 +45,22 @@ def readable_images(paths):
 
 
 def open_rgb(path):
-    """Any PIL mode (grayscale, RGBA, CMYK, palette) as an RGB image."""
-    with Image.open(path) as image:
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore', Image.DecompressionBombWarning)
-            return image.convert('RGB')
+    """Any PIL mode (grayscale, 16-bit, RGBA, CMYK, palette) as an RGB image,
+    of at most images.MAX_PIXELS pixels."""
+    return images.open_rgb(path)
 
 
 def crop_square(image, size):
     """CFNS's crop: enlarge only if the short side is below ``size``, then centre-crop."""
     w, h = image.size
+    if min(w, h) < size and max(w, h) > 4 * min(w, h):
+        # A thin image (1x200000 in a few hundred bytes) would take gigabytes
+        # enlarged whole: enlarge only the part that the crop keeps.
+        big_w, big_h = (size, size * h // w) if w < h else (size * w // h, size)
+        left, top = (big_w - size) // 2, (big_h - size) // 2
+        box = (left * w / big_w, top * h / big_h,
+               (left + size) * w / big_w, (top + size) * h / big_h)
+        return image.resize((size, size), Image.BILINEAR, box=box)
     if min(w, h) < size:
         if w < h:
             image = image.resize((size, size * h // w), Image.BILINEAR)
@@ -63,12 +76,12 @@ def to_chw(image):
 
 
 def open_user_image(path, what):
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise InputError('{} {} does not exist'.format(what, path))
     try:
         return open_rgb(path)
-    except Exception as e:  # PIL raises many types for broken files
-        raise InputError('{} {} cannot be read ({})'.format(what, path, e))
+    except InputError as e:
+        raise InputError('{}: {}'.format(what, e))
 
 
 def load_style(path, size):

@@ -15,11 +15,11 @@ averages (``--stats running``) are a BatchNormalization node.
 The file loads in onnxruntime and in OpenCV's DNN module
 (``cv2.dnn.readNetFromONNX``); both are used as fast CPU backends.
 """
-import argparse
 import sys
 
 import numpy
 
+import cli
 import net
 import npz
 from errors import InputError
@@ -172,7 +172,7 @@ def export(model_path, out_path, stats='image'):
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         description='Export a fast-style .model (CFNS or ours) to ONNX.')
     parser.add_argument('model', help='the .model file (CFNS or train.py output)')
     parser.add_argument('-o', '--out', default=None,
@@ -190,13 +190,11 @@ def main(argv=None):
     if out is None:
         out = (args.model[:-len('.model')] if args.model.endswith('.model')
                else args.model) + '.onnx'
-    try:
+    def run(_):
+        cli.check_writable(out)  # before the model is loaded and converted
         arch = export(args.model, out, args.stats)
-    except InputError as e:
-        print('error: {}'.format(e), file=sys.stderr)
-        return 2
-    print('wrote {} ({} layout, {} statistics)'.format(out, arch, args.stats))
-    return 0
+        print('wrote {} ({} layout, {} statistics)'.format(out, arch, args.stats))
+    return cli.run_cli(run)
 
 
 if __name__ == '__main__':

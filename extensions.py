@@ -18,6 +18,7 @@ class Snapshots:
             self.stem = output[:-len('.model')]
         else:
             self.stem = os.path.join('models', output)
+        self.last_saved = None  # what the latest successful save wrote
 
     @property
     def model_path(self):
@@ -43,7 +44,9 @@ class Snapshots:
         """
         model = trainer.updater.get_optimizer('main').target
         npz.save_npz(self.stem + suffix + '.state', trainer)
+        self.last_saved = self.stem + suffix + '.state'
         npz.save_npz(self.stem + suffix + '.model', model)
+        self.last_saved = self.stem + suffix + '.model and .state'
         return self.stem + suffix + '.model'
 
 

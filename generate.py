@@ -10,7 +10,6 @@ The flags and defaults of chainer-fast-neuralstyle's generate.py are kept
 for an image (per-image BatchNorm statistics, symmetric padding, uint8
 truncation, PIL's median filter and HSV colours).
 """
-import argparse
 import os
 import sys
 import time
@@ -18,11 +17,13 @@ import time
 import numpy
 from PIL import Image
 
+import cli
 import devices
+import images
 import npz
 import stylize
 import video
-from errors import InputError
+from errors import InputError, WorkError
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp', '.ppm')
 # BatchNorm statistics used for videos unless --stats says otherwise. CFNS's
@@ -34,7 +35,7 @@ DEFAULT_OUT_DIRECTORY = 'stylized'
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         description='Stylize images, videos (with their sound) or a camera with a '
                     'fast-style model (CFNS-compatible).')
     parser.add_argument('input', nargs='*',
@@ -149,14 +150,9 @@ def plan_outputs(files, several, out):
 
 
 def read_image(path):
-    """RGB uint8 array of an image file, as CFNS (PIL, convert('RGB'))."""
-    if not os.path.isfile(path):
-        raise InputError('{}: no such file'.format(path))
-    try:
-        with Image.open(path) as image:
-            return numpy.asarray(image.convert('RGB'))
-    except (OSError, ValueError, Image.DecompressionBombError) as e:
-        raise InputError('{}: cannot read this image ({})'.format(path, e))
+    """RGB uint8 array of an image file, as CFNS (PIL, convert('RGB')), of at
+    most images.MAX_PIXELS pixels, 16-bit images scaled to 8 bits."""
+    return numpy.asarray(images.open_rgb(path))
 
 
 def write_image(frame, path):
@@ -171,8 +167,7 @@ def write_image(frame, path):
 def check_pair(in_path, out_path):
     """Clear errors before any work: missing input, unknown or mismatched types."""
     kind = kind_of(in_path)
-    if not os.path.isfile(in_path):
-        raise InputError('{}: no such file'.format(in_path))
+    cli.check_regular_file(in_path)
     if kind is None:
         raise InputError('{}: unknown extension (images: {}; videos: {})'.format(
             in_path, ' '.join(IMAGE_EXTENSIONS), ' '.join(video.VIDEO_EXTENSIONS)))
@@ -182,6 +177,7 @@ def check_pair(in_path, out_path):
             'a video' if kind == 'video' else 'an image'))
     if os.path.exists(out_path) and os.path.samefile(in_path, out_path):
         raise InputError('{}: refusing to overwrite the input'.format(out_path))
+    cli.check_writable(out_path)
     return kind
 
 
@@ -211,7 +207,7 @@ def process(stylizers, args, in_path, out_path):
     try:
         _process(stylizers, args, in_path, out_path)
     except OSError as e:  # e.g. the output directory cannot be created or written
-        raise InputError('{}: cannot write it ({})'.format(out_path, e.strerror or e))
+        raise WorkError('{}: cannot write it ({})'.format(out_path, e.strerror or e))
 
 
 def _process(stylizers, args, in_path, out_path):
@@ -257,36 +253,37 @@ def run(args):
         files = sorted(files)[index::count]
         several = True
     pairs = plan_outputs(files, several, args.out)
+    # Before any model is loaded or frame stylized: can the outputs be written?
+    for directory in sorted({os.path.dirname(os.path.abspath(out)) for _, out in pairs}):
+        cli.check_writable_directory(directory)
     # Load the model now, so a bad model is one error, not one per input.
     any_video = any(kind_of(path) == 'video' for path in files)
     stylizers.get(args.stats or (VIDEO_STATS if any_video else IMAGE_STATS))
-    failed = skipped = 0
+    failed = skipped = work_failed = 0
     for in_path, out_path in pairs:
         if several and not args.overwrite and os.path.exists(out_path):
             skipped += 1
             continue
         try:
             process(stylizers, args, in_path, out_path)
-        except InputError as e:
+        except (InputError, WorkError, MemoryError) as e:
+            # One bad input never ends the batch.
             failed += 1
-            print('error: {}'.format(e), file=sys.stderr)
+            work_failed += not isinstance(e, InputError)
+            print('error: {}'.format(e if str(e) else 'out of memory on {}'.format(
+                in_path)), file=sys.stderr)
     if several:
         print('done: {} written, {} skipped, {} failed{}'.format(
             len(pairs) - skipped - failed, skipped, failed,
             ' (skipped: the output exists; --overwrite redoes it)' if skipped else ''))
-    return 2 if failed else 0
+    if failed:
+        return 2 if failed > work_failed else 1
+    return 0
 
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        return run(args)
-    except InputError as e:
-        print('error: {}'.format(e), file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print('interrupted: unfinished outputs were removed', file=sys.stderr)
-        return 130
+    return cli.run_cli(lambda _: run(args))
 
 
 if __name__ == '__main__':

@@ -21,7 +21,10 @@ import cv2
 import numpy
 from PIL import Image
 
+import cli
 import flow as flowlib
+import images
+import tempfiles
 from errors import InputError
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -94,10 +97,9 @@ def exact_flow(pose_a, pose_b, size):
 
 def load_photo(path):
     try:
-        with Image.open(path) as image:
-            return numpy.asarray(image.convert('RGB'))
-    except (OSError, ValueError) as e:
-        raise InputError('{}: cannot read the photo ({})'.format(path, e))
+        return numpy.asarray(images.open_rgb(path))
+    except InputError as e:
+        raise InputError('cannot read the photo: {}'.format(e))
 
 
 def render_frame(photo, pose, size, t, noise_sigma, seed):
@@ -142,9 +144,8 @@ def write_mp4(path, frames, fps, crf):
         raise InputError('writing the .mp4 needs imageio-ffmpeg '
                          '(pip install -r requirements-dev.txt)')
     height, width = frames[0].shape[:2]
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp = os.path.join(directory, '.tmp-' + os.path.basename(path))
+    fd, tmp = tempfiles.make_temp(path)  # absolute: no name is taken for a URL
+    os.close(fd)
     try:
         writer = imageio_ffmpeg.write_frames(
             tmp, (width, height), fps=fps, codec='libx264', quality=None,
@@ -179,7 +180,7 @@ def parse_size(text):
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = cli.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('-o', '--out', default=DEFAULT_OUT,
                         help='the .mp4 to write (default: %(default)s); "" for none')
     parser.add_argument('--photo', default=DEFAULT_PHOTO,
@@ -195,7 +196,7 @@ def parse_args(argv):
     parser.add_argument('--noise', type=float, default=3.0,
                         help='standard deviation of the per-frame Gaussian sensor '
                              'noise, 0-255 scale (default: %(default)s)')
-    parser.add_argument('--seed', type=int, default=0,
+    parser.add_argument('--seed', type=cli.seed, default=0,
                         help='seed of the sensor noise (default: %(default)s)')
     parser.add_argument('--crf', type=int, default=14,
                         help='x264 quality, lower is better (default: %(default)s)')
@@ -213,22 +214,27 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        photo = load_photo(args.photo)
-        frames, poses = render_clip(photo, args.frames, args.size, args.noise, args.seed)
-        if args.out:
-            write_mp4(args.out, frames, args.fps, args.crf)
-            print('wrote {} ({} frames, {}x{})'.format(args.out, len(frames), *args.size))
-        if args.frames_dir:
-            write_pngs(args.frames_dir, frames)
-            print('wrote {} frames to {}'.format(len(frames), args.frames_dir))
-        if args.flow_dir:
-            write_exact_flow(args.flow_dir, poses, args.size)
-            print('wrote the exact flow of {} frame pairs to {}'.format(
-                len(frames) - 1, args.flow_dir))
-    except InputError as e:
-        print('error: {}'.format(e), file=sys.stderr)
-        return 2
+    return cli.run_cli(lambda _: run(args))
+
+
+def run(args):
+    if args.out:
+        cli.check_writable(args.out)
+    for folder in (args.frames_dir, args.flow_dir):
+        if folder:
+            cli.check_writable_directory(folder, 'output folder')
+    photo = load_photo(args.photo)
+    frames, poses = render_clip(photo, args.frames, args.size, args.noise, args.seed)
+    if args.out:
+        write_mp4(args.out, frames, args.fps, args.crf)
+        print('wrote {} ({} frames, {}x{})'.format(args.out, len(frames), *args.size))
+    if args.frames_dir:
+        write_pngs(args.frames_dir, frames)
+        print('wrote {} frames to {}'.format(len(frames), args.frames_dir))
+    if args.flow_dir:
+        write_exact_flow(args.flow_dir, poses, args.size)
+        print('wrote the exact flow of {} frame pairs to {}'.format(
+            len(frames) - 1, args.flow_dir))
     return 0
 
 

@@ -47,8 +47,10 @@ import sys
 import cv2
 import numpy
 
+import cli
 import devices
 import flow as flowlib
+import images
 import npz
 import video
 from errors import InputError
@@ -70,8 +72,10 @@ def natural_key(name):
 
 
 def frame_files(folder):
+    # Regular files only: a FIFO named .jpg would hang the reader.
     names = [n for n in os.listdir(folder)
-             if os.path.splitext(n)[1].lower() in IMAGE_EXTENSIONS]
+             if os.path.splitext(n)[1].lower() in IMAGE_EXTENSIONS
+             and os.path.isfile(os.path.join(folder, n))]
     if not names:
         raise InputError('{}: no image files ({}) in this folder'.format(
             folder, ', '.join(IMAGE_EXTENSIONS)))
@@ -79,6 +83,9 @@ def frame_files(folder):
 
 
 def read_image(path):
+    size = images.image_size(path)  # from the header: bounded memory per frame
+    if size:
+        images.check_pixels(path, *size)
     image = cv2.imread(path, cv2.IMREAD_COLOR)
     if image is None:
         raise InputError('{}: cannot read this image'.format(path))
@@ -89,6 +96,9 @@ def iter_video(path):
     reader = video.VideoReader(path)
     try:
         yield from reader
+        if reader.shortfall():
+            print('warning: {}; measured {} frames'.format(
+                reader.shortfall(), reader.frames_read), file=sys.stderr)
     finally:
         reader.close()
 
@@ -97,8 +107,9 @@ def iter_frames(path):
     """RGB uint8 frames of a video file or a folder of images."""
     if os.path.isdir(path):
         return (read_image(p) for p in frame_files(path))
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise InputError('{}: no such file or folder'.format(path))
+    cli.check_regular_file(path, 'video')
     return iter_video(path)
 
 
@@ -454,7 +465,7 @@ def flag(parser, name, **kwargs):
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         description='\n\n'.join(__doc__.split('\n\n')[:2]),
         epilog=__doc__.split('\n\n', 2)[2],
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -498,7 +509,7 @@ def parse_args(argv):
     flag(parser, '--noise_range', type=float, default=30.0,
          help='popping: each noisy channel is uniform in [-range, range] '
               '(default: %(default)s)')
-    flag(parser, '--noise_seed', type=int, default=1,
+    flag(parser, '--noise_seed', type=cli.seed, default=1,
          help='popping: seed of the noise (default: %(default)s)')
     devices.add_device_arguments(parser, 'the models')
     parser.add_argument('--backend', default='auto',
@@ -565,17 +576,25 @@ def run(args):
     return to_json([row.figures.summary() for row in rows], args, frame_count, size)
 
 
+def check_outputs(args):
+    """Before any frame is measured: can --json and --write_flow be written?"""
+    if args.json:
+        cli.check_writable(args.json, 'JSON file')
+    if args.write_flow:
+        cli.check_writable_directory(args.write_flow, 'flow folder')
+
+
 def main(argv=None):
     args = parse_args(argv)
-    try:
+
+    def measure_and_report(_):
+        check_outputs(args)
         document = run(args)
-    except InputError as e:
-        print('error: {}'.format(e), file=sys.stderr)
-        return 2
-    print(format_table(document['rows']))
-    if args.json:
-        write_json(args.json, document)
-    return 0
+        print(format_table(document['rows']))  # kept even if the JSON fails
+        if args.json:
+            write_json(args.json, document)
+        return 0
+    return cli.run_cli(measure_and_report)
 
 
 if __name__ == '__main__':

@@ -16,6 +16,7 @@ from PIL import Image
 import chainer
 
 import devices
+import images
 import net
 from errors import InputError
 
@@ -23,6 +24,11 @@ BACKENDS = ('auto', 'chainer', 'opencv', 'onnxruntime')
 STATS = net.STATS
 # The decoder halves the size twice; the net needs multiples of this.
 SIZE_MULTIPLE = 4
+# Bounds that keep one frame's memory bounded: OpenCV's median filter takes
+# kernels up to 255, and padding beyond a few hundred pixels only adds cost.
+MAX_MEDIAN_FILTER = 255
+MAX_PADDING = 1000
+MAX_PIXELS = images.MAX_PIXELS
 
 
 def pad_frame(frame, padding):
@@ -196,6 +202,10 @@ class Stylizer:
             raise InputError('padding and median_filter must be >= 0 and batch >= 1')
         if median_filter and median_filter % 2 == 0:
             raise InputError('median_filter must be odd (PIL), not {}'.format(median_filter))
+        if median_filter > MAX_MEDIAN_FILTER or padding > MAX_PADDING:
+            raise InputError('median_filter must be at most {} and padding at most {}, '
+                             'not {} and {}'.format(MAX_MEDIAN_FILTER, MAX_PADDING,
+                                                    median_filter, padding))
         self.padding = padding
         self.median_filter = median_filter
         self.keep_colors = keep_colors
@@ -213,6 +223,12 @@ class Stylizer:
     def infer(self, frames):
         """The net on ``frames`` (same-size list), in batches; raw uint8 results."""
         height, width = frames[0].shape[:2]
+        padded = (height + 2 * self.padding + 3) * (width + 2 * self.padding + 3)
+        if padded > MAX_PIXELS:
+            raise InputError('a {}x{} frame with padding {} is {:.0f} megapixels, more '
+                             'than the {:.0f} the net is given at most'.format(
+                                 width, height, self.padding, padded / 1e6,
+                                 MAX_PIXELS / 1e6))
         results = []
         for start in range(0, len(frames), self.batch):
             chunk = frames[start:start + self.batch]

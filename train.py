@@ -15,6 +15,7 @@ import numpy
 from chainer import training
 from chainer.training import extensions as chainer_extensions
 
+import cli
 import dataset
 import devices
 import extensions
@@ -23,7 +24,7 @@ import net
 import noise
 import npz
 import vgg16
-from errors import InputError
+from errors import InputError, WorkError
 from updater import DivergedError, StyleTransferUpdater
 
 
@@ -37,7 +38,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(
+    p = cli.ArgumentParser(
         description='Train a fast style-transfer net (CFNS) with the '
                     'noise-stability loss L_pop = lambda_noise * '
                     'MSE(net(x), net(x + N)).',
@@ -92,7 +93,7 @@ def parse_args(argv=None):
     p.add_argument('--noise_count', type=int, default=None,
                    help='number of noisy pixels (default: 1000 at 512x512, '
                         'scaled with the image area)')
-    p.add_argument('--noise_seed', type=int, default=0,
+    p.add_argument('--noise_seed', type=cli.seed, default=0,
                    help='seed of the fixed noise image')
     p.add_argument('--noise_per_batch', action='store_true',
                    help='draw a new noise image every mini-batch (for comparison; '
@@ -103,7 +104,7 @@ def parse_args(argv=None):
                         'non_cuda_aware for GPUs with NCCL but an MPI without CUDA '
                         'support, naive on CPU); the effective batch is N x '
                         '--batchsize; see docs/cluster.md')
-    p.add_argument('--seed', type=int, default=0,
+    p.add_argument('--seed', type=cli.seed, default=0,
                    help='seed for initial weights and data order')
     p.add_argument('--log_interval', type=int, default=100,
                    help='print and log the losses every this many iterations')
@@ -118,7 +119,7 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if args.image_size < 16 or args.image_size % 4:
         p.error('--image_size must be a multiple of 4 and at least 16')
-    for flag in ('batchsize', 'epoch'):
+    for flag in ('batchsize', 'epoch', 'log_interval'):
         if getattr(args, flag) < 1:
             p.error('--{} must be at least 1'.format(flag))
     for flag in ('lambda_tv', 'lambda_feat', 'lambda_style', 'lambda_noise',
@@ -193,7 +194,8 @@ def build_trainer(args, device, train_data, comm=None):
         ['epoch', 'iteration', 'main/loss', 'main/loss_feat', 'main/loss_style',
          'main/loss_tv', 'main/loss_pop', 'main/pop_share', 'elapsed_time']),
         trigger=log_trigger)
-    if not args.no_progress:
+    # On a terminal only: in a file or a batch-job log its cursor escapes are noise.
+    if not args.no_progress and sys.stdout.isatty():
         trainer.extend(chainer_extensions.ProgressBar(update_interval=1))
     if args.preview_interval > 0:
         preview = (dataset.load_content(args.preview_image, args.image_size)
@@ -205,14 +207,51 @@ def build_trainer(args, device, train_data, comm=None):
 
 
 def resume(trainer, path):
-    """Load a .state: ours restores everything, a CFNS one the optimizer only."""
+    """Load a .state: ours restores everything, a CFNS one the optimizer only.
+
+    The kind is told from what the file holds: ours has the trainer's
+    ``updater/...`` entries, CFNS's is a Chainer Adam serialization (``t``,
+    ``epoch`` and ``m``/``v`` of every parameter). Anything else, a .model
+    above all, is refused: training from scratch over it would lose it.
+    """
     arrays = npz.open_npz(path)
+    iterator = trainer.updater.get_iterator('main')
     if any(key.startswith('updater/') for key in arrays):
+        order_key = 'updater/iterator:main/order'
+        if order_key in arrays:
+            saved = arrays.header(order_key)[0]
+            # An epoch uses n_data - n_data % batchsize images (CFNS).
+            epoch_size = iterator.order_sampler.epoch_size
+            if tuple(saved) != (epoch_size,):
+                raise InputError(
+                    '{}: its data order is for epochs of {} images, this run has {}; '
+                    'resume with the same -d and -b, or start from its weights with '
+                    '-i'.format(path, saved[0] if saved else 0, epoch_size))
         npz.load_arrays(arrays, trainer, source=path)
         return 'iteration {}'.format(trainer.updater.iteration)
     optimizer = trainer.updater.get_optimizer('main')
+    check_cfns_state(arrays, optimizer.target, path)
     npz.load_arrays(arrays, optimizer, strict=False, source=path)
     return 'optimizer state only (a CFNS .state)'
+
+
+def check_cfns_state(arrays, model, path):
+    """InputError unless ``arrays`` is an Adam state for ``model``'s parameters."""
+    params = {name.lstrip('/'): param for name, param in model.namedparams()}
+    moments = [key for key in arrays if key.rsplit('/', 1)[-1] in ('m', 'v', 'vhat')]
+    if 't' not in arrays or not moments:
+        looks = ('a .model (network weights): start from it with -i, not -r'
+                 if 'c1/W' in arrays else
+                 'not a .state snapshot of train.py or CFNS (no optimizer state)')
+        raise InputError('{}: {}'.format(path, looks))
+    for key in moments:
+        param = params.get(key.rsplit('/', 1)[0])
+        if param is None:
+            raise InputError('{}: {} belongs to no parameter of the {} net'.format(
+                path, key, model.arch))
+        if tuple(arrays.header(key)[0]) != tuple(param.shape):
+            raise InputError('{}: {} has shape {}, the parameter has {}'.format(
+                path, key, tuple(arrays.header(key)[0]), tuple(param.shape)))
 
 
 def describe(args, train_data, skipped, vgg, comm=None):
@@ -246,13 +285,34 @@ def open_training_data(args, comm):
                                      seed=args.seed), skipped
 
 
+def check_outputs(args):
+    """Before any work: can the model, the snapshot, the log and the
+    previews be written where -o says?"""
+    snapshots = extensions.Snapshots(args.output)
+    for path in (snapshots.model_path, snapshots.state_path):
+        cli.check_writable(path)
+    if args.preview_interval > 0:
+        cli.check_writable_directory(snapshots.stem + '_preview', 'preview folder')
+
+
 def main(argv=None):
+    """The command line; exits with 2 for bad input, 1 for a failure during
+    training, 130 when interrupted (see cli.py)."""
+    status = cli.run_cli(run, argv)
+    if status:
+        sys.exit(status)
+
+
+def run(argv=None):
     args = parse_args(argv)
     comm = None
+    trainer = None
     try:
         if args.communicator:
             comm = multinode.create_communicator(args.communicator)
             multinode.abort_on_uncaught_exceptions()
+        if multinode.is_writer(comm):
+            check_outputs(args)
         device = get_device(args, comm)
         train_data, skipped = open_training_data(args, comm)
         trainer, vgg = build_trainer(args, device, train_data, comm)
@@ -269,10 +329,16 @@ def main(argv=None):
     except InputError as e:
         if comm is not None:  # maybe this rank only: the others would hang
             multinode.abort(comm, 'error: {}'.format(e))
-        sys.exit('error: {}'.format(e))
+        print('error: {}'.format(e), file=sys.stderr)
+        return 2
+    except WorkError as e:  # a snapshot could not be written (full disk, ...)
+        raise WorkError('{}; training stopped at iteration {}; {}'.format(
+            e, trainer.updater.iteration if trainer else 0, last_saved(trainer)))
     except DivergedError as e:  # under MPI all ranks raise it together
+        hint = ('try a lower --lr' if trainer.updater.iteration > 0 else
+                'it did at the first step: check the style image, --vgg and -i')
         sys.exit('error: {}; training stopped and nothing was saved for this '
-                 'iteration (the last snapshot is intact); try a lower --lr'.format(e)
+                 'iteration (the last snapshot is intact); {}'.format(e, hint)
                  if multinode.is_writer(comm) else 1)
     except extensions.Interrupted as e:  # under MPI all ranks raise it together
         if multinode.is_writer(comm):
@@ -281,7 +347,18 @@ def main(argv=None):
                 trainer.snapshots.state_path))
         sys.exit(130)
     if comm is None or comm.rank == 0:
-        print('saved {}'.format(trainer.snapshots.save(trainer)))
+        try:
+            print('saved {}'.format(trainer.snapshots.save(trainer)))
+        except WorkError as e:
+            raise WorkError('{}; training finished but its final save failed; {}'.format(
+                e, last_saved(trainer)))
+
+
+def last_saved(trainer):
+    """Which snapshot survives a failed save, in words."""
+    path = getattr(getattr(trainer, 'snapshots', None), 'last_saved', None)
+    return ('the last complete snapshot is {}'.format(path) if path else
+            'no snapshot of this run was saved')
 
 
 if __name__ == '__main__':

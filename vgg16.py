@@ -17,7 +17,6 @@ detection; close to, but not, the VGG16 CFNS trained with), which carry style::
 ``python vgg16.py --random -o PATH`` writes random He-scaled weights in the
 same layout, for tests and demos only: they are no style's loss network.
 """
-import argparse
 import importlib.util
 import io
 import os
@@ -30,6 +29,7 @@ import chainer.links as L
 import numpy
 
 import caffemodel
+import cli
 import npz
 from errors import InputError
 
@@ -107,9 +107,12 @@ def check_layout(arrays, source):
             if full not in arrays:
                 raise InputError('{}: not a CFNS vgg16.model (no {}); {}'.format(
                     source, full, HOW_TO_GET))
-            if arrays[full].shape != shape:
+            # From the header where there is one: 528 MB are read only once.
+            found = tuple(arrays.header(full)[0] if hasattr(arrays, 'header')
+                          else arrays[full].shape)
+            if found != shape:
                 raise InputError('{}: {} has shape {}, expected {}; {}'.format(
-                    source, full, arrays[full].shape, shape, HOW_TO_GET))
+                    source, full, found, shape, HOW_TO_GET))
 
 
 def recorded_preprocessing(arrays):
@@ -252,7 +255,7 @@ def from_hed(path=None):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         description='Write the VGG16 loss-network weights in CFNS layout (vgg16.model).')
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument('--caffemodel', metavar='PATH',
@@ -269,21 +272,25 @@ def main(argv=None):
                              'not a real loss network)')
     parser.add_argument('-o', '--output', default='vgg16.model',
                         help='file to write (default: vgg16.model)')
-    parser.add_argument('--seed', type=int, default=0,
+    parser.add_argument('--seed', type=cli.seed, default=0,
                         help='random seed for --random (default: 0)')
     args = parser.parse_args(argv)
-    try:
-        if args.caffemodel:
-            arrays = from_caffemodel(args.caffemodel)
-        elif args.chainer_npz:
-            arrays = from_chainer_npz(args.chainer_npz)
-        elif args.hed:
-            arrays = from_hed(None if args.hed is True else args.hed)
-        else:
-            arrays = random_weights(args.seed)
-        save_arrays(args.output, arrays)
-    except InputError as e:
-        sys.exit('error: {}'.format(e))
+    status = cli.run_cli(lambda _: convert(args))
+    if status:
+        sys.exit(status)
+
+
+def convert(args):
+    cli.check_writable(args.output)
+    if args.caffemodel:
+        arrays = from_caffemodel(args.caffemodel)
+    elif args.chainer_npz:
+        arrays = from_chainer_npz(args.chainer_npz)
+    elif args.hed:
+        arrays = from_hed(None if args.hed is True else args.hed)
+    else:
+        arrays = random_weights(args.seed)
+    save_arrays(args.output, arrays)
     if args.random:
         print('wrote RANDOM stand-in VGG16 weights to {} (not a real loss network; '
               '{})'.format(args.output, HOW_TO_GET))

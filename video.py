@@ -18,12 +18,12 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 import cv2
 
+import tempfiles
 from errors import InputError
 
 # OpenCV's FFmpeg backend prints libav's own errors (e.g. "EBML header parsing
@@ -102,14 +102,8 @@ def audio_codecs(path, ffmpeg):
 
 def temporary_path(final_path):
     """A new empty file next to ``final_path`` (same extension, hidden name)."""
-    directory = os.path.dirname(os.path.abspath(final_path))
-    os.makedirs(directory, exist_ok=True)
-    stem, ext = os.path.splitext(os.path.basename(final_path))
-    fd, path = tempfile.mkstemp(dir=directory, prefix='.tmp-{}-'.format(stem), suffix=ext)
+    fd, path = tempfiles.make_temp(final_path)
     os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)  # mkstemp makes 0600 files
     return path
 
 
@@ -129,6 +123,11 @@ class VideoReader:
 
     def __init__(self, source, name=None):
         self.name = name or str(source)
+        if isinstance(source, str):
+            # An absolute path: a name such as '2024-01-01T12:30:00.mp4' would
+            # otherwise be taken by FFmpeg for a URL with the scheme '2024-...'.
+            source = os.path.abspath(source)
+        self.frames_read = 0
         self.capture = cv2.VideoCapture(source)
         if not self.capture.isOpened():
             raise InputError('{}: cannot open this video (unreadable, or not a '
@@ -149,10 +148,20 @@ class VideoReader:
         frame = self._first
         self._first = None
         while frame is not None:
+            self.frames_read += 1
             yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
             ok, frame = self.capture.read()
             if not ok:
                 frame = None
+
+    def shortfall(self):
+        """A warning when fewer frames decoded than the header declares (a
+        truncated or damaged file), else None."""
+        if self.frame_count_hint and self.frames_read < self.frame_count_hint:
+            return ('{}: only {} of the {} frames its header declares could be '
+                    'decoded (truncated or damaged?)'.format(
+                        self.name, self.frames_read, self.frame_count_hint))
+        return None
 
     def close(self):
         self.capture.release()
@@ -382,6 +391,10 @@ def stylize_video(in_path, out_path, stylize, batch=1, progress=True,
             muxed_tmp = temporary_path(out_path)
             audio = copy_audio(video_tmp, in_path, muxed_tmp, ffmpeg)
         os.replace(muxed_tmp if audio else video_tmp, out_path)
+        shortfall = reader.shortfall()
+        if shortfall:
+            print('warning: {}; {} has {} frames'.format(shortfall, out_path, frames_done),
+                  file=sys.stderr)
         return {'frames': frames_done, 'seconds': time.perf_counter() - start,
                 'width': reader.width, 'height': reader.height, 'fps': fps,
                 'audio': audio}

@@ -325,7 +325,7 @@ def test_cli_converts(model_files, weights, tmp_path):
     numpy.testing.assert_array_equal(vgg.conv1_1.b.array, weights['conv1_1/b'])
 
 
-def test_cli_truncated_and_foreign_files(model_files, tmp_path):
+def test_cli_truncated_and_foreign_files(model_files, tmp_path, capsys):
     with open(model_files['legacy'], 'rb') as f:
         data = f.read(os.path.getsize(model_files['legacy']) * 2 // 3)
     truncated = write(tmp_path, data, 'truncated.caffemodel')
@@ -348,8 +348,10 @@ def test_cli_truncated_and_foreign_files(model_files, tmp_path):
     noise = write(tmp_path, numpy.random.RandomState(3).bytes(5000), 'noise.caffemodel')
     with pytest.raises(SystemExit) as e:
         vgg16.main(['--caffemodel', noise, '-o', str(tmp_path / 'out.model')])
-    assert str(e.value.code).startswith('error: {}: not a readable caffemodel'.format(noise))
-    assert '\n' not in str(e.value.code)
+    assert e.value.code == 2  # bad input (errors.py)
+    err = capsys.readouterr().err
+    assert err.startswith('error: {}: not a readable caffemodel'.format(noise))
+    assert err.count('\n') == 1
     assert not (tmp_path / 'out.model').exists()
     # A well-formed caffemodel of some other network.
     other = write(tmp_path, lfield(100, new_layer('conv1', 'Convolution', [

@@ -271,7 +271,7 @@ def test_communicator_without_mpi4py_is_a_clear_error(tmp_path, workdir, vgg_pat
     result = subprocess.run([sys.executable, TRAIN] + train_args(workdir, vgg_path),
                             cwd=str(tmp_path), env=env, capture_output=True,
                             text=True, timeout=TIMEOUT)
-    assert result.returncode == 1
+    assert result.returncode == 2  # bad input (errors.py)
     assert 'error: --communicator needs mpi4py' in result.stderr
     assert 'pip install -r requirements-mpi.txt' in result.stderr
     assert 'Traceback' not in result.stderr

@@ -1,0 +1,152 @@
+"""One contract for every command line tool: messages, exit statuses, outputs.
+
+* Bad flags and bad input give one line, ``error: <what is wrong>``, on stderr
+  and exit status 2 (:class:`ArgumentParser`, :func:`run_cli`).
+* A failure during the work (e.g. a full disk at the final save) gives one
+  ``error:`` line and exit status 1 (:class:`errors.WorkError`).
+* Ctrl-C and SIGTERM unwind normally (temporary files are removed) and give
+  exit status 130.
+* Outputs are checked for writability before the work starts
+  (:func:`check_writable`), so a long run never ends in a failed write that
+  could have been foreseen.
+"""
+import argparse
+import os
+import signal
+import sys
+import tempfile
+import textwrap
+import threading
+
+import tempfiles
+from errors import (EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_INTERRUPTED, InputError,
+                    WorkError)
+
+EXIT_CODES = textwrap.fill(
+    'exit status: 0 done; 1 failure during the work (e.g. a full disk; one '
+    '"error:" line says what); 2 bad input or flags (one "error:" line); 130 '
+    'interrupted (Ctrl-C or SIGTERM; unfinished outputs are removed).', 79)
+# The largest seed numpy's RandomState takes.
+MAX_SEED = 2 ** 32 - 1
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with one-line errors (``error: ...``, exit 2, no usage block)
+    and the exit statuses in the ``--help`` epilog."""
+
+    def __init__(self, *args, **kwargs):
+        epilog = kwargs.get('epilog')
+        kwargs['epilog'] = EXIT_CODES if not epilog else epilog.rstrip() + '\n\n' + EXIT_CODES
+        super().__init__(*args, **kwargs)
+
+    def error(self, message):
+        self.exit(EXIT_BAD_INPUT, 'error: {} (see {} --help)\n'.format(
+            message, self.prog))
+
+
+def seed(text):
+    """argparse type: an integer seed numpy accepts, 0 .. 2**32-1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError('not an integer: {!r}'.format(text))
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError('must be in 0..{}, not {}'.format(MAX_SEED, value))
+    return value
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def run_cli(body, argv=None):
+    """``body(argv)`` -> exit status, with the project's one contract.
+
+    SIGTERM is turned into KeyboardInterrupt while ``body`` runs, so that
+    ``finally`` blocks remove temporary files as on Ctrl-C.
+    """
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        status = body(argv)
+        return EXIT_FAILURE if status is True else (status or 0)
+    except InputError as e:
+        print('error: {}'.format(e), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except WorkError as e:
+        print('error: {}'.format(e), file=sys.stderr)
+        return EXIT_FAILURE
+    except MemoryError:
+        print('error: out of memory', file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt as e:
+        name = str(e) or 'SIGINT'
+        print('\ninterrupted ({}); unfinished outputs were removed'.format(name),
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def check_regular_file(path, what='file'):
+    """InputError unless ``path`` is an existing regular file (not a folder,
+    FIFO or device, which could hang a reader)."""
+    if not os.path.exists(path):
+        raise InputError('{}: no such {}'.format(path, what))
+    if os.path.isdir(path):
+        raise InputError('{}: is a directory, not a {}'.format(path, what))
+    if not os.path.isfile(path):
+        raise InputError('{}: not a regular file (a FIFO or device?); refusing to '
+                         'read it'.format(path))
+
+
+def describe_os_error(e):
+    """'No space left on device' and the like, without the errno number."""
+    return e.strerror or str(e) or type(e).__name__
+
+
+def check_writable(path, what='output'):
+    """Raise InputError unless a file can be written at ``path``.
+
+    The directory is created if needed (as the final save would) and a
+    temporary file is made and removed in it; an existing directory of that
+    name, or a read-only place, is reported now, before any work.
+    """
+    if not path:
+        raise InputError('empty {} path'.format(what))
+    if os.path.isdir(path):
+        raise InputError('cannot write {} {}: it is a directory; give a file '
+                         'name'.format(what, path))
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise InputError('cannot write {} {}: it exists and is not a regular '
+                         'file'.format(what, path))
+    check_writable_directory(os.path.dirname(os.path.abspath(path)), what, path)
+
+
+def check_writable_directory(directory, what='output', path=None):
+    """Raise InputError unless files can be created in ``directory`` (or, if
+    it is missing, in its nearest existing parent); also removes temporary
+    files that killed runs left there."""
+    path = path or directory
+    directory = os.path.abspath(directory)
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise InputError('cannot write {} {}: {} is not a directory'.format(
+            what, path, directory))
+    # Probe the nearest existing folder: nothing is created for a run that
+    # then stops on bad input.
+    existing = directory
+    while not os.path.exists(existing) and os.path.dirname(existing) != existing:
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise InputError('cannot write {} {}: {} is not a directory'.format(
+            what, path, existing))
+    try:
+        fd, probe = tempfile.mkstemp(dir=existing, prefix='.tmp-probe-')
+        os.close(fd)
+        os.remove(probe)
+    except OSError as e:
+        raise InputError('cannot write {} {} ({})'.format(what, path, describe_os_error(e)))
+    if existing == directory:
+        tempfiles.clean_orphans(directory)

@@ -1,0 +1,79 @@
+"""Temporary files next to their final path, and the cleanup of orphans.
+
+Every output is written to ``.tmp-<pid>@<host>~<name>-<random><ext>`` in the
+output's directory and renamed when complete. A process killed with
+SIGKILL (or a power cut) cannot remove its temporary file; the next process
+that writes into that directory removes the temporary files of processes
+of this host that no longer run. Files of other hosts (a shared file system
+under an array job) and of running processes are never touched.
+"""
+import os
+import re
+import socket
+import sys
+import tempfile
+
+PREFIX = '.tmp-'
+_ORPHAN = re.compile(r'^\.tmp-(\d+)@([A-Za-z0-9.-]+)~')
+_cleaned = set()
+
+
+def _host():
+    return re.sub(r'[^A-Za-z0-9.-]', '-', socket.gethostname()) or 'host'
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. another user's process: it exists
+        return True
+    return True
+
+
+def clean_orphans(directory, quiet=False):
+    """Remove the temporary files left in ``directory`` by dead processes of
+    this host; returns their names. Each directory is looked at once per process."""
+    directory = os.path.abspath(directory)
+    if directory in _cleaned:
+        return []
+    _cleaned.add(directory)
+    removed = []
+    host = _host()
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return removed
+    for name in names:
+        match = _ORPHAN.match(name)
+        if not match or match.group(2) != host:
+            continue
+        pid = int(match.group(1))
+        if pid == os.getpid() or _alive(pid):
+            continue
+        try:
+            os.remove(os.path.join(directory, name))
+            removed.append(name)
+        except OSError:
+            pass
+    if removed and not quiet:
+        print('note: removed {} temporary file(s) left in {} by an interrupted run'
+              .format(len(removed), directory), file=sys.stderr)
+    return removed
+
+
+def make_temp(final_path):
+    """A new empty file next to ``final_path`` (same extension, hidden name),
+    with the permissions a normal new file gets; returns (fd, path)."""
+    directory = os.path.dirname(os.path.abspath(final_path))
+    os.makedirs(directory, exist_ok=True)
+    clean_orphans(directory)
+    stem, ext = os.path.splitext(os.path.basename(final_path))
+    fd, path = tempfile.mkstemp(
+        dir=directory, suffix=ext,
+        prefix='{}{}@{}~{}-'.format(PREFIX, os.getpid(), _host(), stem[:64]))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)  # mkstemp makes 0600 files
+    return fd, path

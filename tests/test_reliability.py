@@ -1,0 +1,426 @@
+"""Issue 11: nothing lost, nothing hung, nothing silently wrong.
+
+One test (or a few) per class of failure; each failed before the fix. All on
+tiny inputs, in-process where a subprocess would only add start-up time.
+"""
+import glob
+import os
+import signal
+import subprocess
+import sys
+import zipfile
+
+import chainer
+import cv2
+import numpy
+import pytest
+from PIL import Image
+
+import cli
+import dataset
+import export_onnx
+import generate
+import images
+import make_sample_clip
+import net
+import npz
+import stability
+import tempfiles
+import train
+import vgg16
+import video
+from conftest import write_image
+from errors import InputError, WorkError
+
+
+def one_error_line(text):
+    lines = text.strip().splitlines()
+    return len(lines) == 1 and lines[0].startswith('error: ') and 'Traceback' not in text
+
+
+def small_args(image_dir, style_path, vgg_path, *extra):
+    return ['-d', image_dir, '-s', style_path, '--vgg', vgg_path, '--image_size', '32',
+            '--preview_interval', '0', '--log_interval', '1', '-e', '1'] + list(extra)
+
+
+@pytest.fixture
+def model_path(tmp_path):
+    path = str(tmp_path / 'keep.model')
+    numpy.random.seed(0)
+    npz.save_npz(path, net.FastStyleNet('resize'))
+    return path
+
+
+def model_arrays(path):
+    with numpy.load(path) as archive:
+        return {key: archive[key] for key in archive.files}
+
+
+def write_npz(path, arrays):
+    numpy.savez(path, **arrays)
+    os.replace(path + '.npz' if not path.endswith('.npz') else path, path)
+    return path
+
+
+# --- 1. silent loss of trained weights --------------------------------------
+
+def test_resume_from_a_model_is_refused_and_the_model_kept(
+        tmp_path, image_dir, style_path, vgg_path, model_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    before = open(model_path, 'rb').read()
+    with pytest.raises(SystemExit) as e:
+        train.main(small_args(image_dir, style_path, vgg_path, '--no_progress',
+                              '-r', model_path, '-o', model_path))
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert one_error_line(err) and 'a .model (network weights)' in err and '-i' in err
+    assert open(model_path, 'rb').read() == before
+
+
+def test_state_is_recognised_by_what_it_holds(tmp_path, image_dir, style_path, vgg_path):
+    args = train.parse_args(small_args(image_dir, style_path, vgg_path))
+    data, _ = dataset.open_dataset(image_dir, 32)
+    trainer, _ = train.build_trainer(args, chainer.get_device('@numpy'), data)
+    trainer.updater.update()
+    adam = str(tmp_path / 'cfns.state')
+    chainer.serializers.save_npz(adam, trainer.updater.get_optimizer('main'))
+    fresh, _ = train.build_trainer(args, chainer.get_device('@numpy'), data)
+    assert train.resume(fresh, adam) == 'optimizer state only (a CFNS .state)'
+    # Neither a file of other arrays nor an Adam state of another net passes.
+    other = write_npz(str(tmp_path / 'other.state'), {'x': numpy.zeros(3, numpy.float32)})
+    with pytest.raises(InputError, match='not a .state snapshot'):
+        train.resume(fresh, other)
+    wrong = dict(model_arrays(adam))
+    wrong['c1/W/m'] = numpy.zeros((1, 2), numpy.float32)
+    wrong_path = write_npz(str(tmp_path / 'wrong.state'), wrong)
+    with pytest.raises(InputError, match=r'c1/W/m has shape \(1, 2\)'):
+        train.resume(fresh, wrong_path)
+
+
+def test_state_of_another_dataset_size_is_refused(tmp_path, image_dir, style_path,
+                                                  vgg_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    one = tmp_path / 'one'
+    one.mkdir()
+    write_image(str(one / 'only.png'), (40, 36), seed=0)
+    train.main(small_args(str(one), style_path, vgg_path, '--no_progress', '-o', 'one'))
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        train.main(small_args(image_dir, style_path, vgg_path, '--no_progress', '-e', '2',
+                              '-o', 'four', '-r', 'models/one.state'))
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert one_error_line(err)
+    assert 'its data order is for 1 images, this dataset has 4' in err
+
+
+# --- 2. work lost to a late write failure ------------------------------------
+
+def test_outputs_are_checked_before_any_work(tmp_path, image_dir, style_path, vgg_path,
+                                             model_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / 'taken.model'
+    folder.mkdir()
+    blocker = tmp_path / 'file'
+    blocker.write_text('a file where a directory should be')
+    # The work must not even start: these would fail if it did.
+    monkeypatch.setattr(train, 'open_training_data', lambda *a: pytest.fail('trained'))
+    monkeypatch.setattr(net, 'load_model', lambda *a, **k: pytest.fail('loaded'))
+    with pytest.raises(SystemExit) as e:
+        train.main(small_args(image_dir, style_path, vgg_path, '-o', str(folder)))
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert one_error_line(err) and 'is a directory' in err
+    assert export_onnx.main([model_path, '-o', str(folder)]) == 2
+    assert one_error_line(capsys.readouterr().err)
+    with pytest.raises(SystemExit) as e:
+        vgg16.main(['--random', '-o', str(blocker / 'vgg16.model')])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert one_error_line(err) and 'cannot write' in err
+    frames = tmp_path / 'frames'
+    make_sample_clip.main(['-o', '', '--frames', '2', '--size', '16x16',
+                           '--frames-dir', str(frames)])
+    capsys.readouterr()
+    monkeypatch.setattr(stability, 'run', lambda *a: pytest.fail('measured'))
+    assert stability.main([str(frames), '--json', str(folder), '--no-progress']) == 2
+    assert one_error_line(capsys.readouterr().err)
+    # A relative output in a folder yet to be made is fine, and is not made yet.
+    cli.check_writable_directory(os.path.join('new', 'previews'))
+    cli.check_writable(os.path.join('new', 'x.model'))
+    assert not os.path.exists('new')
+
+
+def test_a_failed_save_is_one_line_and_exit_1(tmp_path, image_dir, style_path, vgg_path,
+                                              monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, 'No space left on device')
+    monkeypatch.setattr(npz.serializers, 'save_npz', full_disk)
+    with pytest.raises(SystemExit) as e:
+        train.main(small_args(image_dir, style_path, vgg_path, '--no_progress', '-o', 'x'))
+    assert e.value.code == 1
+    err = capsys.readouterr().err
+    assert one_error_line(err), err
+    assert 'No space left on device' in err and 'no snapshot of this run was saved' in err
+    assert os.listdir('models') == ['x.log']  # no temporary file left
+
+
+def test_stability_keeps_the_table_when_the_json_fails(tmp_path, monkeypatch, capsys):
+    frames = tmp_path / 'frames'
+    make_sample_clip.main(['-o', '', '--frames', '2', '--size', '16x16',
+                           '--frames-dir', str(frames)])
+    capsys.readouterr()
+
+    def fail(path, document):
+        raise WorkError('could not write {} (No space left on device)'.format(path))
+    monkeypatch.setattr(stability, 'write_json', fail)
+    assert stability.main([str(frames), '--json', str(tmp_path / 'f.json'),
+                           '--no-progress']) == 1
+    out, err = capsys.readouterr()
+    assert 'warp_mse' in out and one_error_line(err) and 'No space left' in err
+
+
+# --- 3. small files that take gigabytes ---------------------------------------
+
+def huge_member(declared_shape):
+    """The bytes of an .npy whose header declares ``declared_shape`` float32."""
+    header = "{{'descr': '<f4', 'fortran_order': False, 'shape': {}, }}".format(
+        declared_shape).encode()
+    header += b' ' * (63 - (len(header) + 10) % 64) + b'\n'
+    return b'\x93NUMPY\x01\x00' + len(header).to_bytes(2, 'little') + header + b'\0' * 16
+
+
+def test_only_the_members_a_model_needs_are_read(model_path):
+    with zipfile.ZipFile(model_path, 'a') as archive:
+        archive.writestr('unused.npy', huge_member((10 ** 12,)))
+    model = net.load_model(model_path)  # the unused member is never read
+    assert model.arch == 'resize'
+    arrays = npz.open_npz(model_path)
+    with pytest.raises(InputError, match='declares 4000000000000 bytes'):
+        arrays['unused']
+
+
+def test_declared_size_must_match_the_archive(tmp_path, model_path):
+    arrays = model_arrays(model_path)
+    del arrays['c1/W']
+    path = write_npz(str(tmp_path / 'lying.model'), arrays)
+    with zipfile.ZipFile(path, 'a') as archive:
+        archive.writestr('c1/W.npy', huge_member((32, 3, 9, 9)))  # holds 16 bytes
+    # A member that declares more data than it holds is corrupt, not allocated.
+    with pytest.raises(InputError, match='c1/W is truncated or corrupt .its header '
+                                         'declares 31104 bytes of data, the archive holds 16'):
+        net.load_model(path)
+
+
+def test_thin_dataset_image_is_not_enlarged_whole(tmp_path, monkeypatch):
+    path = str(tmp_path / 'thin.png')
+    Image.new('RGB', (1, 200000), (10, 200, 30)).save(path)
+    sizes = []
+    resize = Image.Image.resize
+
+    def recording_resize(self, size, *args, **kwargs):
+        sizes.append(size)
+        return resize(self, size, *args, **kwargs)
+    monkeypatch.setattr(Image.Image, 'resize', recording_resize)
+    x = dataset.ImageDataset([path], 32)[0]
+    assert x.shape == (3, 32, 32) and sizes == [(32, 32)]
+    assert tuple(x[:, 16, 16]) == (10, 200, 30)
+
+
+def test_a_too_large_input_does_not_end_the_batch(tmp_path, model_path, monkeypatch,
+                                                  capsys):
+    inputs = tmp_path / 'in'
+    inputs.mkdir()
+    write_image(str(inputs / 'big.png'), (40, 40), seed=1)
+    write_image(str(inputs / 'small.png'), (8, 8), seed=2)
+    monkeypatch.setattr(images, 'MAX_PIXELS', 1000)
+    status = generate.main([str(inputs), '-m', model_path, '-o', str(tmp_path / 'out'),
+                            '--backend', 'chainer', '--padding', '0'])
+    out, err = capsys.readouterr()
+    assert status == 2
+    assert one_error_line(err) and 'big.png: 40x40 is 0 megapixels, more than' in err
+    assert 'done: 1 written, 0 skipped, 1 failed' in out
+    assert os.listdir(str(tmp_path / 'out')) == ['small.png']
+
+
+# --- 4. plausible output from wrong input -----------------------------------
+
+@pytest.mark.parametrize('change, message', [
+    (lambda a: a.__setitem__('c1/W', a['c1/W'] * numpy.float32('nan')), 'NaN or infinite'),
+    (lambda a: a.__setitem__('b2/avg_var', a['b2/avg_var'] + numpy.float32('inf')),
+     'NaN or infinite'),
+    (lambda a: a.__setitem__('c1/W', numpy.float32(0.5)), r'c1/W has shape \(\)'),
+    (lambda a: a.__setitem__('c1/W', a['c1/W'].astype(numpy.float64)), 'float64'),
+    (lambda a: a.__setitem__('c1/b', a['c1/b'].astype('>f4')), r'>f4'),
+    (lambda a: a.__setitem__('c1/b', a['c1/b'].astype(numpy.int32)), 'int32'),
+])
+def test_wrong_weights_are_refused(tmp_path, model_path, change, message):
+    arrays = model_arrays(model_path)
+    change(arrays)
+    path = write_npz(str(tmp_path / 'bad.model'), arrays)
+    with pytest.raises(InputError, match=message):
+        net.load_model(path)
+
+
+def test_sixteen_bit_png_is_scaled_not_saturated(tmp_path):
+    path = str(tmp_path / 'gray16.png')
+    Image.fromarray(numpy.full((4, 4), 1000, numpy.uint16)).save(path)
+    assert Image.open(path).mode.startswith('I')
+    assert numpy.asarray(images.open_rgb(path)).tolist() == [[[4, 4, 4]] * 4] * 4
+    assert generate.read_image(path)[0, 0].tolist() == [4, 4, 4]
+
+
+def test_a_truncated_video_is_reported(tmp_path):
+    full = str(tmp_path / 'full.avi')
+    writer = cv2.VideoWriter(full, cv2.VideoWriter_fourcc(*'MJPG'), 10, (32, 24))
+    rng = numpy.random.RandomState(0)
+    for _ in range(40):
+        writer.write(rng.randint(0, 255, (24, 32, 3)).astype(numpy.uint8))
+    writer.release()
+    data = open(full, 'rb').read()
+    cut = str(tmp_path / 'cut.avi')
+    open(cut, 'wb').write(data[:len(data) * 55 // 100])
+    reader = video.VideoReader(cut)
+    frames = sum(1 for _ in reader)
+    assert 0 < frames < 40
+    assert reader.shortfall() == ('{}: only {} of the 40 frames its header declares '
+                                  'could be decoded (truncated or damaged?)'.format(
+                                      cut, frames))
+
+
+# --- 5. hangs ---------------------------------------------------------------
+
+def test_fifos_are_not_taken_for_images(tmp_path, image_dir):
+    os.mkfifo(os.path.join(image_dir, 'pipe.jpg'))
+    assert [os.path.basename(p) for p in dataset.list_images(image_dir)] == [
+        'img0.png', 'img1.png', 'img2.png', 'img3.png']
+    assert 'pipe.jpg' not in ''.join(stability.frame_files(image_dir))
+    with pytest.raises(InputError, match='not a regular file'):
+        images.open_rgb(os.path.join(image_dir, 'pipe.jpg'))
+
+
+# --- 6. tracebacks instead of one line ---------------------------------------
+
+@pytest.mark.parametrize('flags', [['--seed', '-1'], ['--seed', '99999999999'],
+                                   ['--noise_seed', '-1'], ['--log_interval', '0']])
+def test_train_flag_values_give_one_line(flags, capsys):
+    with pytest.raises(SystemExit) as e:
+        train.parse_args(['-s', 'style.jpg'] + flags)
+    assert e.value.code == 2
+    assert one_error_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize('flags', [['--median_filter', '513'], ['--padding', '100000']])
+def test_generate_flag_values_give_one_line(tmp_path, model_path, flags, capsys):
+    image = write_image(str(tmp_path / 'in.png'), (8, 8), seed=0)
+    assert generate.main([image, '-m', model_path, '-o', str(tmp_path / 'o.png')]
+                         + flags) == 2
+    err = capsys.readouterr().err
+    assert one_error_line(err) and 'at most' in err
+
+
+def test_a_video_named_like_a_url_is_read(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    writer = cv2.VideoWriter('2024-01-01T12:30:00.avi', cv2.VideoWriter_fourcc(*'MJPG'),
+                             10, (16, 16))
+    for _ in range(3):
+        writer.write(numpy.zeros((16, 16, 3), numpy.uint8))
+    writer.release()
+    assert sum(1 for _ in video.VideoReader('2024-01-01T12:30:00.avi')) == 3
+
+
+def test_run_cli_maps_everything_to_one_line(capsys):
+    def raises(error):
+        def body(argv):
+            raise error
+        return body
+    assert cli.run_cli(raises(InputError('bad'))) == 2
+    assert cli.run_cli(raises(WorkError('disk full'))) == 1
+    assert cli.run_cli(raises(KeyboardInterrupt())) == 130
+    err = capsys.readouterr().err
+    assert err.splitlines() == ['error: bad', 'error: disk full', '',
+                                'interrupted (SIGINT); unfinished outputs were removed']
+
+
+# --- 7. leftovers -------------------------------------------------------------
+
+def test_sigterm_unwinds_and_removes_temporary_files(tmp_path, capsys):
+    made = []
+
+    def body(argv):
+        fd, path = tempfiles.make_temp(str(tmp_path / 'out.mp4'))
+        os.close(fd)
+        made.append(path)
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            pytest.fail('SIGTERM did not interrupt')
+        finally:
+            os.remove(path)
+    assert cli.run_cli(body) == 130
+    assert 'interrupted (SIGTERM)' in capsys.readouterr().err
+    assert made and os.listdir(str(tmp_path)) == []
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+
+
+def test_orphans_of_dead_processes_are_removed(tmp_path, capsys):
+    tmp_path = tmp_path / 'fresh'  # a directory this process never wrote to
+    tmp_path.mkdir()
+    dead = subprocess.Popen([sys.executable, '-c', 'pass'])
+    dead.wait()
+    host = tempfiles._host()
+    names = {'orphan': '.tmp-{}@{}~x-abc.model'.format(dead.pid, host),
+             'mine': '.tmp-{}@{}~y-abc.model'.format(os.getpid(), host),
+             'other_host': '.tmp-{}@elsewhere~z-abc.model'.format(dead.pid),
+             'not_ours': '.tmp-something.model'}
+    for name in names.values():
+        (tmp_path / name).write_text('x')
+    npz.save_npz(str(tmp_path / 'new.model'), net.FastStyleNet())
+    assert sorted(os.listdir(str(tmp_path))) == sorted(
+        ['new.model', names['mine'], names['other_host'], names['not_ours']])
+    assert 'removed 1 temporary file(s)' in capsys.readouterr().err
+
+
+# --- 8. one contract for messages and exit codes ------------------------------
+
+@pytest.mark.parametrize('module', [train, generate, stability, export_onnx, vgg16,
+                                    make_sample_clip])
+def test_help_states_the_exit_codes(module, capsys):
+    with pytest.raises(SystemExit) as e:
+        if module in (train, generate, stability, export_onnx, make_sample_clip):
+            module.parse_args(['--help'])
+        else:
+            module.main(['--help'])
+    assert e.value.code == 0
+    out = ' '.join(capsys.readouterr().out.split())
+    assert '2 bad input or flags' in out and '130 interrupted' in out
+
+
+def test_messages_say_what_is_wrong(tmp_path, model_path):
+    data = open(model_path, 'rb').read()
+    truncated = tmp_path / 'truncated.model'
+    truncated.write_bytes(data[:len(data) // 2])
+    with pytest.raises(InputError, match='truncated or corrupt'):
+        net.load_model(str(truncated))
+    big_header = str(tmp_path / 'big_header.model')
+    with zipfile.ZipFile(big_header, 'w') as archive:
+        header = b"{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }"
+        header += b' ' * (20000 - len(header) - 1) + b'\n'
+        archive.writestr('c1/W.npy', b'\x93NUMPY\x02\x00' + len(header).to_bytes(4, 'little')
+                         + header + b'\0\0\0\0')
+    with pytest.raises(InputError, match='array header is over 10000 bytes') as e:
+        net.load_model(big_header)
+    assert 'pickle' not in str(e.value)
+    with pytest.raises(InputError, match='is a file, not a directory'):
+        dataset.list_images(model_path)
+
+
+def test_progress_bar_only_on_a_terminal(tmp_path, image_dir, style_path, vgg_path,
+                                         monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    train.main(small_args(image_dir, style_path, vgg_path, '-o', 'x'))
+    out = capsys.readouterr().out
+    assert '\x1b' not in out and 'iters/sec' not in out
+    assert 'saved models/x.model' in out
+    assert not glob.glob(str(tmp_path / 'models' / '.tmp*'))
