@@ -111,7 +111,7 @@ def test_state_of_another_dataset_size_is_refused(tmp_path, image_dir, style_pat
     assert e.value.code == 2
     err = capsys.readouterr().err
     assert one_error_line(err)
-    assert 'its data order is for 1 images, this dataset has 4' in err
+    assert 'its data order is for epochs of 1 images, this run has 4' in err
 
 
 # --- 2. work lost to a late write failure ------------------------------------
