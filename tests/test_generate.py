@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 
+import cv2
 import numpy
 import pytest
 from PIL import Image, ImageFilter
@@ -455,3 +456,50 @@ def test_bad_flags(models, tmp_path, capsys):
         status, _, err = run_main([image, '-m', models['deconv'], '-o', tmp_path / 'o.png']
                                   + flags, capsys)
         assert status == 2 and one_error_line(err), (flags, err)
+
+
+# --- video frames are the stylized input frames -----------------------------------
+
+@pytest.mark.parametrize('source_kind, out_name, size', [
+    ('opencv', 'out.mp4', (36, 44)),   # even: H.264 yuv420p
+    ('ffmpeg', 'out.mkv', (37, 45)),   # odd: H.264 yuv444p
+])
+def test_video_frames_are_the_stylized_input_frames(models, tmp_path, capsys,
+                                                    source_kind, out_name, size):
+    """Decode the input, stylize each frame as generate.py does, compare with
+    generate.py's decoded output frame by frame. The bound suits lossy H.264;
+    the unstylized frames and a red/blue swap must be far outside it."""
+    height, width = size
+    if source_kind == 'opencv':
+        source = make_video_opencv(tmp_path / 'clip.mp4', make_frames(4, height, width), 10)
+    else:
+        source = make_video_ffmpeg(tmp_path / 'clip.mkv', width, height, frames=4,
+                                   fps=10, audio=False)
+    out_path = tmp_path / out_name
+    status, _, err = run_main([source, '-m', models['resize'], '-o', out_path,
+                               '--padding', '6'], capsys)
+    assert status == 0, err
+    decoded_input = read_video(source)[0]
+    decoded_output = read_video(out_path)[0]
+    assert len(decoded_input) == len(decoded_output) == 4
+    # What generate.py's defaults give the Stylizer for a video (CFNS's median
+    # filter 3, per-image statistics, the automatic backend).
+    stylizer = stylize.Stylizer(models['resize'], stats=generate.VIDEO_STATS, padding=6,
+                                median_filter=3)
+    expected = stylizer.stylize(decoded_input)
+
+    def smoothed_diff(a, b):
+        """Mean absolute difference after a 3x3 box blur: H.264 (and yuv420p's
+        half-resolution colour) loses the fine grain of a random net's output,
+        not its colours or its picture."""
+        a, b = (cv2.blur(numpy.asarray(f, numpy.float32), (3, 3)) for f in (a, b))
+        return float(numpy.mean(numpy.abs(a - b)))
+
+    bound = 6  # measured: 4.4 at most for yuv420p, 3.0 for yuv444p
+    for original, wanted, got in zip(decoded_input, expected, decoded_output):
+        assert got.shape == wanted.shape == (height, width, 3)
+        assert smoothed_diff(got, wanted) < bound
+        # The margin is real: the mistakes this test is for are far outside it
+        # (measured: a red/blue swap 36 or more, the unstylized frame 67).
+        assert smoothed_diff(got, wanted[..., ::-1]) > 5 * bound
+        assert smoothed_diff(got, original) > 5 * bound
