@@ -17,9 +17,6 @@ import net  # NOQA: E402
 import stylize  # NOQA: E402
 import video  # NOQA: E402
 
-needs_ffmpeg = pytest.mark.skipif(ffmpeg_exe() is None, reason='no ffmpeg binary')
-
-
 @pytest.fixture(scope='module')
 def models(tmp_path_factory):
     directory = tmp_path_factory.mktemp('models')
@@ -200,7 +197,6 @@ def test_video_round_trip_opencv_input(models, tmp_path, capsys):
     assert sorted(os.listdir(tmp_path)) == ['clip.mp4', 'out.mp4']  # no temp file left
 
 
-@needs_ffmpeg
 @pytest.mark.parametrize('ext', ['.MOV', '.mkv', '.avi', '.webm'])
 def test_video_containers_and_odd_size(models, tmp_path, capsys, ext):
     source = make_video_ffmpeg(tmp_path / 'clip.mkv', 45, 37, frames=4, fps=10, audio=False)
@@ -212,7 +208,6 @@ def test_video_containers_and_odd_size(models, tmp_path, capsys, ext):
     assert (len(stylized), round(fps, 3), width, height) == (4, 10, 45, 37)
 
 
-@needs_ffmpeg
 def test_video_batch_equals_one_at_a_time(models, tmp_path, capsys):
     source = make_video_ffmpeg(tmp_path / 'clip.mp4', 28, 20, frames=5, fps=8, audio=False)
     outputs = []
@@ -228,7 +223,6 @@ def test_video_batch_equals_one_at_a_time(models, tmp_path, capsys):
         assert numpy.array_equal(a, b)
 
 
-@needs_ffmpeg
 def test_audio_is_copied(models, tmp_path, capsys):
     source = make_video_ffmpeg(tmp_path / 'clip.mp4', 28, 20, frames=10, fps=10)
     assert has_audio(source)
@@ -241,7 +235,6 @@ def test_audio_is_copied(models, tmp_path, capsys):
     assert (len(stylized), fps, width, height) == (10, 10, 28, 20)
 
 
-@needs_ffmpeg
 def test_audio_reencoded_when_container_refuses_it(models, tmp_path, capsys):
     # PCM sound in .avi cannot be copied into .webm: it is re-encoded (Opus).
     source = make_video_ffmpeg(tmp_path / 'clip.avi', 28, 20, frames=5, fps=10,
@@ -360,7 +353,6 @@ def test_bad_input(models, bad_files, which, tmp_path, capsys):
     assert str(bad.name) in err
 
 
-@needs_ffmpeg
 def test_zero_frame_video(models, tmp_path, capsys):
     # A valid container with a sound track and no video frames at all.
     source = tmp_path / 'silent.mp4'
