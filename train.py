@@ -320,7 +320,9 @@ def run(argv=None):
             describe(args, train_data, skipped, vgg, comm)
         if args.resume:
             if comm is not None:
-                multinode.check_resume(args.resume, len(train_data))
+                # An epoch uses n_data - n_data % batchsize images (CFNS).
+                multinode.check_resume(
+                    args.resume, trainer.updater.get_iterator('main').order_sampler.epoch_size)
             state = resume(trainer, args.resume)
             if comm is None or comm.rank == 0:
                 print('resumed from {}: {}'.format(args.resume, state))

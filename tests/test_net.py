@@ -1,0 +1,50 @@
+"""net.FastStyleNet's forward against CFNS's net written out in numpy
+(tests/cfns_reference.py, which imports no project module)."""
+import chainer
+import numpy
+import pytest
+
+import cfns_reference
+import net
+
+
+def save_cfns_model(path, arrays):
+    with open(str(path), 'wb') as f:
+        numpy.savez(f, **arrays)
+    return str(path)
+
+
+@pytest.mark.parametrize('arch', net.ARCHS)
+@pytest.mark.parametrize('shape', [(1, 3, 16, 12),
+                                   # not multiples of 4: the strided layers
+                                   # floor, the decoder gives 16x12 back
+                                   (2, 3, 18, 14)])
+def test_forward_matches_cfns_in_training_mode(tmp_path, arch, shape):
+    arrays = cfns_reference.random_arrays(arch, seed=1)
+    path = save_cfns_model(tmp_path / 'cfns.model', arrays)
+    model = net.load_model(path)
+    assert model.arch == arch
+    x = numpy.random.RandomState(0).uniform(0, 255, shape).astype(numpy.float32)
+    with chainer.using_config('train', True):
+        ours = model(x).array
+    with numpy.load(path) as saved:
+        expected = cfns_reference.forward(dict(saved), x, arch)
+    assert ours.shape == expected.shape == (shape[0], 3, 16, 12)
+    # The output uses the range: a comparison of two saturated tanh would
+    # say little.
+    assert expected.std() > 30 and numpy.mean(numpy.abs(expected - 127.5) > 125) < 0.05
+    numpy.testing.assert_allclose(ours, expected, rtol=0, atol=1e-3)
+
+
+@pytest.mark.parametrize('arch', net.ARCHS)
+def test_per_image_statistics_equal_cfns_batch_of_one(tmp_path, arch):
+    """At generation ('image' stats) each image is CFNS's batch of one."""
+    arrays = cfns_reference.random_arrays(arch, seed=2)
+    path = save_cfns_model(tmp_path / 'cfns.model', arrays)
+    model = net.load_model(path, stats='image')
+    x = numpy.random.RandomState(3).uniform(0, 255, (2, 3, 12, 16)).astype(numpy.float32)
+    with chainer.using_config('train', False):
+        ours = model(x).array
+    for i in range(2):
+        expected = cfns_reference.forward(arrays, x[i:i + 1], arch)
+        numpy.testing.assert_allclose(ours[i:i + 1], expected, rtol=0, atol=1e-3)
