@@ -15,6 +15,8 @@ import os
 import sys
 import time
 
+import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
+
 import numpy
 from PIL import Image
 

@@ -9,6 +9,8 @@ import math
 import functools
 import sys
 
+import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
+
 import chainer
 import numpy
 from chainer import training

@@ -15,6 +15,8 @@ import argparse
 import os
 import sys
 
+import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
+
 import chainer
 import chainer.functions as F
 import chainer.links as L
