@@ -69,21 +69,24 @@ def parse_args(argv):
 
 
 def gpu_problem():
-    """Why no GPU can be used here, or None when '@cupy:0' works."""
+    """(why no GPU is used here or None, whether that is an error).
+
+    No CuPy or no CUDA device: no GPU. A device that CuPy sees but Chainer
+    cannot use (e.g. a CuPy module Chainer imports is gone): an error."""
     try:
         import cupy
-    except Exception as e:  # not installed, or its CUDA libraries are missing
-        return 'CuPy cannot be imported ({})'.format(' '.join(str(e).split()))
+    except ImportError as e:  # not installed, or its CUDA libraries are missing
+        return 'CuPy cannot be imported ({})'.format(' '.join(str(e).split())), False
     try:
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception as e:
-        return 'CUDA reports no device ({})'.format(' '.join(str(e).split()))
+        return 'CUDA reports no device ({})'.format(' '.join(str(e).split())), False
     if count == 0:
-        return 'CUDA reports no device'
+        return 'CUDA reports no device', False
     if not chainer.backends.cuda.available:
         error = getattr(chainer.backends.cuda, '_resolution_error', 'unknown reason')
-        return 'Chainer cannot use CuPy {} ({})'.format(cupy.__version__, error)
-    return None
+        return 'Chainer cannot use CuPy {} ({})'.format(cupy.__version__, error), True
+    return None, False
 
 
 class Meter:
@@ -335,7 +338,10 @@ def main(argv=None):
     spec = args.device
     if spec is None:
         summary = cpu_side_checks()
-        problem = gpu_problem()
+        problem, fatal = gpu_problem()
+        if fatal:
+            print('error: a GPU is present but {}'.format(problem), file=sys.stderr)
+            return 1
         if problem:
             print('gpu_check: no GPU: {}; CPU-side checks passed ({}, Chainer {}, '
                   'numpy {})'.format(problem, summary, chainer.__version__,
