@@ -2,12 +2,13 @@
 
 Every entry point imports this module before anything that imports Chainer::
 
-    import chainer_compat  # noqa: F401  (before chainer: numpy 2 / Python 3.12+)
+    import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
 
 Importing it imports Chainer once, with the shims below applied; later
 ``import chainer`` statements get that module. Each shim is applied only where
-its break exists (checked by feature, not by version string), names the Chainer
-line it serves, and changes nothing else. Python 3.8-3.13, numpy 1.21-2.x.
+its break exists (a missing attribute or module, or the numpy or Python
+version that removed it), names the Chainer line it serves, and changes
+nothing else. Python 3.8-3.13, numpy 1.21-2.x.
 
 Breaks found by running this project's test suite on Python 3.12 with numpy 2
 (and setuptools >= 81):
