@@ -1,20 +1,30 @@
-# `make demo` and `make test` set everything up on a machine with only Python <= 3.11.
+# `make demo` and `make test` set everything up on a machine with Python 3.8-3.13.
+# Python <= 3.11 gets numpy 1.x (the measured pins), 3.12+ numpy 2 (see
+# requirements.txt and chainer_compat.py). One venv per Python:
+#     make test PYTHON=python3.12 VENV=.venv312
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# Chainer 7.8.1 (the last release) needs Python <= 3.11; try the usual names.
-PYTHON ?= $(shell for p in python3.11 python3.10 python3.9 python3 python; do \
-	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(not ((3, 8) <= sys.version_info[:2] <= (3, 11)))' 2>/dev/null \
+SUPPORTED := import sys; sys.exit(not ((3, 8) <= sys.version_info[:2] <= (3, 13)))
+# 3.11 first: the version the project's figures were measured with.
+PYTHON ?= $(shell for p in python3.11 python3.10 python3.9 python3.12 python3.13 python3 python; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c '$(SUPPORTED)' 2>/dev/null \
 	&& { echo $$p; break; }; done)
 
-.PHONY: demo test venv clean
+.PHONY: demo test venv clean check-venv
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt requirements-mpi.txt constraints.txt
-	@test -n "$(PYTHON)" || { echo "error: need Python 3.8-3.11 (Chainer 7.8.1 does not run on 3.12+); install python3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
+	@test -n "$(PYTHON)" && $(PYTHON) -c '$(SUPPORTED)' || { echo "error: need Python 3.8-3.13 (Chainer 7.8.1 with chainer_compat.py); run make PYTHON=/path/to/python3.X"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	PIP_CONSTRAINT=$(CURDIR)/constraints.txt $(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-venv: $(VENV)/.installed
+# An existing venv made by another Python would silently test that one.
+check-venv: $(VENV)/.installed
+	@want=$$($(PYTHON) -c 'import sys; print(sys.version_info[:2])'); \
+	have=$$($(PY) -c 'import sys; print(sys.version_info[:2])'); \
+	test "$$want" = "$$have" || { echo "error: $(VENV) is Python $$have, not $(PYTHON) $$want: pass VENV=.venvXY or run make clean"; exit 1; }
+
+venv: check-venv
 
 demo: venv
 	$(PY) demo.py

@@ -14,6 +14,8 @@ import subprocess
 import sys
 import time
 
+import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
+
 ROOT = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(ROOT, 'demo_output')
 

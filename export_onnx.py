@@ -17,6 +17,8 @@ The file loads in onnxruntime and in OpenCV's DNN module
 """
 import sys
 
+import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
+
 import numpy
 
 import cli

@@ -14,6 +14,8 @@ import os
 import sys
 import time
 
+import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
+
 import numpy
 from PIL import Image
 
@@ -73,6 +75,9 @@ def parse_args(argv):
     parser.add_argument('--batch', type=int, default=1,
                         help='video frames per forward pass; helps on a GPU, '
                              'results do not depend on it (default: 1)')
+    parser.add_argument('--fp16', action='store_true',
+                        help='float16 inference on a GPU with the chainer backend '
+                             '(refused on the CPU)')
     parser.add_argument('--threads', type=int, default=None,
                         help='CPU threads for the opencv/onnxruntime backends '
                              '(default: all cores)')
@@ -195,7 +200,8 @@ class Stylizers:
             stylizer = stylize.Stylizer(
                 a.model, device=self.device, backend=a.backend, stats=stats,
                 padding=a.padding, median_filter=a.median_filter,
-                keep_colors=a.keep_colors, batch=a.batch, threads=a.threads)
+                keep_colors=a.keep_colors, batch=a.batch, threads=a.threads,
+                fp16=a.fp16)
             if stylizer.backend_note:
                 print('note: ' + stylizer.backend_note, file=sys.stderr)
             self.made[stats] = stylizer

@@ -17,6 +17,8 @@ import argparse
 import os
 import sys
 
+import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
+
 import cv2
 import numpy
 from PIL import Image

@@ -18,6 +18,7 @@ BatchNormalization statistics (``stats``):
 import chainer
 import chainer.functions as F
 import chainer.links as L
+import numpy
 
 import npz
 from errors import InputError
@@ -32,7 +33,14 @@ def per_image_normalization(x, bn):
     Equal to ``bn(x)`` in training mode for a batch of one (CFNS's
     generate.py), but never mixes images of a batch. Running averages are
     left untouched.
+
+    A float16 ``x`` (``--fp16``) is normalized in float32, as Chainer's own
+    BatchNormalization does in mixed16 mode: squares of activations above
+    256 overflow float16, and ``bn.gamma`` stays float32.
     """
+    if x.dtype == numpy.float16:
+        return F.cast(per_image_normalization(F.cast(x, numpy.float32), bn),
+                      numpy.float16)
     mean = F.mean(x, axis=(2, 3), keepdims=True)
     centred = x - F.broadcast_to(mean, x.shape)
     var = F.mean(centred * centred, axis=(2, 3), keepdims=True)
@@ -117,6 +125,18 @@ class FastStyleNet(chainer.Chain):
             h = F.relu(norm(self.b4, self.d1(upsample(h))))
             h = F.relu(norm(self.b5, self.d2(upsample(h))))
         return (F.tanh(self.d3(h)) + 1) * 127.5
+
+
+def to_float16(model):
+    """Convolution weights and biases to float16 in place; BatchNormalization's
+    parameters and statistics stay float32 (Chainer's mixed16 layout, which
+    its batch_normalization functions accept with float16 inputs). For
+    float16 inference: feed float16 frames. Returns ``model``."""
+    for link in model.links():
+        if isinstance(link, (L.Convolution2D, L.Deconvolution2D)):
+            for param in link.params():
+                param.array = param.array.astype(numpy.float16)
+    return model
 
 
 def upsample(h):

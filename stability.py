@@ -44,6 +44,8 @@ import os
 import re
 import sys
 
+import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
+
 import cv2
 import numpy
 

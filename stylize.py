@@ -79,18 +79,19 @@ class ChainerBackend:
 
     name = 'chainer'
 
-    def __init__(self, model, device):
+    def __init__(self, model, device, fp16=False):
         self.device = devices.get_device(device)
-        self.model = model
+        self.model = net.to_float16(model) if fp16 else model
+        self.dtype = numpy.float16 if fp16 else numpy.float32
         self.model.to_device(self.device)
 
     def __call__(self, batch):
         """(N, 3, H, W) float32 numpy -> (N, 3, H, W) float32 numpy."""
         self.device.use()
-        x = self.device.send(batch)
+        x = self.device.send(batch.astype(self.dtype, copy=False))
         with chainer.using_config('train', False), chainer.no_backprop_mode():
             y = self.model(x)
-        return chainer.backend.CpuDevice().send(y.array)
+        return chainer.backend.CpuDevice().send(y.array).astype(numpy.float32, copy=False)
 
 
 class OpenCVBackend:
@@ -137,13 +138,18 @@ def onnx_available():
     return True
 
 
-def make_backend(name, model, device, stats, threads=None):
+def make_backend(name, model, device, stats, threads=None, fp16=False):
     """The backend ``name`` for ``model``; 'auto' is the fastest correct one:
     Chainer on a GPU, OpenCV's DNN on the exported graph on the CPU (about 3x
     faster than Chainer there), Chainer when the onnx package is missing.
-    Returns (backend, note): the note says why 'auto' fell back, or ''."""
+    Returns (backend, note): the note says why 'auto' fell back, or ''.
+    ``fp16``: float16 inference, Chainer on a GPU only (on the CPU it is
+    slower than float32 and the ONNX backends are float32)."""
     device = devices.get_device(device)
     on_cpu = device.xp is numpy
+    if fp16 and (on_cpu or name not in ('auto', 'chainer')):
+        raise InputError('--fp16 needs the chainer backend on a GPU (-g N), not '
+                         'backend {} on {}'.format(name, device))
     note = ''
     chose_automatically = name == 'auto'
     if name == 'auto':
@@ -156,7 +162,7 @@ def make_backend(name, model, device, stats, threads=None):
             note = ('the onnx package is not installed, so the slower chainer backend '
                     'is used on the CPU (pip install "onnx<1.18" for the opencv one)')
     if name == 'chainer':
-        return ChainerBackend(model, device), note
+        return ChainerBackend(model, device, fp16), note
     if not on_cpu:
         raise InputError('backend {} runs on the CPU only; use --backend chainer '
                          'with device {}'.format(name, device))
@@ -189,11 +195,12 @@ class Stylizer:
     keep_colors  keep the hue and saturation of the input (CFNS's flag)
     batch        frames per forward pass
     threads      CPU threads for the opencv/onnxruntime backends (None: theirs)
+    fp16         float16 inference (chainer backend on a GPU only)
     """
 
     def __init__(self, model_path, device='@numpy', backend='auto', stats='image',
                  padding=50, median_filter=3, keep_colors=False, batch=1,
-                 threads=None):
+                 threads=None, fp16=False):
         if stats not in STATS:
             raise InputError('stats must be one of {}, not {!r}'.format(STATS, stats))
         if backend not in BACKENDS:
@@ -214,7 +221,7 @@ class Stylizer:
         model = net.load_model(model_path, stats=stats)
         self.arch = model.arch
         self.backend, self.backend_note = make_backend(backend, model, device, stats,
-                                                       threads)
+                                                       threads, fp16)
 
     @property
     def backend_name(self):

@@ -10,6 +10,8 @@ import math
 import os
 import sys
 
+import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
+
 import chainer
 import numpy
 from chainer import training

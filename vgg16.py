@@ -23,6 +23,8 @@ import os
 import sys
 import zipfile
 
+import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
+
 import chainer
 import chainer.functions as F
 import chainer.links as L

@@ -216,6 +216,12 @@ class FfmpegWriter:
     def abort(self):
         self.process.kill()
         self.process.wait()
+        try:
+            # Else frames left in the pipe's buffer are flushed into the dead
+            # process when it is garbage-collected (Python 3.13 warns).
+            self.process.stdin.close()
+        except BrokenPipeError:
+            pass
 
 
 class OpenCVWriter:

@@ -26,6 +26,8 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
+import chainer_compat  # noqa: F401,E402  (before Chainer: numpy 2, Py 3.12+)
+
 import numpy  # NOQA: E402
 
 import chainer  # NOQA: E402

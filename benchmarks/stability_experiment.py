@@ -47,6 +47,8 @@ import numpy
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+import chainer_compat  # noqa: F401,E402  (before Chainer: numpy 2, Py 3.12+)
+
 import chainer  # NOQA: E402
 from PIL import Image  # NOQA: E402
 

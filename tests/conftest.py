@@ -9,6 +9,8 @@ from PIL import Image
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+import chainer_compat  # noqa: F401,E402  (before Chainer: numpy 2, Py 3.12+)
+
 import vgg16  # noqa: E402
 
 
