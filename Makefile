@@ -12,10 +12,11 @@ PYTHON ?= $(shell for p in python3.11 python3.10 python3.9 python3.12 python3.13
 
 .PHONY: demo test venv clean check-venv
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-mpi.txt constraints.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-mpi.txt requirements-data.txt constraints.txt
 	@test -n "$(PYTHON)" && $(PYTHON) -c '$(SUPPORTED)' || { echo "error: need Python 3.8-3.13 (Chainer 7.8.1 with chainer_compat.py); run make PYTHON=/path/to/python3.X"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	PIP_CONSTRAINT=$(CURDIR)/constraints.txt $(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps -r requirements-data.txt
 	touch $@
 
 # An existing venv made by another Python would silently test that one.
@@ -27,7 +28,7 @@ check-venv: $(VENV)/.installed
 venv: check-venv
 
 demo: venv
-	$(PY) demo.py
+	$(PY) -m scripts.demo
 
 test: venv
 	$(PY) -m pytest -q tests

@@ -15,6 +15,8 @@ import importlib.util
 import os
 import sys
 
+import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
+
 from PIL import Image
 
 import dataset

@@ -18,6 +18,8 @@ import subprocess
 import sys
 import time
 
+import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
+
 import cv2
 import numpy
 
