@@ -9,9 +9,11 @@ twins share a start: a vanilla net is trained for ``--base_epochs``; then two
 copies are trained on for ``--epochs`` more with the same data order, one
 without and one with the noise-stability loss (``--lambda_noise``). Each
 phase that has already written its model is skipped when the script is run
-again. The finished nets are copied to models/NAME_vanilla.model and
-models/NAME_stab.model, with a models/NAME_sample.json that records how they
-were made.
+again, so a phase stopped with Ctrl-C (train.py then saves its snapshot under
+the final name) counts as done: this is how to shorten the shared start to fit
+the time you have. The finished nets are copied to models/NAME_vanilla.model
+and models/NAME_stab.model, with a models/NAME_sample.json that records how
+they were made, including the iterations each phase really ran.
 """
 import argparse
 import json
@@ -20,6 +22,9 @@ import shutil
 import subprocess
 import sys
 import time
+
+import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
+import npz
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -33,6 +38,12 @@ def train_command(args, output, epochs, lambda_noise, initmodel=None):
     if initmodel:
         command += ['-i', initmodel]
     return command
+
+
+def iterations_done(model_path):
+    """The iterations of the run that wrote ``model_path`` (from its .state)."""
+    state = npz.open_npz(model_path[:-len('.model')] + '.state')
+    return int(state['updater/iteration'])
 
 
 def run_phases(phases, threads):
@@ -104,7 +115,10 @@ def main(argv=None):
     record = {'style': args.style, 'arch': args.arch, 'image_size': args.image_size,
               'loss_network': 'HED VGG16 (vgg16.py --hed), caffe preprocessing',
               'content': 'scripts/content_crops.py --size {}'.format(args.image_size),
-              'base_epochs': args.base_epochs, 'epochs_after_base': args.epochs,
+              'iterations_shared_start': iterations_done(base),
+              'iterations_after_start': {kind: iterations_done(
+                  path('{}_{}.model'.format(name, kind))) for kind in twins},
+              'batchsize': 1, 'lr': 1e-3, 'seed': 0,
               'lambda_noise': twins, 'device': 'gpu {}'.format(args.gpu)
               if args.gpu >= 0 else 'cpu', 'minutes': round((time.time() - start) / 60, 1),
               'command': 'python -m scripts.train_sample_models ' + ' '.join(argv or sys.argv[1:])}
