@@ -12,6 +12,8 @@ import numpy
 
 import chainer.functions as F
 
+from errors import InputError
+
 # The note's figure: 1000 noisy pixels for a 512x512 image.
 REFERENCE_COUNT = 1000
 REFERENCE_SIZE = 512
@@ -23,21 +25,31 @@ def default_noise_count(height, width=None):
     return max(1, int(round(REFERENCE_COUNT * height * width / REFERENCE_SIZE ** 2)))
 
 
-def make_noise(batchsize, image_size, count, noise_range, seed):
-    """A (batchsize, 3, size, size) float32 noise batch, the same for every image.
+def sparse_noise(height, width, count, noise_range, rng):
+    """A (3, height, width) float32 image: zero except ``count`` distinct pixels
+    whose three channels are each uniform in [-noise_range, noise_range].
 
-    ``count`` distinct pixels are noisy; the draw depends only on ``seed``, so
-    a resumed run and every process of a distributed run use the same image.
+    The one noise generator: training's fixed image (:func:`make_noise`) and
+    stability.py's popping figure (a fresh draw per frame) both use it.
     """
-    n_pixels = image_size * image_size
+    n_pixels = height * width
     if not 0 < count <= n_pixels:
-        raise ValueError('noise_count must be in 1..{} for {}x{} images'.format(
-            n_pixels, image_size, image_size))
-    rng = numpy.random.RandomState(seed)
+        raise InputError('noise count must be in 1..{} for {}x{} images, not {}'.format(
+            n_pixels, width, height, count))
     image = numpy.zeros((3, n_pixels), dtype=numpy.float32)
     pixels = rng.choice(n_pixels, size=count, replace=False)
     image[:, pixels] = rng.uniform(-noise_range, noise_range, size=(3, count))
-    image = image.reshape(3, image_size, image_size)
+    return image.reshape(3, height, width)
+
+
+def make_noise(batchsize, image_size, count, noise_range, seed):
+    """A (batchsize, 3, size, size) float32 noise batch, the same for every image.
+
+    The draw depends only on ``seed``, so a resumed run and every process of a
+    distributed run use the same image.
+    """
+    image = sparse_noise(image_size, image_size, count, noise_range,
+                         numpy.random.RandomState(seed))
     return numpy.broadcast_to(image, (batchsize,) + image.shape).copy()
 
 

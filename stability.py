@@ -56,6 +56,7 @@ import images
 import npz
 import video
 from errors import InputError
+import noise
 from noise import default_noise_count
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.ppm', '.pgm', '.tif', '.tiff',
@@ -145,19 +146,6 @@ def resize(frame, size):
 
 
 # --- the three figures ---------------------------------------------------------
-
-def sparse_noise(height, width, count, noise_range, rng):
-    """HxWx3 float32: zero except ``count`` pixels, each channel uniform in
-    [-noise_range, noise_range] (the training noise of noise.py, fresh draw)."""
-    n_pixels = height * width
-    if not 0 < count <= n_pixels:
-        raise InputError('noise count must be in 1..{} for {}x{} frames, not {}'.format(
-            n_pixels, width, height, count))
-    noise = numpy.zeros((n_pixels, 3), dtype=numpy.float32)
-    pixels = rng.choice(n_pixels, size=count, replace=False)
-    noise[pixels] = rng.uniform(-noise_range, noise_range, size=(count, 3))
-    return noise.reshape(height, width, 3)
-
 
 def add_noise(frame, noise):
     return numpy.clip(numpy.rint(frame.astype(numpy.float32) + noise), 0, 255).astype(
@@ -339,7 +327,8 @@ class ModelRow:
         # A generator per frame from (seed, t): the same noise for every model
         # and any --max_frames; an array seed never equals train.py's int seed.
         rng = numpy.random.RandomState([self.noise_seed, t])
-        noisy = add_noise(src, sparse_noise(height, width, count, self.noise_range, rng))
+        noisy = add_noise(src, noise.sparse_noise(height, width, count, self.noise_range,
+                                                     rng).transpose(1, 2, 0))
         out, noisy_out = self.stylizer.stylize([src, noisy])
         self.figures.add(out, pair, noisy_out)
 
