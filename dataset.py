@@ -10,9 +10,6 @@ import images
 
 from errors import InputError
 
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')
-
-
 def list_images(directory):
     """Paths of the image files under ``directory`` (any depth, any case), sorted."""
     if not os.path.exists(directory):
@@ -25,7 +22,7 @@ def list_images(directory):
         dirs.sort()
         # Regular files only: a FIFO named .jpg would hang the reader.
         paths.extend(os.path.join(root, name) for name in sorted(files)
-                     if os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+                     if os.path.splitext(name)[1].lower() in images.IMAGE_EXTENSIONS
                      and os.path.isfile(os.path.join(root, name)))
     return paths
 
@@ -42,12 +39,6 @@ def readable_images(paths):
         except Exception:  # PIL raises many types for broken files
             unreadable.append(path)
     return readable, unreadable
-
-
-def open_rgb(path):
-    """Any PIL mode (grayscale, 16-bit, RGBA, CMYK, palette) as an RGB image,
-    of at most images.MAX_PIXELS pixels."""
-    return images.open_rgb(path)
 
 
 def crop_square(image, size):
@@ -79,7 +70,7 @@ def open_user_image(path, what):
     if not os.path.exists(path):
         raise InputError('{} {} does not exist'.format(what, path))
     try:
-        return open_rgb(path)
+        return images.open_rgb(path)
     except InputError as e:
         raise InputError('{}: {}'.format(what, e))
 
@@ -143,7 +134,7 @@ class ImageDataset(chainer.dataset.DatasetMixin):
             if path in self.failed:
                 continue
             try:
-                return to_chw(crop_square(open_rgb(path), self.size))
+                return to_chw(crop_square(images.open_rgb(path), self.size))
             except Exception:
                 self.failed.add(path)
                 print('warning: skipping unreadable image {}'.format(path))
@@ -155,7 +146,7 @@ def open_dataset(directory, size):
     paths = list_images(directory)
     if not paths:
         raise InputError('no images ({}) under {}'.format(
-            ', '.join(IMAGE_EXTENSIONS), directory))
+            ', '.join(images.IMAGE_EXTENSIONS), directory))
     readable, unreadable = readable_images(paths)
     if not readable:
         raise InputError('none of the {} image files under {} can be read'.format(

@@ -27,7 +27,6 @@ import stylize
 import video
 from errors import InputError, WorkError
 
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp', '.ppm')
 # BatchNorm statistics used for videos unless --stats says otherwise. CFNS's
 # per-image statistics for now; see README for the flicker measurements.
 VIDEO_STATS = 'image'
@@ -43,7 +42,7 @@ def parse_args(argv):
     parser.add_argument('input', nargs='*',
                         help='image files ({}), video files ({}, any case) or '
                              'directories of them'.format(
-                                 ' '.join(IMAGE_EXTENSIONS), ' '.join(video.VIDEO_EXTENSIONS)))
+                                 ' '.join(images.IMAGE_EXTENSIONS), ' '.join(video.VIDEO_EXTENSIONS)))
     devices.add_device_arguments(parser)
     parser.add_argument('-m', '--model', default='models/style.model',
                         help='the .model file, CFNS or ours, either layout '
@@ -108,7 +107,7 @@ def parse_shard(text):
 
 def kind_of(path):
     ext = os.path.splitext(path)[1].lower()
-    if ext in IMAGE_EXTENSIONS:
+    if ext in images.IMAGE_EXTENSIONS:
         return 'image'
     if ext in video.VIDEO_EXTENSIONS:
         return 'video'
@@ -154,12 +153,6 @@ def plan_outputs(files, several, out):
     return pairs
 
 
-def read_image(path):
-    """RGB uint8 array of an image file, as CFNS (PIL, convert('RGB')), of at
-    most images.MAX_PIXELS pixels, 16-bit images scaled to 8 bits."""
-    return numpy.asarray(images.open_rgb(path))
-
-
 def write_image(frame, path):
     """Save atomically, in the format the extension names (PIL's defaults, as CFNS)."""
     fmt = Image.registered_extensions().get(os.path.splitext(path)[1].lower())
@@ -175,7 +168,7 @@ def check_pair(in_path, out_path):
     cli.check_regular_file(in_path)
     if kind is None:
         raise InputError('{}: unknown extension (images: {}; videos: {})'.format(
-            in_path, ' '.join(IMAGE_EXTENSIONS), ' '.join(video.VIDEO_EXTENSIONS)))
+            in_path, ' '.join(images.IMAGE_EXTENSIONS), ' '.join(video.VIDEO_EXTENSIONS)))
     if kind_of(out_path) != kind:
         raise InputError('{}: the output of {} {} must be {} file'.format(
             out_path, 'a' if kind == 'video' else 'an', kind,
@@ -220,7 +213,7 @@ def _process(stylizers, args, in_path, out_path):
     kind = check_pair(in_path, out_path)
     if kind == 'image':
         start = time.perf_counter()
-        frame = read_image(in_path)
+        frame = images.read_rgb_array(in_path)
         result = stylizers.get(args.stats or IMAGE_STATS).stylize([frame])[0]
         write_image(result, out_path)
         print('{}: {}x{} in {:.2f} s'.format(out_path, frame.shape[1], frame.shape[0],

@@ -14,6 +14,9 @@ from PIL import Image
 from errors import InputError
 from cli import check_regular_file
 
+# What every tool reads as an image (PIL decodes all of them).
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff', '.ppm',
+                    '.pgm')
 # About 8K x 5K: well above any photo or video frame this project stylizes or
 # trains on, well below what would exhaust memory (the net's first layer
 # takes 128 bytes per pixel).
@@ -62,6 +65,11 @@ def open_rgb(path, max_pixels=None):
         raise InputError('{}: {}'.format(path, e))
     except (OSError, ValueError, SyntaxError, EOFError, TypeError) as e:
         raise InputError('{}: cannot read this image ({})'.format(path, e))
+
+
+def read_rgb_array(path, max_pixels=None):
+    """:func:`open_rgb` as an (H, W, 3) uint8 array."""
+    return numpy.asarray(open_rgb(path, max_pixels))
 
 
 def image_size(path):

@@ -99,7 +99,7 @@ def exact_flow(pose_a, pose_b, size):
 
 def load_photo(path):
     try:
-        return numpy.asarray(images.open_rgb(path))
+        return images.read_rgb_array(path)
     except InputError as e:
         raise InputError('cannot read the photo: {}'.format(e))
 

@@ -59,8 +59,6 @@ from errors import InputError
 import noise
 from noise import default_noise_count
 
-IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.ppm', '.pgm', '.tif', '.tiff',
-                    '.webp')
 # Aspect ratios of SOURCE and a --stylized video may differ this much (codecs
 # round sizes to even numbers, tools to multiples of 4) before it is an error.
 ASPECT_TOLERANCE = 0.03
@@ -77,22 +75,12 @@ def natural_key(name):
 def frame_files(folder):
     # Regular files only: a FIFO named .jpg would hang the reader.
     names = [n for n in os.listdir(folder)
-             if os.path.splitext(n)[1].lower() in IMAGE_EXTENSIONS
+             if os.path.splitext(n)[1].lower() in images.IMAGE_EXTENSIONS
              and os.path.isfile(os.path.join(folder, n))]
     if not names:
         raise InputError('{}: no image files ({}) in this folder'.format(
-            folder, ', '.join(IMAGE_EXTENSIONS)))
+            folder, ', '.join(images.IMAGE_EXTENSIONS)))
     return [os.path.join(folder, n) for n in sorted(names, key=natural_key)]
-
-
-def read_image(path):
-    size = images.image_size(path)  # from the header: bounded memory per frame
-    if size:
-        images.check_pixels(path, *size)
-    image = cv2.imread(path, cv2.IMREAD_COLOR)
-    if image is None:
-        raise InputError('{}: cannot read this image'.format(path))
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def iter_video(path):
@@ -109,7 +97,7 @@ def iter_video(path):
 def iter_frames(path):
     """RGB uint8 frames of a video file or a folder of images."""
     if os.path.isdir(path):
-        return (read_image(p) for p in frame_files(path))
+        return (images.read_rgb_array(p) for p in frame_files(path))
     if not os.path.exists(path):
         raise InputError('{}: no such file or folder'.format(path))
     cli.check_regular_file(path, 'video')

@@ -20,7 +20,7 @@ import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
 
 from PIL import Image
 
-import dataset
+import images
 from errors import InputError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -77,7 +77,7 @@ def write_crops(directory, size, per_photo=None):
     count = 0
     for path in photo_paths():
         stem = os.path.splitext(os.path.basename(path))[0]
-        every = crops(dataset.open_rgb(path), size)
+        every = crops(images.open_rgb(path), size)
         for k, (scale, crop) in enumerate(itertools.islice(every, per_photo)):
             crop.save(os.path.join(directory, '{}_{:02d}.png'.format(stem, k)))
             count += 1

@@ -70,7 +70,7 @@ def side_by_side(panels, gap=4):
 
 def write_compare_image(stylized, path, height=288):
     def read(path):
-        return numpy.asarray(images.open_rgb(path))
+        return images.read_rgb_array(path)
     panels = [labelled(read(CONTENT), 'content', height),
               labelled(read(STYLE), 'style (candy)', height)]
     panels += [labelled(read(p), name, height) for name, p in stylized]

@@ -269,7 +269,7 @@ def test_sixteen_bit_png_is_scaled_not_saturated(tmp_path):
     Image.fromarray(numpy.full((4, 4), 1000, numpy.uint16)).save(path)
     assert Image.open(path).mode.startswith('I')
     assert numpy.asarray(images.open_rgb(path)).tolist() == [[[4, 4, 4]] * 4] * 4
-    assert generate.read_image(path)[0, 0].tolist() == [4, 4, 4]
+    assert images.read_rgb_array(path)[0, 0].tolist() == [4, 4, 4]
 
 
 def test_a_truncated_video_is_reported(tmp_path):
