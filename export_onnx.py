@@ -23,7 +23,7 @@ import numpy
 
 import cli
 import net
-import npz
+import tempfiles
 from errors import InputError
 
 # Opset 13: Resize with optional roi, recent enough for OpenCV 4.5+ and
@@ -169,7 +169,7 @@ def export(model_path, out_path, stats='image'):
     """Load ``model_path`` safely and write its ONNX graph to ``out_path`` atomically."""
     model = net.load_model(model_path, stats=stats)
     proto = to_onnx(model, stats)
-    npz.atomic_write(out_path, lambda f: f.write(proto.SerializeToString()))
+    tempfiles.atomic_write(out_path, lambda f: f.write(proto.SerializeToString()))
     return model.arch
 
 

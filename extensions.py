@@ -8,6 +8,7 @@ from chainer import training
 from PIL import Image
 
 import npz
+import tempfiles
 
 
 class Snapshots:
@@ -114,7 +115,7 @@ class Preview(training.Extension):
         path = os.path.join(self.directory,
                             'iter_{:07d}.jpg'.format(trainer.updater.iteration))
         image = Image.fromarray(numpy.uint8(numpy.clip(rgb, 0, 255)))
-        npz.atomic_write(path, lambda f: image.save(f, format='JPEG', quality=92))
+        tempfiles.atomic_write(path, lambda f: image.save(f, format='JPEG', quality=92))
 
 
 class Interrupted(Exception):

@@ -18,7 +18,7 @@ import struct
 import cv2
 import numpy
 
-import npz
+import tempfiles
 from errors import InputError
 
 FLO_MAGIC = 202021.25  # "PIEH" read as a little-endian float32
@@ -43,7 +43,7 @@ def write_flo(path, flow):
     def write(f):
         f.write(struct.pack('<fii', FLO_MAGIC, width, height))
         f.write(numpy.ascontiguousarray(flow).tobytes())
-    npz.atomic_write(path, write)
+    tempfiles.atomic_write(path, write)
 
 
 def read_flo(path):

@@ -16,13 +16,12 @@ import time
 
 import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
 
-import numpy
 from PIL import Image
 
 import cli
 import devices
 import images
-import npz
+import tempfiles
 import stylize
 import video
 from errors import InputError, WorkError
@@ -159,7 +158,7 @@ def write_image(frame, path):
     if fmt is None:
         raise InputError('{}: unknown image extension'.format(path))
     image = Image.fromarray(frame)
-    npz.atomic_write(path, lambda f: image.save(f, format=fmt))
+    tempfiles.atomic_write(path, lambda f: image.save(f, format=fmt))
 
 
 def check_pair(in_path, out_path):

@@ -146,9 +146,7 @@ def write_mp4(path, frames, fps, crf):
         raise InputError('writing the .mp4 needs imageio-ffmpeg '
                          '(pip install -r requirements-dev.txt)')
     height, width = frames[0].shape[:2]
-    fd, tmp = tempfiles.make_temp(path)  # absolute: no name is taken for a URL
-    os.close(fd)
-    try:
+    with tempfiles.atomic_path(path) as tmp:  # absolute: no name is taken for a URL
         writer = imageio_ffmpeg.write_frames(
             tmp, (width, height), fps=fps, codec='libx264', quality=None,
             pix_fmt_out='yuv420p', macro_block_size=1, ffmpeg_log_level='error',
@@ -159,10 +157,6 @@ def write_mp4(path, frames, fps, crf):
         for frame in frames:
             writer.send(numpy.ascontiguousarray(frame))
         writer.close()
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def write_pngs(folder, frames):

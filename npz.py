@@ -6,7 +6,6 @@ from users goes through :func:`open_npz` here, which refuses pickled arrays.
 Saving writes a temporary file next to the target and renames it, so a crash
 never leaves a half-written model or snapshot under the final name.
 """
-import os
 import zipfile
 from collections.abc import Mapping
 
@@ -15,7 +14,7 @@ from chainer import serializers
 
 import tempfiles
 from cli import check_regular_file
-from errors import InputError, WorkError
+from errors import InputError
 
 
 # No array that a model, snapshot or VGG16 file holds comes near this
@@ -218,35 +217,6 @@ def save_npz(path, target):
     """``chainer.serializers.save_npz`` that is atomic: temp file, then rename."""
     def write(f):
         serializers.save_npz(f, target, compression=False)
-    atomic_write(path, write)
+    tempfiles.atomic_write(path, write)
 
 
-def atomic_write(path, write):
-    """Call ``write(file_object)`` on a temp file, then rename it to ``path``.
-
-    A failure to write (a full disk, a read-only place) removes the temp file
-    and raises WorkError with one line saying why; ``path`` is left as it was.
-    """
-    try:
-        fd, tmp = tempfiles.make_temp(path)
-    except OSError as e:
-        raise WorkError('could not write {} ({})'.format(path, e.strerror or e))
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        _remove(tmp)
-        raise WorkError('could not write {} ({})'.format(path, e.strerror or e))
-    except BaseException:
-        _remove(tmp)
-        raise
-
-
-def _remove(path):
-    try:
-        os.remove(path)
-    except OSError:
-        pass

@@ -53,7 +53,7 @@ import cli
 import devices
 import flow as flowlib
 import images
-import npz
+import tempfiles
 import video
 from errors import InputError
 import noise
@@ -434,7 +434,7 @@ def to_json(results, args, frames, size):
 
 def write_json(path, document):
     text = json.dumps(document, indent=2, allow_nan=False) + '\n'
-    npz.atomic_write(path, lambda f: f.write(text.encode('utf-8')))
+    tempfiles.atomic_write(path, lambda f: f.write(text.encode('utf-8')))
 
 
 def flag(parser, name, **kwargs):

@@ -7,11 +7,14 @@ that writes into that directory removes the temporary files of processes
 of this host that no longer run. Files of other hosts (a shared file system
 under an array job) and of running processes are never touched.
 """
+import contextlib
 import os
 import re
 import socket
 import sys
 import tempfile
+
+from errors import WorkError
 
 PREFIX = '.tmp-'
 _ORPHAN = re.compile(r'^\.tmp-(\d+)@([A-Za-z0-9.-]+)~')
@@ -77,3 +80,48 @@ def make_temp(final_path):
     os.umask(umask)
     os.chmod(path, 0o666 & ~umask)  # mkstemp makes 0600 files
     return fd, path
+
+
+def atomic_write(path, write):
+    """Call ``write(file_object)`` on a temp file, then rename it to ``path``.
+
+    A failure to write (a full disk, a read-only place) removes the temp file
+    and raises WorkError with one line saying why; ``path`` is left as it was.
+    """
+    try:
+        fd, tmp = make_temp(path)
+    except OSError as e:
+        raise WorkError('could not write {} ({})'.format(path, e.strerror or e))
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        remove_quietly(tmp)
+        raise WorkError('could not write {} ({})'.format(path, e.strerror or e))
+    except BaseException:
+        remove_quietly(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """For writers that take a file name (ffmpeg, cv2): yield a temp path next
+    to ``path``, renamed to ``path`` when the block ends normally and removed
+    when it raises."""
+    fd, tmp = make_temp(path)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        remove_quietly(tmp)
+
+
+def remove_quietly(path):
+    try:
+        os.remove(path)
+    except OSError:
+        pass

@@ -33,6 +33,7 @@ import numpy
 import caffemodel
 import cli
 import npz
+import tempfiles
 from errors import InputError
 
 # (name, in_channels, out_channels) of every convolution, in order.
@@ -142,7 +143,7 @@ def load_vgg(path, preprocessing=None):
 
 
 def save_arrays(path, arrays):
-    npz.atomic_write(path, lambda f: numpy.savez(f, **arrays))
+    tempfiles.atomic_write(path, lambda f: numpy.savez(f, **arrays))
 
 
 def random_weights(seed=0):

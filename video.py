@@ -107,13 +107,6 @@ def temporary_path(final_path):
     return path
 
 
-def _remove(path):
-    try:
-        os.remove(path)
-    except OSError:
-        pass
-
-
 class VideoReader:
     """Frames of a video file (or camera) as RGB uint8 arrays.
 
@@ -415,7 +408,7 @@ def stylize_video(in_path, out_path, stylize, batch=1, progress=True,
         reader.close()
         for path in (video_tmp, muxed_tmp):
             if path:
-                _remove(path)
+                tempfiles.remove_quietly(path)
 
 
 def _progress_bar(total, name, enabled):

@@ -85,6 +85,7 @@ import losses  # NOQA: E402
 import net  # NOQA: E402
 import noise  # NOQA: E402
 import npz  # NOQA: E402
+import tempfiles
 import stability  # NOQA: E402
 import stylize  # NOQA: E402
 import train  # NOQA: E402
@@ -655,7 +656,7 @@ def experiment(options, workdir, started):
     if options.json:
         text = json.dumps(document(options, loss_network, runs, rows, frames, size,
                                    lambda_note, started), indent=2) + '\n'
-        npz.atomic_write(options.json, lambda f: f.write(text.encode('utf-8')))
+        tempfiles.atomic_write(options.json, lambda f: f.write(text.encode('utf-8')))
         say('wrote {}'.format(options.json))
     return 0
 

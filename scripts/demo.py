@@ -13,7 +13,6 @@
    style's colours, not its strokes.
 """
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ import cv2
 import numpy
 
 import images
+import tempfiles
 import video
 from errors import InputError
 
@@ -82,25 +82,21 @@ def write_compare_video(videos, path):
     """Source | each stylized video, frame by frame, captioned."""
     readers = [video.VideoReader(p) for _, p in videos]
     names = [name for name, _ in videos]
-    first = None
-    tmp = video.temporary_path(path)
-    writer = None
     try:
-        for frames in zip(*readers):
-            rgb = side_by_side([labelled(f, n, f.shape[0]) for n, f in zip(names, frames)])
-            rgb = rgb[:rgb.shape[0] // 2 * 2, :rgb.shape[1] // 2 * 2]
-            if writer is None:
-                first = rgb.shape
-                writer = video.open_writer(tmp, readers[0].fps or 24, first[1], first[0],
-                                           video.find_ffmpeg())
-            writer.write(numpy.ascontiguousarray(rgb))
-        writer.close()
-        os.replace(tmp, path)
+        with tempfiles.atomic_path(path) as tmp:
+            writer = None
+            for frames in zip(*readers):
+                rgb = side_by_side([labelled(f, n, f.shape[0])
+                                    for n, f in zip(names, frames)])
+                rgb = rgb[:rgb.shape[0] // 2 * 2, :rgb.shape[1] // 2 * 2]
+                if writer is None:
+                    writer = video.open_writer(tmp, readers[0].fps or 24, rgb.shape[1],
+                                               rgb.shape[0], video.find_ffmpeg())
+                writer.write(numpy.ascontiguousarray(rgb))
+            writer.close()
     finally:
         for reader in readers:
             reader.close()
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def size_of(path):
