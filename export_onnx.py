@@ -17,14 +17,14 @@ The file loads in onnxruntime and in OpenCV's DNN module
 """
 import sys
 
-import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
+from faststyle import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
 
 import numpy
 
-import cli
+from faststyle import cli
 import net
-import tempfiles
-from errors import InputError
+from faststyle import tempfiles
+from faststyle.errors import InputError
 
 # Opset 13: Resize with optional roi, recent enough for OpenCV 4.5+ and
 # onnxruntime, old enough for most deployment runtimes.

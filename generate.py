@@ -14,17 +14,17 @@ import os
 import sys
 import time
 
-import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
+from faststyle import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
 
 from PIL import Image
 
-import cli
-import devices
-import images
-import tempfiles
-import stylize
-import video
-from errors import InputError, WorkError
+from faststyle import cli
+from faststyle import devices
+from faststyle import images
+from faststyle import tempfiles
+from faststyle import stylize
+from faststyle import video
+from faststyle.errors import InputError, WorkError
 
 # BatchNorm statistics used for videos unless --stats says otherwise. CFNS's
 # per-image statistics for now; see README for the flicker measurements.

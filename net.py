@@ -20,8 +20,8 @@ import chainer.functions as F
 import chainer.links as L
 import numpy
 
-import npz
-from errors import InputError
+from faststyle import npz
+from faststyle.errors import InputError
 
 ARCHS = ('deconv', 'resize')
 STATS = ('image', 'running')

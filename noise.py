@@ -12,7 +12,7 @@ import numpy
 
 import chainer.functions as F
 
-from errors import InputError
+from faststyle.errors import InputError
 
 # The note's figure: 1000 noisy pixels for a 512x512 image.
 REFERENCE_COUNT = 1000

@@ -44,18 +44,18 @@ import os
 import re
 import sys
 
-import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
+from faststyle import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
 
 import cv2
 import numpy
 
-import cli
-import devices
-import flow as flowlib
-import images
-import tempfiles
-import video
-from errors import InputError
+from faststyle import cli
+from faststyle import devices
+from faststyle import flow as flowlib
+from faststyle import images
+from faststyle import tempfiles
+from faststyle import video
+from faststyle.errors import InputError
 import noise
 from noise import default_noise_count
 
@@ -522,7 +522,7 @@ def make_stylizers(args):
     video needs neither Chainer nor the models)."""
     if not args.model:
         return []
-    import stylize
+    from faststyle import stylize
     device = devices.specifier(args.gpu, args.device)
     return [stylize.Stylizer(path, device=device, backend=args.backend, stats=args.stats,
                              padding=args.padding, median_filter=args.median_filter,

@@ -10,24 +10,24 @@ import math
 import os
 import sys
 
-import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
+from faststyle import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
 
 import chainer
 import numpy
 from chainer import training
 from chainer.training import extensions as chainer_extensions
 
-import cli
-import dataset
-import devices
-import extensions
-import multinode
+from faststyle import cli
+from faststyle import dataset
+from faststyle import devices
+from faststyle import trainer_extensions
+from faststyle import multinode
 import net
 import noise
-import npz
+from faststyle import npz
 import vgg16
-from errors import InputError, WorkError
-from updater import DivergedError, StyleTransferUpdater
+from faststyle.errors import InputError, WorkError
+from faststyle.updater import DivergedError, StyleTransferUpdater
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -175,27 +175,27 @@ def build_trainer(args, device, train_data, comm=None):
         args.lambda_feat, args.lambda_style, args.lambda_tv, args.lambda_noise,
         args.noise_count, args.noise_range, args.noise_seed, args.noise_per_batch)
 
-    snapshots = extensions.Snapshots(args.output)
+    snapshots = trainer_extensions.Snapshots(args.output)
     trainer = training.Trainer(updater, (args.epoch, 'epoch'), out=snapshots.directory)
     trainer.snapshots = snapshots
     if comm is None:
-        trainer.extend(extensions.StopOnSignal(snapshots))
+        trainer.extend(trainer_extensions.StopOnSignal(snapshots))
     else:
         # Collective extensions: on every rank, with the same triggers.
         trainer.extend(multinode.average_before_snapshots(model, comm, args.checkpoint))
         trainer.extend(multinode.CollectiveStopOnSignal(snapshots, model, comm))
         if comm.rank != 0:
             return trainer, vgg  # only rank 0 writes files and prints
-    trainer.extend(extensions.epoch_snapshot(snapshots))
+    trainer.extend(trainer_extensions.epoch_snapshot(snapshots))
     if args.checkpoint > 0:
-        trainer.extend(extensions.checkpoint_snapshot(snapshots, args.checkpoint))
+        trainer.extend(trainer_extensions.checkpoint_snapshot(snapshots, args.checkpoint))
     log_trigger = (args.log_interval, 'iteration')
     trainer.extend(chainer_extensions.LogReport(
         trigger=log_trigger, filename=snapshots.name + '.log'))
     trainer.extend(chainer_extensions.PrintReport(
         ['epoch', 'iteration', 'main/loss', 'main/loss_feat', 'main/loss_style',
-         'main/loss_tv', 'main/loss_pop', 'main/pop_share', 'elapsed_time']),
-        trigger=log_trigger)
+         'main/loss_tv', 'main/loss_pop', 'main/pop_share', 'elapsed_time'],
+        out=trainer_extensions.CleanLog(sys.stdout)), trigger=log_trigger)
     # On a terminal only: in a file or a batch-job log its cursor escapes are noise.
     if not args.no_progress and sys.stdout.isatty():
         trainer.extend(chainer_extensions.ProgressBar(update_interval=1))
@@ -203,7 +203,7 @@ def build_trainer(args, device, train_data, comm=None):
         preview = (dataset.load_content(args.preview_image, args.image_size)
                    if args.preview_image else train_data[0])[None]
         trainer.extend(
-            extensions.Preview(preview, snapshots.stem + '_preview'),
+            trainer_extensions.Preview(preview, snapshots.stem + '_preview'),
             trigger=(args.preview_interval, 'iteration'))
     return trainer, vgg
 
@@ -290,7 +290,7 @@ def open_training_data(args, comm):
 def check_outputs(args):
     """Before any work: can the model, the snapshot, the log and the
     previews be written where -o says?"""
-    snapshots = extensions.Snapshots(args.output)
+    snapshots = trainer_extensions.Snapshots(args.output)
     for path in (snapshots.model_path, snapshots.state_path):
         cli.check_writable(path)
     if args.preview_interval > 0:
@@ -344,7 +344,7 @@ def run(argv=None):
         sys.exit('error: {}; training stopped and nothing was saved for this '
                  'iteration (the last snapshot is intact); {}'.format(e, hint)
                  if multinode.is_writer(comm) else 1)
-    except extensions.Interrupted as e:  # under MPI all ranks raise it together
+    except trainer_extensions.Interrupted as e:  # under MPI all ranks raise it together
         if multinode.is_writer(comm):
             print('\ninterrupted ({}); saved {} and {}; continue with -r {}'.format(
                 e, trainer.snapshots.model_path, trainer.snapshots.state_path,

@@ -23,18 +23,18 @@ import os
 import sys
 import zipfile
 
-import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
+from faststyle import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
 
 import chainer
 import chainer.functions as F
 import chainer.links as L
 import numpy
 
-import caffemodel
-import cli
-import npz
-import tempfiles
-from errors import InputError
+from faststyle import caffemodel
+from faststyle import cli
+from faststyle import npz
+from faststyle import tempfiles
+from faststyle.errors import InputError
 
 # (name, in_channels, out_channels) of every convolution, in order.
 LAYERS = (

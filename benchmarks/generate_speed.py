@@ -26,7 +26,7 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-import chainer_compat  # noqa: F401,E402  (before Chainer: numpy 2, Py 3.12+)
+from faststyle import chainer_compat  # noqa: F401,E402  (before Chainer: numpy 2, Py 3.12+)
 
 import numpy  # NOQA: E402
 
@@ -34,8 +34,8 @@ import chainer  # NOQA: E402
 import cv2  # NOQA: E402
 
 import net  # NOQA: E402
-import stylize  # NOQA: E402
-import video  # NOQA: E402
+from faststyle import stylize  # NOQA: E402
+from faststyle import video  # NOQA: E402
 
 BACKENDS = ('chainer', 'opencv', 'onnxruntime')
 
@@ -133,7 +133,7 @@ def net_speed(model_path, backend, height, width, repeats):
 PEAK_MEMORY_CHILD = r'''
 import resource, sys, numpy
 sys.path.insert(0, {repo!r})
-import stylize
+from faststyle import stylize
 stylizer = stylize.Stylizer({model!r}, backend={backend!r})
 frame = numpy.random.RandomState(0).randint(0, 256, (1080, 1920, 3)).astype(numpy.uint8)
 stylizer.stylize([frame])

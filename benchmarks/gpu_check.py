@@ -1,6 +1,6 @@
 """Check and time the GPU path in one run (a few minutes on one GPU):
 
-    python benchmarks/gpu_check.py            # the first GPU, else one line and exit 0
+    python -m benchmarks.gpu_check            # the first GPU, else one line and exit 0
     sh benchmarks/gpu_check.sh                # on a GPU machine without Chainer (docs/gpu.md)
 
 1. Both nets ('deconv', 'resize'): forward and backward on the GPU against
@@ -27,21 +27,20 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
-import chainer_compat  # noqa: F401,E402  (before Chainer: numpy 2, Py 3.12+)
+from faststyle import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
 
-import chainer  # noqa: E402
-import chainer.links as L  # noqa: E402
-import cv2  # noqa: E402
-import numpy  # noqa: E402
+import chainer
+import chainer.links as L
+import cv2
+import numpy
 
-import dataset  # noqa: E402
-from errors import InputError  # noqa: E402
-import net  # noqa: E402
-import stylize  # noqa: E402
-import train  # noqa: E402
-import vgg16  # noqa: E402
+from faststyle import dataset
+from faststyle.errors import InputError
+import net
+from faststyle import stylize
+import train
+import vgg16
 
 # float32 on a GPU sums in another order than the CPU (and without cuDNN
 # through cuBLAS): relative errors of 1e-5..1e-4 are normal, 1e-2 is a bug.

@@ -1,9 +1,9 @@
 """The stability note's experiment, measured on video: does L_pop make video steady?
 
-    python benchmarks/stability_experiment.py [--iterations 1000] [--arch resize]
+    python -m benchmarks.stability_experiment [--iterations 1000] [--arch resize]
         [--vgg PATH|random] [--image_size 128] [--size 160] [--frames 48]
         [--workdir DIR] [--json out.json]
-    python benchmarks/stability_experiment.py --models NAME=PATH [NAME=PATH ...]
+    python -m benchmarks.stability_experiment --models NAME=PATH [NAME=PATH ...]
         [--vgg PATH|random] [--json out.json]
 
 From one --seed, on the same data and for the same number of steps, trains
@@ -73,24 +73,23 @@ import time
 import numpy
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
-import chainer_compat  # noqa: F401,E402  (before Chainer: numpy 2, Py 3.12+)
+from faststyle import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
 
-import chainer  # NOQA: E402
+import chainer
 
-import cli  # NOQA: E402
-import dataset  # NOQA: E402
-import losses  # NOQA: E402
-import net  # NOQA: E402
-import noise  # NOQA: E402
-import npz  # NOQA: E402
-import tempfiles
-import stability  # NOQA: E402
-import stylize  # NOQA: E402
-import train  # NOQA: E402
-import vgg16  # NOQA: E402
-from scripts import content_crops  # NOQA: E402
+from faststyle import cli
+from faststyle import dataset
+from faststyle import losses
+import net
+import noise
+from faststyle import npz
+from faststyle import tempfiles
+import stability
+from faststyle import stylize
+import train
+import vgg16
+from scripts import content_crops
 
 SAMPLE_IMAGES = os.path.join(ROOT, 'sample_images')
 DEFAULT_STYLE = os.path.join(SAMPLE_IMAGES, 'candy.jpg')

@@ -1,6 +1,6 @@
 """Seconds per training iteration at 1 and 2 MPI processes, and bytes allreduced per step.
 
-    python benchmarks/train_multinode.py [--image_size 128] [--steps 3]
+    python -m benchmarks.train_multinode [--image_size 128] [--steps 3]
 
 Runs train.py's own set-up (communicator, device, scattered dataset,
 build_trainer) in three ways: one process without MPI, ``mpiexec -n 1`` and
@@ -22,9 +22,8 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
-import chainer_compat  # noqa: F401,E402  (before Chainer: numpy 2, Py 3.12+)
+from faststyle import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
 
 
 def parse_args(argv=None):
@@ -57,7 +56,7 @@ def measure(args):
     """In each measuring process: time steps and the allreduce; rank 0 prints JSON."""
     import numpy
 
-    import multinode
+    from faststyle import multinode
     import train
     train_args = train.parse_args(train_arguments(args))
     comm = multinode.create_communicator(args.communicator) if args.communicator else None
@@ -106,7 +105,7 @@ def measure(args):
 
 def run(args, processes):
     """One measuring run; ``processes`` None means without MPI at all."""
-    command = [sys.executable, os.path.abspath(__file__), '--measure',
+    command = [sys.executable, '-m', 'benchmarks.train_multinode', '--measure',
                '--image_size', str(args.image_size), '-b', str(args.batchsize),
                '--steps', str(args.steps), '-d', args.dataset, '-s', args.style_image,
                '--vgg', args.vgg]
@@ -114,7 +113,8 @@ def run(args, processes):
         mpiexec = os.path.join(os.path.dirname(sys.executable), 'mpiexec')
         command = [mpiexec, '-n', str(processes)] + command + ['--communicator', 'naive']
     with tempfile.TemporaryDirectory() as cwd:  # build_trainer's models/ dir goes here
-        result = subprocess.run(command, cwd=cwd, capture_output=True, text=True,
+        result = subprocess.run(command, cwd=cwd, env=dict(os.environ, PYTHONPATH=ROOT),
+                                capture_output=True, text=True,
                                 timeout=args.timeout)
     if result.returncode != 0:
         sys.exit('benchmark run failed: {}\n{}{}'.format(

@@ -1,6 +1,6 @@
 """Seconds per training iteration with and without the noise loss L_pop.
 
-    python benchmarks/train_speed.py [--sizes 128 256] [--iterations 4]
+    python -m benchmarks.train_speed [--sizes 128 256] [--iterations 4]
 
 Each configuration runs in its own process (so peak memory is its own) on
 stand-in VGG16 weights (random, CFNS layout: speed does not depend on the
@@ -18,9 +18,8 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
-import chainer_compat  # noqa: F401,E402  (before Chainer: numpy 2, Py 3.12+)
+from faststyle import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
 
 
 def peak_rss_mb():
@@ -29,7 +28,7 @@ def peak_rss_mb():
 
 def time_training(size, lambda_noise, iterations, workdir):
     import chainer
-    import dataset
+    from faststyle import dataset
     import train
     import vgg16
     vgg_path = os.path.join(workdir, 'vgg16.model')
@@ -79,8 +78,8 @@ def worker(kind, size, lambda_noise, iterations):
 
 
 def measure(kind, size, lambda_noise, iterations):
-    out = subprocess.run([sys.executable, __file__, '--worker', kind, str(size),
-                          str(lambda_noise), str(iterations)],
+    out = subprocess.run([sys.executable, '-m', 'benchmarks.train_speed', '--worker', kind,
+                          str(size), str(lambda_noise), str(iterations)], cwd=ROOT,
                          capture_output=True, text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 

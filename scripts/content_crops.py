@@ -16,12 +16,12 @@ import itertools
 import os
 import sys
 
-import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
+from faststyle import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
 
 from PIL import Image
 
-import images
-from errors import InputError
+from faststyle import images
+from faststyle.errors import InputError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # scikit-image data files: colour photos and textures, public domain or CC0.

@@ -17,15 +17,15 @@ import subprocess
 import sys
 import time
 
-import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
+from faststyle import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
 
 import cv2
 import numpy
 
-import images
-import tempfiles
-import video
-from errors import InputError
+from faststyle import images
+from faststyle import tempfiles
+from faststyle import video
+from faststyle.errors import InputError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = 'demo_output'

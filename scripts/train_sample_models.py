@@ -23,8 +23,8 @@ import subprocess
 import sys
 import time
 
-import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
-import npz
+from faststyle import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
+from faststyle import npz
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

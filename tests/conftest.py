@@ -1,17 +1,14 @@
 """Shared fixtures: stand-in VGG16 weights (random, CFNS layout) and tiny data sets."""
 import os
-import sys
 
 import numpy
 import pytest
 from PIL import Image
 
+from faststyle import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
+import vgg16
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-
-import chainer_compat  # noqa: F401,E402  (before Chainer: numpy 2, Py 3.12+)
-
-import vgg16  # noqa: E402
 
 
 @pytest.fixture(scope='session')

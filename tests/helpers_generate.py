@@ -1,13 +1,10 @@
 """Small models, images and videos for the generate.py and export_onnx.py tests."""
 import os
 import subprocess
-import sys
 
 import numpy
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
 
 import chainer  # NOQA: E402
 import cv2  # NOQA: E402

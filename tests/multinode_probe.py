@@ -20,19 +20,16 @@ import os
 import signal
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-
-import chainer_compat  # noqa: F401,E402  (before Chainer: numpy 2, Py 3.12+)
+from faststyle import chainer_compat  # noqa: F401,E402  (before Chainer: numpy 2, Py 3.12+)
 
 import numpy  # noqa: E402
 from chainer import serializers  # noqa: E402
 from mpi4py import MPI  # noqa: E402
 
-import dataset  # noqa: E402
-import losses  # noqa: E402
+from faststyle import dataset  # noqa: E402
+from faststyle import losses  # noqa: E402
 import train  # noqa: E402
-import updater  # noqa: E402
+from faststyle import updater  # noqa: E402
 
 
 def parse_args(argv):

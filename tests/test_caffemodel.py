@@ -11,9 +11,9 @@ import textwrap
 import numpy
 import pytest
 
-import caffemodel
+from faststyle import caffemodel
 import vgg16
-from errors import InputError
+from faststyle.errors import InputError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VGG16_PY = os.path.join(ROOT, 'vgg16.py')

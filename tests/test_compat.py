@@ -7,7 +7,7 @@ import numpy
 import chainer
 import chainer.functions as F
 
-import chainer_compat
+from faststyle import chainer_compat
 
 NUMPY_2 = not numpy.__version__.startswith('1.')
 

@@ -16,7 +16,7 @@ import onnxruntime  # NOQA: E402
 
 import export_onnx  # NOQA: E402
 import net  # NOQA: E402
-import stylize  # NOQA: E402
+from faststyle import stylize  # NOQA: E402
 
 
 @pytest.fixture(scope='module')

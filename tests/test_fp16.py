@@ -7,8 +7,8 @@ from PIL import Image
 
 import generate
 import net
-import stylize
-from errors import InputError
+from faststyle import stylize
+from faststyle.errors import InputError
 from helpers_generate import make_model
 
 

@@ -14,8 +14,8 @@ from helpers_generate import (REPO, ffmpeg_exe, has_audio, make_frames, make_mod
 import cfns_reference  # NOQA: E402
 import generate  # NOQA: E402
 import net  # NOQA: E402
-import stylize  # NOQA: E402
-import video  # NOQA: E402
+from faststyle import stylize  # NOQA: E402
+from faststyle import video  # NOQA: E402
 
 @pytest.fixture(scope='module')
 def models(tmp_path_factory):

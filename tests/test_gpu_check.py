@@ -6,15 +6,14 @@ import sys
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, 'benchmarks'))
 
-import gpu_check  # noqa: E402
+from benchmarks import gpu_check
 
 
 def test_without_a_gpu_it_says_so_in_one_line_and_exits_0():
     if gpu_check.gpu_problem()[0] is None:
         pytest.skip('a GPU is usable here: the check would run on it')
-    result = subprocess.run([sys.executable, os.path.join(ROOT, 'benchmarks', 'gpu_check.py')],
+    result = subprocess.run([sys.executable, '-m', 'benchmarks.gpu_check'], cwd=ROOT,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()

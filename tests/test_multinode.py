@@ -16,9 +16,9 @@ import pytest
 
 from conftest import ROOT, write_image
 
-import dataset
+from faststyle import dataset
 import train
-from updater import StyleTransferUpdater
+from faststyle.updater import StyleTransferUpdater
 
 # mpi4py and mpich (mpiexec) are in requirements-dev.txt: without them these
 # tests fail (an ImportError here, test_mpiexec_is_installed below); they are
@@ -59,8 +59,10 @@ def train_args(workdir, vgg_path, *extra):
 
 def mpirun(cwd, script, args, timeout=TIMEOUT):
     command = [MPIEXEC, '-n', str(PROCESSES), sys.executable, script] + list(args)
+    # The probe imports the repository's modules like the tests do.
+    env = dict(os.environ, PYTHONPATH=ROOT)
     return subprocess.run(command, cwd=str(cwd), capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, env=env)
 
 
 def rank_arrays(record, rank):

@@ -16,21 +16,21 @@ import numpy
 import pytest
 from PIL import Image
 
-import cli
-import dataset
+from faststyle import cli
+from faststyle import dataset
 import export_onnx
 import generate
-import images
-import make_sample_clip
+from faststyle import images
+from scripts import make_sample_clip
 import net
-import npz
+from faststyle import npz
 import stability
-import tempfiles
+from faststyle import tempfiles
 import train
 import vgg16
-import video
+from faststyle import video
 from conftest import write_image
-from errors import InputError, WorkError
+from faststyle.errors import InputError, WorkError
 
 
 def one_error_line(text):
@@ -424,3 +424,13 @@ def test_progress_bar_only_on_a_terminal(tmp_path, image_dir, style_path, vgg_pa
     assert '\x1b' not in out and 'iters/sec' not in out
     assert 'saved models/x.model' in out
     assert not glob.glob(str(tmp_path / 'models' / '.tmp*'))
+
+
+def test_loss_table_has_no_escape_codes_in_a_log(tmp_path, image_dir, style_path, vgg_path,
+                                                monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    train.main(small_args(image_dir, style_path, vgg_path, '-o', 'x', '--log_interval', '1'))
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.split()[:1] == ['0']]
+    assert len(rows) >= 2  # the loss table was printed, one row an iteration
+    assert '\x1b' not in out

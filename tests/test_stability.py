@@ -8,11 +8,11 @@ import numpy
 import pytest
 from PIL import Image
 
-import flow
-import make_sample_clip as clip
+from faststyle import flow
+from scripts import make_sample_clip as clip
 import noise
 import stability
-from errors import InputError
+from faststyle.errors import InputError
 from helpers_generate import read_video
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

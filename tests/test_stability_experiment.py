@@ -4,14 +4,12 @@ BatchNorm statistics, the table and the JSON hold every figure, and the files
 go into the work folder."""
 import json
 import os
-import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, 'benchmarks'))
+from benchmarks import stability_experiment as experiment
 
-import stability_experiment as experiment  # noqa: E402
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_toy_run(tmp_path, capsys):
@@ -77,9 +75,9 @@ import numpy  # noqa: E402
 from PIL import Image  # noqa: E402
 
 import net  # noqa: E402
-import npz  # noqa: E402
+from faststyle import npz  # noqa: E402
 import stability  # noqa: E402
-import stylize  # noqa: E402
+from faststyle import stylize  # noqa: E402
 import vgg16  # noqa: E402
 
 

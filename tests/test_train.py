@@ -14,15 +14,15 @@ import numpy
 import pytest
 from PIL import Image
 
-import dataset
-import losses
+from faststyle import dataset
+from faststyle import losses
 import net
 import noise
-import npz
+from faststyle import npz
 import train
 import vgg16
 from conftest import ROOT, write_image
-from errors import InputError
+from faststyle.errors import InputError
 
 # The arrays of a CFNS FastStyleNet .model (master branch), name -> shape.
 CFNS_DECONV_SHAPES = {
@@ -700,7 +700,7 @@ def test_signal_snapshot_resumes_at_the_next_iteration(tmp_path, image_dir, styl
 
 
 def test_second_ctrl_c_stops_at_once(tmp_path):
-    from extensions import Snapshots, StopOnSignal
+    from faststyle.trainer_extensions import Snapshots, StopOnSignal
     stop = StopOnSignal(Snapshots(str(tmp_path / 'x.model')))
     stop.request_stop(signal.SIGINT, None)  # the first: a snapshot after this iteration
     assert stop.signal_name == 'SIGINT'

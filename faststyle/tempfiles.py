@@ -14,7 +14,7 @@ import socket
 import sys
 import tempfile
 
-from errors import WorkError
+from faststyle.errors import WorkError
 
 PREFIX = '.tmp-'
 _ORPHAN = re.compile(r'^\.tmp-(\d+)@([A-Za-z0-9.-]+)~')

@@ -3,7 +3,7 @@ import math
 
 import chainer
 
-import losses
+from faststyle import losses
 import noise
 
 

@@ -12,9 +12,9 @@ from collections.abc import Mapping
 import numpy
 from chainer import serializers
 
-import tempfiles
-from cli import check_regular_file
-from errors import InputError
+from faststyle import tempfiles
+from faststyle.cli import check_regular_file
+from faststyle.errors import InputError
 
 
 # No array that a model, snapshot or VGG16 file holds comes near this

@@ -1,7 +1,7 @@
 """Rebuild the sample clip: a pan and zoom over a shipped photo, with sensor noise.
 
-    python make_sample_clip.py                       # sample_images/tubingen_pan.mp4
-    python make_sample_clip.py --flow-dir flow/      # also the exact optical flow
+    python -m scripts.make_sample_clip                  # sample_images/tubingen_pan.mp4
+    python -m scripts.make_sample_clip --flow-dir flow/ # also the exact optical flow
 
 The camera moves over a still photo, so the true motion of every pixel is
 known exactly: ``--flow-dir`` writes it as Middlebury .flo files in the
@@ -17,19 +17,19 @@ import argparse
 import os
 import sys
 
-import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
+from faststyle import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
 
 import cv2
 import numpy
 from PIL import Image
 
-import cli
-import flow as flowlib
-import images
-import tempfiles
-from errors import InputError
+from faststyle import cli
+from faststyle import flow as flowlib
+from faststyle import images
+from faststyle import tempfiles
+from faststyle.errors import InputError
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_PHOTO = os.path.join(HERE, 'sample_images', 'tubingen.jpg')
 DEFAULT_OUT = os.path.join(HERE, 'sample_images', 'tubingen_pan.mp4')
 

@@ -22,9 +22,9 @@ import sys
 import chainer
 from chainer import training
 
-import extensions
-from errors import InputError
-from updater import DivergedError, StyleTransferUpdater
+from faststyle import trainer_extensions
+from faststyle.errors import InputError
+from faststyle.updater import DivergedError, StyleTransferUpdater
 
 # What chainermn.create_communicator accepts in Chainer 7 ('hierarchical',
 # 'two_dimensional' and 'single_node' were removed in v7).
@@ -136,7 +136,7 @@ def snapshot_trigger(checkpoint):
     """
     def fires(trainer):
         updater = trainer.updater
-        return bool(updater.is_new_epoch or extensions.is_checkpoint(trainer, checkpoint))
+        return bool(updater.is_new_epoch or trainer_extensions.is_checkpoint(trainer, checkpoint))
     return fires
 
 
@@ -149,7 +149,7 @@ def average_before_snapshots(model, comm, checkpoint):
     return average_running_statistics
 
 
-class CollectiveStopOnSignal(extensions.StopOnSignal):
+class CollectiveStopOnSignal(trainer_extensions.StopOnSignal):
     """StopOnSignal for all processes: any rank's signal stops all of them together.
 
     ``mpiexec`` forwards Ctrl-C and SIGTERM to every process and SLURM
@@ -173,7 +173,7 @@ class CollectiveStopOnSignal(extensions.StopOnSignal):
         if self.comm.rank == 0:
             self.snapshots.save(trainer)
         self.comm.mpi_comm.Barrier()  # no rank exits while rank 0 writes
-        raise extensions.Interrupted('{} at iteration {}'.format(
+        raise trainer_extensions.Interrupted('{} at iteration {}'.format(
             self.signal_name or 'a signal to another process', trainer.updater.iteration))
 
 

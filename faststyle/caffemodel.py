@@ -32,7 +32,7 @@ import os
 
 import numpy
 
-from errors import InputError
+from faststyle.errors import InputError
 
 __all__ = ['read_layers']
 

@@ -1,7 +1,7 @@
 """CFNS's ``-g N`` and Chainer's device specifiers, shared by every command."""
 import chainer
 
-from errors import InputError
+from faststyle.errors import InputError
 
 
 def add_device_arguments(parser, what='the net'):

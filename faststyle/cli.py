@@ -18,8 +18,8 @@ import tempfile
 import textwrap
 import threading
 
-import tempfiles
-from errors import (EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_INTERRUPTED, InputError,
+from faststyle import tempfiles
+from faststyle.errors import (EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_INTERRUPTED, InputError,
                     WorkError)
 
 EXIT_CODES = textwrap.fill(

@@ -18,8 +18,8 @@ import struct
 import cv2
 import numpy
 
-import tempfiles
-from errors import InputError
+from faststyle import tempfiles
+from faststyle.errors import InputError
 
 FLO_MAGIC = 202021.25  # "PIEH" read as a little-endian float32
 METHODS = ('dis', 'farneback')

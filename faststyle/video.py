@@ -23,8 +23,8 @@ import time
 
 import cv2
 
-import tempfiles
-from errors import InputError
+from faststyle import tempfiles
+from faststyle.errors import InputError
 
 # OpenCV's FFmpeg backend prints libav's own errors (e.g. "EBML header parsing
 # failed") on stderr; our one-line messages replace them. Read by OpenCV at its

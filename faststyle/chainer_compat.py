@@ -2,7 +2,7 @@
 
 Every entry point imports this module before anything that imports Chainer::
 
-    import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
+    from faststyle import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
 
 Importing it imports Chainer once, with the shims below applied; later
 ``import chainer`` statements get that module. Each shim is applied only where

@@ -7,8 +7,8 @@ import numpy
 from chainer import training
 from PIL import Image
 
-import npz
-import tempfiles
+from faststyle import npz
+from faststyle import tempfiles
 
 
 class Snapshots:
@@ -157,3 +157,21 @@ class StopOnSignal(training.Extension):
         for signum, handler in self.previous.items():
             signal.signal(signum, handler)
         self.previous = {}
+
+
+class CleanLog:
+    """stdout for Chainer's PrintReport, without its cursor escape code
+    (ESC [J, "erase below") when the output is a file or a batch-job log."""
+
+    ERASE_BELOW = '\033[J'
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text):
+        if not self.stream.isatty():
+            text = text.replace(self.ERASE_BELOW, '')
+        return self.stream.write(text)
+
+    def flush(self):
+        self.stream.flush()

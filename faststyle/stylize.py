@@ -15,10 +15,10 @@ from PIL import Image
 
 import chainer
 
-import devices
-import images
+from faststyle import devices
+from faststyle import images
 import net
-from errors import InputError
+from faststyle.errors import InputError
 
 BACKENDS = ('auto', 'chainer', 'opencv', 'onnxruntime')
 STATS = net.STATS

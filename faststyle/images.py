@@ -11,8 +11,8 @@ import warnings
 import numpy
 from PIL import Image
 
-from errors import InputError
-from cli import check_regular_file
+from faststyle.errors import InputError
+from faststyle.cli import check_regular_file
 
 # What every tool reads as an image (PIL decodes all of them).
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff', '.ppm',

@@ -6,9 +6,9 @@ import chainer
 import numpy
 from PIL import Image
 
-import images
+from faststyle import images
 
-from errors import InputError
+from faststyle.errors import InputError
 
 def list_images(directory):
     """Paths of the image files under ``directory`` (any depth, any case), sorted."""

@@ -1,0 +1,1 @@
+"""The library behind the commands at the top of the repository."""
