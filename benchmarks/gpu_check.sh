@@ -35,4 +35,4 @@ if ! "$PYTHON" -c 'import chainer' 2>/dev/null; then
     export PYTHONPATH
 fi
 # CuPy newer than the 7.x Chainer 7.8.1 names is "experimental" to Chainer.
-CHAINER_WARN_VERSION_MISMATCH=0 exec "$PYTHON" benchmarks/gpu_check.py "$@"
+CHAINER_WARN_VERSION_MISMATCH=0 exec "$PYTHON" -m benchmarks.gpu_check "$@"
