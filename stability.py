@@ -50,6 +50,7 @@ import numpy
 import devices
 import flow as flowlib
 import npz
+import stylize
 import video
 from errors import InputError
 from noise import default_noise_count
@@ -435,7 +436,8 @@ def to_json(results, args, frames, size):
             'still_flow': args.still_flow, 'still_change': args.still_change,
             'noise_count': args.noise_count or default_noise_count(size[1], size[0]),
             'noise_range': args.noise_range, 'noise_seed': args.noise_seed,
-            'stats': args.stats, 'backend': args.backend, 'padding': args.padding,
+            'stats': args.stats, 'backend': args.backend, 'precision': args.precision,
+            'padding': args.padding,
             'median_filter': args.median_filter,
         },
         'rows': results,
@@ -501,8 +503,7 @@ def parse_args(argv):
     flag(parser, '--noise_seed', type=int, default=1,
          help='popping: seed of the noise (default: %(default)s)')
     devices.add_device_arguments(parser, 'the models')
-    parser.add_argument('--backend', default='auto',
-                        help='how the models run (see stylize.py; default: %(default)s)')
+    stylize.add_arguments(parser)  # --backend, --precision, --threads, as generate.py
     parser.add_argument('--stats', choices=('image', 'running'), default='image',
                         help="BatchNorm statistics at generation: each frame's own "
                              "(CFNS) or the training averages (default: %(default)s)")
@@ -528,15 +529,14 @@ def parse_args(argv):
 
 
 def make_stylizers(args):
-    """A stylize.Stylizer per -m model (imported here: measuring a --stylized
-    video needs neither Chainer nor the models)."""
+    """A stylize.Stylizer per -m model."""
     if not args.model:
         return []
-    import stylize
     device = devices.specifier(args.gpu, args.device)
     return [stylize.Stylizer(path, device=device, backend=args.backend, stats=args.stats,
                              padding=args.padding, median_filter=args.median_filter,
-                             batch=args.batch)
+                             batch=args.batch, threads=args.threads,
+                             precision=args.precision)
             for path in args.model]
 
 
