@@ -295,7 +295,9 @@ def make_backend(name, model, device, stats, threads=None, precision='fp32',
     onnx_bytes = export_onnx.to_onnx(model, stats).SerializeToString()
     if name == 'openvino':
         try:
-            return OpenVINOBackend(onnx_bytes, precision, threads, streams), note
+            return OpenVINOBackend(
+                export_onnx.to_onnx(model, stats, space_to_depth=True).SerializeToString(),
+                precision, threads, streams), note
         except RuntimeError as e:  # OpenVINO's own errors, e.g. an op it lacks
             if not chose_automatically or precision != 'fp32':
                 raise InputError('OpenVINO cannot load the exported graph: {}'.format(
