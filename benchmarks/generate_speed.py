@@ -1,20 +1,30 @@
-"""How fast generate.py stylizes on this machine, per backend.
+"""How fast generate.py stylizes on this machine, per backend and precision.
 
-    python benchmarks/generate_speed.py [--model M.model] [--quick]
+    python benchmarks/generate_speed.py [-m A.model -m B.model] [--no_memory]
 
 Prints, in one run:
-  * numpy's float32 matrix-multiply peak (GFLOP/s), measured now;
+  * numpy's float32 matrix-multiply (sgemm) peak, GFLOP/s, measured now: every
+    rate below is also given as a share of it, so runs on a busy machine
+    still compare;
   * the net's exact cost (multiply-adds per pixel, from the layer shapes);
-  * per backend, frames/s of the net alone at 256x256 and 640x480, the
-    GFLOP/s achieved and its share of the matmul peak;
-  * frames/s of generate.py's whole video path (decode, pad, net, median,
-    encode, with threads) on a 640x480 clip, against the same frames through
-    Stylizer.stylize alone;
+  * per backend (openvino at fp32 and bf16, opencv, onnxruntime, chainer),
+    the net alone at 256x256, 640x480 and 1280x720: frames/s, GFLOP/s and
+    the share of the peak (GFLOP/s always counts the net's own multiply-adds,
+    not extra work a runtime does);
+  * generate.py's default path on one 640x480 frame (padding 50: the net sees
+    740x580), per CPU backend, with the same share of the peak;
+  * bf16's quality cost: PSNR and largest error (0-255) of the bf16 output
+    against fp32 through the whole pipeline, for each -m model, or without -m
+    for RANDOM nets of both layouts (labelled as such: a random net's figures
+    say little about a trained one's);
+  * video end to end (decode, stylize, encode, threads) at 640x480 and
+    1280x720 against the same frames through Stylizer.stylize alone, for the
+    CPU default, and with OpenVINO's THROUGHPUT hint (2 streams);
   * peak memory (RSS) to stylize one 1920x1080 frame, per backend.
 
-Without --model a random net is used (speed does not depend on the weights).
-Timings are medians; the load average is printed because the machine may be
-shared.
+Without -m, speed is measured on a random net (speed does not depend on the
+weights). Timings are medians; the load average is printed because the
+machine may be shared.
 """
 import argparse
 import os
@@ -35,7 +45,12 @@ import net  # NOQA: E402
 import stylize  # NOQA: E402
 import video  # NOQA: E402
 
-BACKENDS = ('chainer', 'opencv', 'onnxruntime')
+# (backend, precision) rows of the speed tables.
+CONFIGS = (('openvino', 'fp32'), ('openvino', 'bf16'), ('opencv', 'fp32'),
+           ('onnxruntime', 'fp32'), ('chainer', 'fp32'))
+SIZES = ((256, 256), (480, 640), (720, 1280))
+# Chainer takes ~15 s a 1280x720 frame here; it is the GPU backend anyway.
+SKIP = {('chainer', 720)}
 
 
 def matmul_peak(size=2048, repeats=5):
@@ -118,14 +133,42 @@ def make_clip(path, frames, width, height, fps=25):
     writer.release()
 
 
-def net_speed(model_path, backend, height, width, repeats):
+def net_speed(model_path, backend, precision, height, width, repeats):
     """(seconds per frame, multiply-adds) of the backend's net alone."""
-    stylizer = stylize.Stylizer(model_path, backend=backend, padding=0, median_filter=0)
+    stylizer = stylize.Stylizer(model_path, backend=backend, precision=precision,
+                                padding=0, median_filter=0)
     x = numpy.random.RandomState(0).uniform(0, 255, (1, 3, height, width)).astype(
         numpy.float32)
     seconds = median_time(lambda: stylizer.backend(x), repeats)
     model = net.load_model(model_path)
     return seconds, multiply_adds(model, height, width)
+
+
+def photo(height, width):
+    """The Tubingen photo of sample_images/, resized: real image statistics."""
+    image = cv2.imread(os.path.join(REPO, 'sample_images', 'tubingen.jpg'))
+    image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def errors(a, b):
+    """(largest absolute error, PSNR in dB) between uint8 images."""
+    d = a.astype(numpy.float64) - b.astype(numpy.float64)
+    mse = numpy.mean(d ** 2)
+    return int(numpy.abs(d).max()), (float('inf') if mse == 0 else
+                                     10 * numpy.log10(255 ** 2 / mse))
+
+
+def video_rates(clip, tmp, stylizer):
+    """(Stylizer.stylize alone, end to end) in frames/s on the frames of ``clip``."""
+    frames = list(video.VideoReader(clip))
+    stylizer.stylize(frames[:1])  # compile for this size, warm caches
+    # The same frames through the Stylizer alone, right before the video run,
+    # so both see the same machine load.
+    alone = len(frames) / _time(lambda: stylizer.stylize(frames))
+    summary = video.stylize_video(clip, os.path.join(tmp, 'out.mp4'), stylizer.stylize,
+                                  batch=stylizer.frames_per_call, progress=False)
+    return alone, summary['frames'] / summary['seconds']
 
 
 PEAK_MEMORY_CHILD = r'''
@@ -152,73 +195,130 @@ def peak_memory_mb(model_path, backend):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--model', default=None,
-                        help='a .model file (default: a random net of --arch)')
+    parser.add_argument('-m', '--model', action='append', default=[],
+                        help='a .model file; repeat for more. Speed uses the first, '
+                             'the bf16 quality figures each (default: random nets)')
     parser.add_argument('--arch', choices=net.ARCHS, default='deconv',
-                        help='layout of the random net (default: deconv, CFNS master)')
-    parser.add_argument('--backends', default=','.join(BACKENDS),
+                        help='layout of the random net timed without -m (default: '
+                             'deconv, CFNS master)')
+    parser.add_argument('--backends', default=','.join(sorted({b for b, _ in CONFIGS})),
                         help='comma-separated backends to time (default: all)')
     parser.add_argument('--video_frames', type=int, default=12,
-                        help='frames of the 640x480 test clip (default: 12)')
+                        help='frames of each test clip (default: 12)')
     parser.add_argument('--repeats', type=int, default=3,
                         help='timed runs per measurement, median reported (default: 3)')
     parser.add_argument('--no_memory', action='store_true',
                         help='skip the 1920x1080 peak-memory runs')
+    parser.add_argument('--no_throughput', action='store_true',
+                        help="skip the videos with OpenVINO's THROUGHPUT hint")
     args = parser.parse_args(argv)
     backends = args.backends.split(',')
+    configs = [(b, p) for b, p in CONFIGS if b in backends]
+    has_bf16 = False
+    if stylize.import_openvino() is None:
+        print('openvino is not installed: no openvino rows')
+        configs = [(b, p) for b, p in configs if b != 'openvino']
+    else:
+        has_bf16 = stylize.cpu_has_bf16(stylize.import_openvino().Core())
+        if not has_bf16:
+            print('this CPU has no bfloat16 instructions: no bf16 rows')
+            configs = [(b, p) for b, p in configs if p != 'bf16']
     started = time.perf_counter()
 
     with tempfile.TemporaryDirectory() as tmp:
-        model_path = args.model or make_model_file(tmp, args.arch)
+        model_path = args.model[0] if args.model else make_model_file(tmp, args.arch)
         model = net.load_model(model_path)
+        openvino = stylize.import_openvino()
         print('machine: {} CPUs, load average {:.1f} {:.1f} {:.1f}, OpenCV {} '
-              '({} threads), numpy {}, chainer {}'.format(
+              '({} threads), OpenVINO {}, numpy {}, chainer {}'.format(
                   os.cpu_count(), *os.getloadavg(), cv2.__version__, cv2.getNumThreads(),
+                  openvino.__version__.split('-')[0] if openvino else 'none',
                   numpy.__version__, chainer.__version__))
         peak = matmul_peak()
-        print('numpy float32 matmul peak: {:.0f} GFLOP/s'.format(peak))
+        print('numpy float32 matmul (sgemm) peak: {:.0f} GFLOP/s'.format(peak))
         per_pixel = multiply_adds(model, 256, 256) / (256 * 256)
-        print('net: {} layout, {:.0f} multiply-adds per pixel ({:.1f} GFLOP per '
-              '640x480 frame)'.format(model.arch, per_pixel,
+        print('net: {} ({} layout), {:.0f} multiply-adds per pixel ({:.1f} GFLOP per '
+              '640x480 frame)'.format(args.model[0] if args.model else 'random net',
+                                      model.arch, per_pixel,
                                       2 * multiply_adds(model, 480, 640) / 1e9))
 
-        print('\nnet alone (no padding, batch 1):')
-        print('{:<12} {:>9} {:>9} {:>9} {:>9} {:>7}'.format(
-            'backend', 'size', 'frames/s', 's/frame', 'GFLOP/s', 'peak%'))
-        inference_fps = {}
-        for backend in backends:
-            for height, width in ((256, 256), (480, 640)):
-                seconds, macs = net_speed(model_path, backend, height, width, args.repeats)
-                gflops = 2 * macs / seconds / 1e9
-                print('{:<12} {:>9} {:>9.2f} {:>9.3f} {:>9.1f} {:>6.0f}%'.format(
-                    backend, '{}x{}'.format(width, height), 1 / seconds, seconds,
-                    gflops, 100 * gflops / peak))
-                inference_fps[backend, height] = 1 / seconds
+        def row(label, size, seconds, macs):
+            gflops = 2 * macs / seconds / 1e9
+            print('{:<18} {:>9} {:>9.2f} {:>9.3f} {:>9.1f} {:>6.0f}%'.format(
+                label, size, 1 / seconds, seconds, gflops, 100 * gflops / peak))
 
+        header = '{:<18} {:>9} {:>9} {:>9} {:>9} {:>7}'.format(
+            'backend', 'size', 'frames/s', 's/frame', 'GFLOP/s', 'peak%')
+        print('\nnet alone (no padding, batch 1):')
+        print(header)
+        for backend, precision in configs:
+            for height, width in SIZES:
+                if (backend, height) in SKIP:
+                    continue
+                seconds, macs = net_speed(model_path, backend, precision, height, width,
+                                          args.repeats)
+                row('{} {}'.format(backend, precision), '{}x{}'.format(width, height),
+                    seconds, macs)
+
+        print('\none 640x480 frame through Stylizer.stylize, generate.py defaults '
+              '(padding 50, so the net sees 740x580; median 3):')
+        print(header)
+        frame = photo(480, 640)
+        macs = multiply_adds(model, 580, 740)
         default = stylize.Stylizer(model_path)
-        print('\nvideo 640x480, {} frames, backend {} (auto), generate.py defaults '
-              '(padding 50, median 3):'.format(args.video_frames, default.backend_name))
-        clip = os.path.join(tmp, 'clip.mp4')
-        make_clip(clip, args.video_frames, 640, 480)
-        frames = list(video.VideoReader(clip))
-        # The same frames through the Stylizer alone, right before the video run,
-        # so both see the same machine load.
-        default.stylize(frames[:1])
-        stylize_seconds = _time(lambda: default.stylize(frames)) / len(frames)
-        summary = video.stylize_video(clip, os.path.join(tmp, 'out.mp4'),
-                                      default.stylize, progress=False)
-        end_to_end = summary['frames'] / summary['seconds']
-        print('  Stylizer.stylize alone (pad, net, crop, median): {:.2f} frames/s'.format(
-            1 / stylize_seconds))
-        print('  end to end (decode, stylize, encode {}): {:.2f} frames/s = {:.0f}% of '
-              'Stylizer.stylize alone'.format(
-                  'with ffmpeg' if video.find_ffmpeg() else 'with OpenCV', end_to_end,
-                  100 * end_to_end * stylize_seconds))
+        for backend, precision in [('auto', 'fp32')] + configs:
+            if backend == 'chainer':
+                continue
+            stylizer = default if backend == 'auto' else stylize.Stylizer(
+                model_path, backend=backend, precision=precision)
+            seconds = median_time(lambda: stylizer.stylize([frame]), args.repeats)
+            row('{} {}'.format('auto = ' + default.backend_name if backend == 'auto'
+                               else backend, precision), '640x480', seconds, macs)
+
+        if has_bf16:
+            print('\nbf16 against fp32 (openvino), Tubingen photo at 640x480, '
+                  'generate.py defaults, uint8 output:')
+            if args.model:
+                nets = [(path, path, net.STATS) for path in args.model]
+            else:
+                # Only per-image statistics: an untrained net's running averages
+                # (0 and 1) leave its activations unnormalized and saturated.
+                nets = [('RANDOM {} net (untrained: not what a trained net '
+                         'gives)'.format(arch), make_model_file(tmp, arch), ('image',))
+                        for arch in net.ARCHS]
+            for label, path, stats_modes in nets:
+                for stats in stats_modes:
+                    fp32, bf16 = (stylize.Stylizer(path, backend='openvino', stats=stats,
+                                                   precision=precision).stylize([frame])[0]
+                                  for precision in ('fp32', 'bf16'))
+                    largest, psnr = errors(bf16, fp32)
+                    print('  {} [{} layout, stats {}]: PSNR {:.1f} dB, largest error '
+                          '{}/255, mean {:.2f}'.format(
+                              label, net.load_model(path).arch, stats, psnr, largest,
+                              numpy.mean(numpy.abs(bf16.astype(float) - fp32))))
+
+        video_configs = [('CPU default, {} {}'.format(default.backend_name, 'fp32'),
+                          lambda: default)]
+        if default.backend_name == 'openvino' and not args.no_throughput:
+            video_configs.append(('openvino fp32, THROUGHPUT hint, 2 streams',
+                                  lambda: stylize.Stylizer(model_path, streams=2)))
+        for height, width in ((480, 640), (720, 1280)):
+            clip = os.path.join(tmp, 'clip{}.mp4'.format(height))
+            make_clip(clip, args.video_frames, width, height)
+            print('\nvideo {}x{}, {} frames, generate.py defaults (padding 50, '
+                  'median 3), encoding {}:'.format(
+                      width, height, args.video_frames,
+                      'with ffmpeg' if video.find_ffmpeg() else 'with OpenCV'))
+            for label, make in video_configs:
+                alone, end_to_end = video_rates(clip, tmp, make())
+                print('  {}: Stylizer.stylize alone {:.3f} frames/s, end to end {:.3f} '
+                      'frames/s = {:.0f}% of it'.format(label, alone, end_to_end,
+                                                        100 * end_to_end / alone))
 
         if not args.no_memory:
             print('\npeak memory (RSS of a fresh process) for one 1920x1080 frame, '
                   'padding 50:')
-            for backend in backends:
+            for backend in [b for b in backends if b in {b for b, _ in configs}]:
                 megabytes, seconds = peak_memory_mb(model_path, backend)
                 print('  {:<12} {}  ({:.0f} s for the process)'.format(
                     backend, 'failed' if megabytes is None else '{:.0f} MB'.format(megabytes),

@@ -18,13 +18,14 @@ openvino = pytest.importorskip('openvino')  # a requirement; the message says wh
 HAS_BF16 = stylize.cpu_has_bf16(openvino.Core())
 needs_bf16 = pytest.mark.skipif(not HAS_BF16, reason='this CPU has no bfloat16 '
                                 'instructions (AVX512_BF16 or AMX): bf16 not testable')
-# bf16 keeps 8 significant bits, so the 16 layers of a net move outputs. On
-# random nets like these (six tried, 64x48 frames) the largest change was 25
-# of 255 and the PSNR against fp32 39-44 dB; benchmarks/generate_speed.py
-# prints the same figures at 640x480. A bound with room, still far below what
-# a broken bf16 path (a wrong layer, a stale buffer) gives. Trained nets may
-# differ: measure them with the benchmark's -m.
-BF16_MAX_ERROR = 40
+# bf16 keeps 8 significant bits, so the 16 layers of a net move outputs.
+# benchmarks/generate_speed.py measured, on random nets and the Tubingen photo
+# at 640x480 (generate.py's defaults): deconv layout PSNR 35.9 dB against fp32,
+# largest error 42/255; resize layout 43.7 dB, 14/255. On the small random
+# nets here (six tried) it was 39-44 dB and at most 25/255. The bounds leave
+# room for other CPUs' kernels, and are far from what a broken bf16 path (a
+# wrong layer, a stale buffer) gives. Trained nets: run the benchmark with -m.
+BF16_MAX_ERROR = 48
 BF16_MIN_PSNR = 32.0
 
 
