@@ -224,13 +224,15 @@ class OpenVINOBackend:
                 failures.append(e)
 
         queue = None
-        for index, x in enumerate(inputs):
-            if queue is None:
-                queue = self.queue(*x.shape[2:])[1]
-                queue.set_callback(done)
-            queue.start_async({0: x}, index)
-        if queue is not None:
-            queue.wait_all()
+        try:
+            for index, x in enumerate(inputs):
+                if queue is None:
+                    queue = self.queue(*x.shape[2:])[1]
+                    queue.set_callback(done)
+                queue.start_async({0: x}, index)
+        finally:  # also when making an input fails: no request left running
+            if queue is not None:
+                queue.wait_all()
         if failures:
             raise failures[0]
 
