@@ -159,7 +159,7 @@ def to_onnx(model, stats='image', space_to_depth=False):
 
     ``space_to_depth``: the last 9x9 convolution (3 output channels) as
     SpaceToDepth -> Conv -> DepthToSpace (see conv_space_to_depth): faster in
-    OpenVINO, slower in OpenCV (measured), same numbers up to float rounding.
+    OpenVINO, not in OpenCV (measured), same numbers up to float rounding.
     """
     onnx, helper, numpy_helper = _import_onnx()
     if stats not in net.STATS:

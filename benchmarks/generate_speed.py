@@ -3,9 +3,10 @@
     python benchmarks/generate_speed.py [-m A.model -m B.model] [--no_memory]
 
 Prints, in one run:
-  * numpy's float32 matrix-multiply (sgemm) peak, GFLOP/s, measured now: every
-    rate below is also given as a share of it, so runs on a busy machine
-    still compare;
+  * numpy's float32 matrix-multiply (sgemm) peak, GFLOP/s, measured again
+    right before each timed row: every rate is also given as a share of the
+    peak next to it, so runs on a busy machine (where the load changes from
+    minute to minute) still compare;
   * the net's exact cost (multiply-adds per pixel, from the layer shapes);
   * per backend (openvino at fp32 and bf16, opencv, onnxruntime, chainer),
     the net alone at 256x256, 640x480 and 1280x720: frames/s, GFLOP/s and
@@ -20,7 +21,9 @@ Prints, in one run:
   * video end to end (decode, stylize, encode, threads) at 640x480 and
     1280x720 against the same frames through Stylizer.stylize alone, for the
     CPU default, and with OpenVINO's THROUGHPUT hint (2 streams);
-  * peak memory (RSS) to stylize one 1920x1080 frame, per backend.
+  * peak memory (RSS) to stylize one 1920x1080 frame, per backend;
+  * the issue's goals (share of the peak, bf16 speed-up, video share) in a
+    few lines.
 
 Without -m, speed is measured on a random net (speed does not depend on the
 weights). Timings are medians; the load average is printed because the
@@ -134,14 +137,12 @@ def make_clip(path, frames, width, height, fps=25):
 
 
 def net_speed(model_path, backend, precision, height, width, repeats):
-    """(seconds per frame, multiply-adds) of the backend's net alone."""
+    """Seconds per frame of the backend's net alone (median)."""
     stylizer = stylize.Stylizer(model_path, backend=backend, precision=precision,
                                 padding=0, median_filter=0)
     x = numpy.random.RandomState(0).uniform(0, 255, (1, 3, height, width)).astype(
         numpy.float32)
-    seconds = median_time(lambda: stylizer.backend(x), repeats)
-    model = net.load_model(model_path)
-    return seconds, multiply_adds(model, height, width)
+    return median_time(lambda: stylizer.backend(x), repeats)
 
 
 def photo(height, width):
@@ -234,31 +235,37 @@ def main(argv=None):
                   os.cpu_count(), *os.getloadavg(), cv2.__version__, cv2.getNumThreads(),
                   openvino.__version__.split('-')[0] if openvino else 'none',
                   numpy.__version__, chainer.__version__))
-        peak = matmul_peak()
-        print('numpy float32 matmul (sgemm) peak: {:.0f} GFLOP/s'.format(peak))
+        print('numpy float32 matmul (sgemm) peak: {:.0f} GFLOP/s now'.format(matmul_peak()))
         per_pixel = multiply_adds(model, 256, 256) / (256 * 256)
         print('net: {} ({} layout), {:.0f} multiply-adds per pixel ({:.1f} GFLOP per '
               '640x480 frame)'.format(args.model[0] if args.model else 'random net',
                                       model.arch, per_pixel,
                                       2 * multiply_adds(model, 480, 640) / 1e9))
 
-        def row(label, size, seconds, macs):
+        def row(label, size, measure, macs):
+            """Time ``measure`` (returns seconds per frame) right after the
+            sgemm peak, so that both see the same load on a shared machine."""
+            row_peak = matmul_peak(repeats=3)
+            seconds = measure()
             gflops = 2 * macs / seconds / 1e9
-            print('{:<18} {:>9} {:>9.2f} {:>9.3f} {:>9.1f} {:>6.0f}%'.format(
-                label, size, 1 / seconds, seconds, gflops, 100 * gflops / peak))
+            print('{:<20} {:>9} {:>9.2f} {:>9.3f} {:>9.1f} {:>7.0f} {:>6.0f}%'.format(
+                label, size, 1 / seconds, seconds, gflops, row_peak,
+                100 * gflops / row_peak))
+            return seconds, gflops / row_peak
 
-        header = '{:<18} {:>9} {:>9} {:>9} {:>9} {:>7}'.format(
-            'backend', 'size', 'frames/s', 's/frame', 'GFLOP/s', 'peak%')
+        header = '{:<20} {:>9} {:>9} {:>9} {:>9} {:>7} {:>7}'.format(
+            'backend', 'size', 'frames/s', 's/frame', 'GFLOP/s', 'sgemm', 'peak%')
+        print('(sgemm: the numpy float32 matmul peak in GFLOP/s, measured again right '
+              'before each row; peak% = GFLOP/s / sgemm)')
         print('\nnet alone (no padding, batch 1):')
         print(header)
         for backend, precision in configs:
             for height, width in SIZES:
                 if (backend, height) in SKIP:
                     continue
-                seconds, macs = net_speed(model_path, backend, precision, height, width,
-                                          args.repeats)
                 row('{} {}'.format(backend, precision), '{}x{}'.format(width, height),
-                    seconds, macs)
+                    lambda: net_speed(model_path, backend, precision, height, width,
+                                      args.repeats), multiply_adds(model, height, width))
 
         print('\none 640x480 frame through Stylizer.stylize, generate.py defaults '
               '(padding 50, so the net sees 740x580; median 3):')
@@ -266,14 +273,16 @@ def main(argv=None):
         frame = photo(480, 640)
         macs = multiply_adds(model, 580, 740)
         default = stylize.Stylizer(model_path)
+        padded = {}
         for backend, precision in [('auto', 'fp32')] + configs:
             if backend == 'chainer':
                 continue
             stylizer = default if backend == 'auto' else stylize.Stylizer(
                 model_path, backend=backend, precision=precision)
-            seconds = median_time(lambda: stylizer.stylize([frame]), args.repeats)
-            row('{} {}'.format('auto = ' + default.backend_name if backend == 'auto'
-                               else backend, precision), '640x480', seconds, macs)
+            padded[backend, precision] = row(
+                '{} {}'.format('auto = ' + default.backend_name if backend == 'auto'
+                               else backend, precision), '640x480',
+                lambda: median_time(lambda: stylizer.stylize([frame]), args.repeats), macs)
 
         if has_bf16:
             print('\nbf16 against fp32 (openvino), Tubingen photo at 640x480, '
@@ -302,6 +311,7 @@ def main(argv=None):
         if default.backend_name == 'openvino' and not args.no_throughput:
             video_configs.append(('openvino fp32, THROUGHPUT hint, 2 streams',
                                   lambda: stylize.Stylizer(model_path, streams=2)))
+        video_shares = {}
         for height, width in ((480, 640), (720, 1280)):
             clip = os.path.join(tmp, 'clip{}.mp4'.format(height))
             make_clip(clip, args.video_frames, width, height)
@@ -311,9 +321,25 @@ def main(argv=None):
                       'with ffmpeg' if video.find_ffmpeg() else 'with OpenCV'))
             for label, make in video_configs:
                 alone, end_to_end = video_rates(clip, tmp, make())
+                video_shares.setdefault(label, []).append(end_to_end / alone)
                 print('  {}: Stylizer.stylize alone {:.3f} frames/s, end to end {:.3f} '
                       'frames/s = {:.0f}% of it'.format(label, alone, end_to_end,
                                                         100 * end_to_end / alone))
+
+        # The issue's goals, from the figures above (on a busy machine the
+        # shares of the peak are the comparable part).
+        print('\ngoals:')
+        fp32 = padded.get(('auto', 'fp32'))
+        if fp32:
+            print('  CPU default ({} fp32), 640x480 + padding 50: {:.0f}% of the sgemm '
+                  'peak (goal >= 80%)'.format(default.backend_name, 100 * fp32[1]))
+        if ('openvino', 'bf16') in padded and ('openvino', 'fp32') in padded:
+            print('  bf16 {:.2f}x faster than fp32 at 640x480 + padding 50 (goal >= 1.6x; '
+                  'PSNR goal >= 40 dB on a trained net: see above)'.format(
+                      padded['openvino', 'fp32'][0] / padded['openvino', 'bf16'][0]))
+        for label, shares in video_shares.items():
+            print('  video end to end, {}: {} of Stylizer.stylize alone (goal >= 90%)'
+                  .format(label, ' and '.join('{:.0f}%'.format(100 * x) for x in shares)))
 
         if not args.no_memory:
             print('\npeak memory (RSS of a fresh process) for one 1920x1080 frame, '
