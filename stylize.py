@@ -146,7 +146,7 @@ def import_openvino():
     the top-level API, 2023.1+)."""
     try:
         import openvino
-        openvino.Core, openvino.AsyncInferQueue
+        openvino.Core
     except (ImportError, AttributeError):
         return None
     return openvino
@@ -192,49 +192,57 @@ class OpenVINOBackend:
         if threads:
             self.config['INFERENCE_NUM_THREADS'] = threads
         self.requests = max(OPENVINO_REQUESTS, streams or 0)
+        # (height, width) -> (compiled net, its inference requests)
         self.compiled = collections.OrderedDict()
 
-    def queue(self, height, width):
-        """(compiled net, AsyncInferQueue) for (1, 3, height, width) inputs."""
+    def requests_for(self, height, width):
+        """Inference requests of the net compiled for (1, 3, height, width)."""
         key = (height, width)
         if key in self.compiled:
             self.compiled.move_to_end(key)
-            return self.compiled[key]
+            return self.compiled[key][1]
         model = self.core.read_model(self.onnx_bytes)
         model.reshape([1, 3, height, width])
         compiled = self.core.compile_model(model, 'CPU', self.config)
-        entry = compiled, self.openvino.AsyncInferQueue(compiled, self.requests)
-        self.compiled[key] = entry
+        self.compiled[key] = compiled, [compiled.create_infer_request()
+                                        for _ in range(self.requests)]
         while len(self.compiled) > OPENVINO_CACHED_SIZES:
             self.compiled.popitem(last=False)
-        return entry
+        return self.compiled[key][1]
 
     def infer_each(self, inputs, finish):
         """Run each (1, 3, H, W) float32 array of the iterable ``inputs`` (all
-        one size) and call ``finish(index, output)`` for each, from
-        OpenVINO's threads, in completion order. ``inputs`` is read lazily, so
-        making the next input overlaps the running requests. The output
-        array is reused by OpenVINO after ``finish`` returns."""
-        failures = []
+        one size) and call ``finish(index, output)`` for each, in order.
+        ``inputs`` is read lazily and the requests take frames in turn, so
+        making the next input and finishing the last overlap the running
+        requests. The output array is reused once ``finish`` returns.
 
-        def done(request, index):
-            try:
-                finish(index, request.get_output_tensor(0).data)
-            except BaseException as e:  # re-raised in the caller's thread
-                failures.append(e)
+        Results are collected in this thread with request.wait(), which
+        releases the GIL. (OpenVINO's AsyncInferQueue runs Python callbacks
+        in its own threads instead; that deadlocked when a compiled net was
+        freed, holding the GIL, while one of them waited for it.)"""
+        requests = None
+        pending = collections.deque()  # (index, request), oldest first
 
-        queue = None
+        def finish_oldest():
+            index, request = pending.popleft()
+            request.wait()
+            finish(index, request.get_output_tensor(0).data)
+
         try:
             for index, x in enumerate(inputs):
-                if queue is None:
-                    queue = self.queue(*x.shape[2:])[1]
-                    queue.set_callback(done)
-                queue.start_async({0: x}, index)
-        finally:  # also when making an input fails: no request left running
-            if queue is not None:
-                queue.wait_all()
-        if failures:
-            raise failures[0]
+                if requests is None:
+                    requests = self.requests_for(*x.shape[2:])
+                request = requests[index % len(requests)]
+                if len(pending) == len(requests):
+                    finish_oldest()  # this request's previous frame
+                request.start_async({0: x})
+                pending.append((index, request))
+            while pending:
+                finish_oldest()
+        finally:  # also when making an input or finish fails: none left running
+            for _, request in pending:
+                request.wait()
 
     def __call__(self, batch):
         out = numpy.empty_like(batch)
