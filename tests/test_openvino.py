@@ -19,13 +19,14 @@ HAS_BF16 = stylize.cpu_has_bf16(openvino.Core())
 needs_bf16 = pytest.mark.skipif(not HAS_BF16, reason='this CPU has no bfloat16 '
                                 'instructions (AVX512_BF16 or AMX): bf16 not testable')
 # bf16 keeps 8 significant bits, so the 16 layers of a net move outputs.
-# benchmarks/generate_speed.py measured, on random nets and the Tubingen photo
-# at 640x480 (generate.py's defaults): deconv layout PSNR 35.9 dB against fp32,
-# largest error 42/255; resize layout 43.7 dB, 14/255. On the small random
-# nets here (six tried) it was 39-44 dB and at most 25/255. The bounds leave
-# room for other CPUs' kernels, and are far from what a broken bf16 path (a
-# wrong layer, a stale buffer) gives. Trained nets: run the benchmark with -m.
-BF16_MAX_ERROR = 48
+# benchmarks/generate_speed.py, on random nets and the Tubingen photo at
+# 640x480 (generate.py's defaults), three runs (a new random net each):
+# deconv layout PSNR 35.6-36.0 dB against fp32, largest error 38-56/255;
+# resize layout 43.7-44.1 dB, 12-14/255. On the small random nets here (six
+# tried) 39-44 dB and at most 25/255. The bounds take the benchmark's worst
+# with some room; a broken bf16 path (a wrong layer, a stale buffer) is far
+# outside them. Trained nets: run the benchmark with -m.
+BF16_MAX_ERROR = 64
 BF16_MIN_PSNR = 32.0
 
 
