@@ -276,7 +276,7 @@ def cpu_backend_choice():
 def make_backend(name, model, device, stats, threads=None, precision='fp32',
                  streams=None):
     """The backend ``name`` for ``model``; 'auto' is the fastest correct one:
-    Chainer on a GPU; on the CPU OpenVINO on the exported graph (about 1.4x
+    Chainer on a GPU; on the CPU OpenVINO on the exported graph (about 1.8x
     OpenCV's DNN and 4x Chainer at fp32, measured), else OpenCV, else
     Chainer when the onnx package is missing.
     Returns (backend, note): the note says why 'auto' fell back, or ''."""
