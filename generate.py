@@ -66,19 +66,13 @@ def parse_args(argv):
                              "CFNS's generate.py; 'running' = the averages from "
                              "training (default: {} for images, {} for videos)".format(
                                  IMAGE_STATS, VIDEO_STATS))
-    parser.add_argument('--backend', choices=stylize.BACKENDS, default='auto',
-                        help='inference engine: chainer; opencv or onnxruntime on '
-                             'the exported ONNX graph (CPU only); auto = chainer on a '
-                             'GPU, opencv on the CPU (fastest there) (default: auto)')
+    stylize.add_arguments(parser)  # --backend, --precision, --threads
     parser.add_argument('--batch', type=int, default=1,
                         help='video frames per forward pass; helps on a GPU, '
                              'results do not depend on it (default: 1)')
     parser.add_argument('--fp16', action='store_true',
                         help='float16 inference on a GPU with the chainer backend '
                              '(refused on the CPU)')
-    parser.add_argument('--threads', type=int, default=None,
-                        help='CPU threads for the opencv/onnxruntime backends '
-                             '(default: all cores)')
     parser.add_argument('--camera', type=int, default=None, metavar='N',
                         help='stylize camera N live in a preview window (q or Esc '
                              'quits); needs a display')
@@ -193,7 +187,7 @@ class Stylizers:
                 a.model, device=self.device, backend=a.backend, stats=stats,
                 padding=a.padding, median_filter=a.median_filter,
                 keep_colors=a.keep_colors, batch=a.batch, threads=a.threads,
-                fp16=a.fp16)
+                precision=a.precision, fp16=a.fp16)
             if stylizer.backend_note:
                 print('note: ' + stylizer.backend_note, file=sys.stderr)
             self.made[stats] = stylizer
@@ -219,7 +213,8 @@ def _process(stylizers, args, in_path, out_path):
                                             time.perf_counter() - start))
         return
     stylizer = stylizers.get(args.stats or VIDEO_STATS)
-    summary = video.stylize_video(in_path, out_path, stylizer.stylize, batch=args.batch,
+    summary = video.stylize_video(in_path, out_path, stylizer.stylize,
+                                  batch=stylizer.frames_per_call,
                                   progress=not args.no_progress)
     print('{}: {} frames in {:.1f} s ({:.2f} frames/s), {}x{} at {:.3f} frames/s, {}'
           .format(out_path, summary['frames'], summary['seconds'],

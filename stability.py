@@ -53,6 +53,7 @@ from faststyle import cli
 from faststyle import devices
 from faststyle import flow as flowlib
 from faststyle import images
+from faststyle import stylize
 from faststyle import tempfiles
 from faststyle import video
 from faststyle.errors import InputError
@@ -425,7 +426,8 @@ def to_json(results, args, frames, size):
             'still_flow': args.still_flow, 'still_change': args.still_change,
             'noise_count': args.noise_count or default_noise_count(size[1], size[0]),
             'noise_range': args.noise_range, 'noise_seed': args.noise_seed,
-            'stats': args.stats, 'backend': args.backend, 'padding': args.padding,
+            'stats': args.stats, 'backend': args.backend, 'precision': args.precision,
+            'padding': args.padding,
             'median_filter': args.median_filter,
         },
         'rows': results,
@@ -491,8 +493,7 @@ def parse_args(argv):
     flag(parser, '--noise_seed', type=cli.seed, default=1,
          help='popping: seed of the noise (default: %(default)s)')
     devices.add_device_arguments(parser, 'the models')
-    parser.add_argument('--backend', default='auto',
-                        help='how the models run (see stylize.py; default: %(default)s)')
+    stylize.add_arguments(parser)  # --backend, --precision, --threads, as generate.py
     parser.add_argument('--stats', choices=('image', 'running'), default='image',
                         help="BatchNorm statistics at generation: each frame's own "
                              "(CFNS) or the training averages (default: %(default)s)")
@@ -518,15 +519,14 @@ def parse_args(argv):
 
 
 def make_stylizers(args):
-    """A stylize.Stylizer per -m model (imported here: measuring a --stylized
-    video needs neither Chainer nor the models)."""
+    """A stylize.Stylizer per -m model."""
     if not args.model:
         return []
-    from faststyle import stylize
     device = devices.specifier(args.gpu, args.device)
     return [stylize.Stylizer(path, device=device, backend=args.backend, stats=args.stats,
                              padding=args.padding, median_filter=args.median_filter,
-                             batch=args.batch)
+                             batch=args.batch, threads=args.threads,
+                             precision=args.precision)
             for path in args.model]
 
 

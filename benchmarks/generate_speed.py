@@ -1,20 +1,33 @@
-"""How fast generate.py stylizes on this machine, per backend.
+"""How fast generate.py stylizes on this machine, per backend and precision.
 
-    python benchmarks/generate_speed.py [--model M.model] [--quick]
+    python -m benchmarks.generate_speed [-m A.model -m B.model] [--no_memory]
 
 Prints, in one run:
-  * numpy's float32 matrix-multiply peak (GFLOP/s), measured now;
+  * numpy's float32 matrix-multiply (sgemm) peak, GFLOP/s, measured again
+    right before each timed row: every rate is also given as a share of the
+    peak next to it, so runs on a busy machine (where the load changes from
+    minute to minute) still compare;
   * the net's exact cost (multiply-adds per pixel, from the layer shapes);
-  * per backend, frames/s of the net alone at 256x256 and 640x480, the
-    GFLOP/s achieved and its share of the matmul peak;
-  * frames/s of generate.py's whole video path (decode, pad, net, median,
-    encode, with threads) on a 640x480 clip, against the same frames through
-    Stylizer.stylize alone;
-  * peak memory (RSS) to stylize one 1920x1080 frame, per backend.
+  * per backend (openvino at fp32 and bf16, opencv, onnxruntime, chainer),
+    the net alone at 256x256, 640x480 and 1280x720: frames/s, GFLOP/s and
+    the share of the peak (GFLOP/s always counts the net's own multiply-adds,
+    not extra work a runtime does);
+  * generate.py's default path on one 640x480 frame (padding 50: the net sees
+    740x580), per CPU backend, with the same share of the peak;
+  * bf16's quality cost: PSNR and largest error (0-255) of the bf16 output
+    against fp32 through the whole pipeline, for each -m model, or without -m
+    for RANDOM nets of both layouts (labelled as such: a random net's figures
+    say little about a trained one's);
+  * video end to end (decode, stylize, encode, threads) at 640x480 and
+    1280x720 against the same frames through Stylizer.stylize alone, for the
+    CPU default, and at 640x480 with OpenVINO's THROUGHPUT hint (2 streams);
+  * peak memory (RSS) to stylize one 1920x1080 frame, per backend;
+  * the issue's goals (share of the peak, bf16 speed-up, video share) in a
+    few lines.
 
-Without --model a random net is used (speed does not depend on the weights).
-Timings are medians; the load average is printed because the machine may be
-shared.
+Without -m, speed is measured on a random net (speed does not depend on the
+weights). Timings are medians; the load average is printed because the
+machine may be shared.
 """
 import argparse
 import os
@@ -24,20 +37,24 @@ import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
 
 from faststyle import chainer_compat  # noqa: F401,E402  (before Chainer: numpy 2, Py 3.12+)
 
-import numpy  # NOQA: E402
+import numpy
 
-import chainer  # NOQA: E402
-import cv2  # NOQA: E402
+import chainer
+import cv2
 
-import net  # NOQA: E402
-from faststyle import stylize  # NOQA: E402
-from faststyle import video  # NOQA: E402
+import net
+from faststyle import stylize
+from faststyle import video
 
-BACKENDS = ('chainer', 'opencv', 'onnxruntime')
+# (backend, precision) rows of the speed tables.
+CONFIGS = (('openvino', 'fp32'), ('openvino', 'bf16'), ('opencv', 'fp32'),
+           ('onnxruntime', 'fp32'), ('chainer', 'fp32'))
+SIZES = ((256, 256), (480, 640), (720, 1280))
+# Chainer takes ~15 s a 1280x720 frame here; it is the GPU backend anyway.
+SKIP = {('chainer', 720)}
 
 
 def matmul_peak(size=2048, repeats=5):
@@ -120,110 +137,231 @@ def make_clip(path, frames, width, height, fps=25):
     writer.release()
 
 
-def net_speed(model_path, backend, height, width, repeats):
-    """(seconds per frame, multiply-adds) of the backend's net alone."""
-    stylizer = stylize.Stylizer(model_path, backend=backend, padding=0, median_filter=0)
+def net_speed(model_path, backend, precision, height, width, repeats):
+    """Seconds per frame of the backend's net alone (median)."""
+    stylizer = stylize.Stylizer(model_path, backend=backend, precision=precision,
+                                padding=0, median_filter=0)
     x = numpy.random.RandomState(0).uniform(0, 255, (1, 3, height, width)).astype(
         numpy.float32)
-    seconds = median_time(lambda: stylizer.backend(x), repeats)
-    model = net.load_model(model_path)
-    return seconds, multiply_adds(model, height, width)
+    return median_time(lambda: stylizer.backend(x), repeats)
+
+
+def photo(height, width):
+    """The Tubingen photo of sample_images/, resized: real image statistics."""
+    image = cv2.imread(os.path.join(REPO, 'sample_images', 'tubingen.jpg'))
+    image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def errors(a, b):
+    """(largest absolute error, PSNR in dB) between uint8 images."""
+    d = a.astype(numpy.float64) - b.astype(numpy.float64)
+    mse = numpy.mean(d ** 2)
+    return int(numpy.abs(d).max()), (float('inf') if mse == 0 else
+                                     10 * numpy.log10(255 ** 2 / mse))
+
+
+def video_rates(clip, tmp, stylizer):
+    """(Stylizer.stylize alone, end to end) in frames/s on the frames of ``clip``."""
+    frames = list(video.VideoReader(clip))
+    stylizer.stylize(frames[:1])  # compile for this size, warm caches
+    # The same frames through the Stylizer alone, right before the video run,
+    # so both see the same machine load.
+    alone = len(frames) / _time(lambda: stylizer.stylize(frames))
+    summary = video.stylize_video(clip, os.path.join(tmp, 'out.mp4'), stylizer.stylize,
+                                  batch=stylizer.frames_per_call, progress=False)
+    return alone, summary['frames'] / summary['seconds']
 
 
 PEAK_MEMORY_CHILD = r'''
-import resource, sys, numpy
-sys.path.insert(0, {repo!r})
+import resource, numpy
 from faststyle import stylize
-stylizer = stylize.Stylizer({model!r}, backend={backend!r})
+stylizer = stylize.Stylizer({model!r}, backend={backend!r}, precision={precision!r})
 frame = numpy.random.RandomState(0).randint(0, 256, (1080, 1920, 3)).astype(numpy.uint8)
 stylizer.stylize([frame])
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+# VmHWM: this process's own peak. ru_maxrss would carry over the parent's
+# peak from before the exec (Linux), hiding the child's when smaller.
+try:
+    print([line.split()[1] for line in open('/proc/self/status')
+           if line.startswith('VmHWM:')][0])
+except OSError:
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 '''
 
 
-def peak_memory_mb(model_path, backend):
+def peak_memory_mb(model_path, backend, precision='fp32'):
     """Peak RSS of a fresh process stylizing one 1920x1080 frame (padding 50)."""
-    code = PEAK_MEMORY_CHILD.format(repo=REPO, model=model_path, backend=backend)
+    code = PEAK_MEMORY_CHILD.format(model=model_path, backend=backend,
+                                    precision=precision)
     start = time.perf_counter()
-    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
+    # From the repository root: the child imports faststyle like this script.
+    result = subprocess.run([sys.executable, '-c', code], cwd=REPO, capture_output=True,
+                            text=True)
     seconds = time.perf_counter() - start
     if result.returncode != 0:
         return None, seconds
-    return int(result.stdout.split()[-1]) / 1024, seconds  # ru_maxrss is in KiB on Linux
+    return int(result.stdout.split()[-1]) / 1024, seconds  # both in KiB on Linux
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--model', default=None,
-                        help='a .model file (default: a random net of --arch)')
+    parser.add_argument('-m', '--model', action='append', default=[],
+                        help='a .model file; repeat for more. Speed uses the first, '
+                             'the bf16 quality figures each (default: random nets)')
     parser.add_argument('--arch', choices=net.ARCHS, default='deconv',
-                        help='layout of the random net (default: deconv, CFNS master)')
-    parser.add_argument('--backends', default=','.join(BACKENDS),
+                        help='layout of the random net timed without -m (default: '
+                             'deconv, CFNS master)')
+    parser.add_argument('--backends', default=','.join(sorted({b for b, _ in CONFIGS})),
                         help='comma-separated backends to time (default: all)')
-    parser.add_argument('--video_frames', type=int, default=12,
-                        help='frames of the 640x480 test clip (default: 12)')
+    parser.add_argument('--video_frames', type=int, default=24,
+                        help='frames of each test clip; x264 holds back ~20 frames '
+                             'for its look-ahead and encodes them at the end, which a '
+                             'short clip pays for in full (default: 24)')
     parser.add_argument('--repeats', type=int, default=3,
                         help='timed runs per measurement, median reported (default: 3)')
     parser.add_argument('--no_memory', action='store_true',
                         help='skip the 1920x1080 peak-memory runs')
+    parser.add_argument('--no_throughput', action='store_true',
+                        help="skip the videos with OpenVINO's THROUGHPUT hint")
     args = parser.parse_args(argv)
     backends = args.backends.split(',')
+    configs = [(b, p) for b, p in CONFIGS if b in backends]
+    has_bf16 = False
+    if stylize.import_openvino() is None:
+        print('openvino is not installed: no openvino rows')
+        configs = [(b, p) for b, p in configs if b != 'openvino']
+    else:
+        has_bf16 = stylize.cpu_has_bf16(stylize.import_openvino().Core())
+        if not has_bf16:
+            print('this CPU has no bfloat16 instructions: no bf16 rows')
+            configs = [(b, p) for b, p in configs if p != 'bf16']
     started = time.perf_counter()
 
     with tempfile.TemporaryDirectory() as tmp:
-        model_path = args.model or make_model_file(tmp, args.arch)
+        model_path = args.model[0] if args.model else make_model_file(tmp, args.arch)
         model = net.load_model(model_path)
+        openvino = stylize.import_openvino()
         print('machine: {} CPUs, load average {:.1f} {:.1f} {:.1f}, OpenCV {} '
-              '({} threads), numpy {}, chainer {}'.format(
+              '({} threads), OpenVINO {}, numpy {}, chainer {}'.format(
                   os.cpu_count(), *os.getloadavg(), cv2.__version__, cv2.getNumThreads(),
+                  openvino.__version__.split('-')[0] if openvino else 'none',
                   numpy.__version__, chainer.__version__))
-        peak = matmul_peak()
-        print('numpy float32 matmul peak: {:.0f} GFLOP/s'.format(peak))
+        print('numpy float32 matmul (sgemm) peak: {:.0f} GFLOP/s now'.format(matmul_peak()))
         per_pixel = multiply_adds(model, 256, 256) / (256 * 256)
-        print('net: {} layout, {:.0f} multiply-adds per pixel ({:.1f} GFLOP per '
-              '640x480 frame)'.format(model.arch, per_pixel,
+        print('net: {} ({} layout), {:.0f} multiply-adds per pixel ({:.1f} GFLOP per '
+              '640x480 frame)'.format(args.model[0] if args.model else 'random net',
+                                      model.arch, per_pixel,
                                       2 * multiply_adds(model, 480, 640) / 1e9))
 
-        print('\nnet alone (no padding, batch 1):')
-        print('{:<12} {:>9} {:>9} {:>9} {:>9} {:>7}'.format(
-            'backend', 'size', 'frames/s', 's/frame', 'GFLOP/s', 'peak%'))
-        inference_fps = {}
-        for backend in backends:
-            for height, width in ((256, 256), (480, 640)):
-                seconds, macs = net_speed(model_path, backend, height, width, args.repeats)
-                gflops = 2 * macs / seconds / 1e9
-                print('{:<12} {:>9} {:>9.2f} {:>9.3f} {:>9.1f} {:>6.0f}%'.format(
-                    backend, '{}x{}'.format(width, height), 1 / seconds, seconds,
-                    gflops, 100 * gflops / peak))
-                inference_fps[backend, height] = 1 / seconds
+        def row(label, size, measure, macs):
+            """Time ``measure`` (returns seconds per frame) right after the
+            sgemm peak, so that both see the same load on a shared machine."""
+            row_peak = matmul_peak(repeats=3)
+            seconds = measure()
+            gflops = 2 * macs / seconds / 1e9
+            print('{:<20} {:>9} {:>9.2f} {:>9.3f} {:>9.1f} {:>7.0f} {:>6.0f}%'.format(
+                label, size, 1 / seconds, seconds, gflops, row_peak,
+                100 * gflops / row_peak))
+            return seconds, gflops / row_peak
 
+        header = '{:<20} {:>9} {:>9} {:>9} {:>9} {:>7} {:>7}'.format(
+            'backend', 'size', 'frames/s', 's/frame', 'GFLOP/s', 'sgemm', 'peak%')
+        print('(sgemm: the numpy float32 matmul peak in GFLOP/s, measured again right '
+              'before each row; peak% = GFLOP/s / sgemm)')
+        print('\nnet alone (no padding, batch 1):')
+        print(header)
+        for backend, precision in configs:
+            for height, width in SIZES:
+                if (backend, height) in SKIP:
+                    continue
+                row('{} {}'.format(backend, precision), '{}x{}'.format(width, height),
+                    lambda: net_speed(model_path, backend, precision, height, width,
+                                      args.repeats), multiply_adds(model, height, width))
+
+        print('\none 640x480 frame through Stylizer.stylize, generate.py defaults '
+              '(padding 50, so the net sees 740x580; median 3):')
+        print(header)
+        frame = photo(480, 640)
+        macs = multiply_adds(model, 580, 740)
         default = stylize.Stylizer(model_path)
-        print('\nvideo 640x480, {} frames, backend {} (auto), generate.py defaults '
-              '(padding 50, median 3):'.format(args.video_frames, default.backend_name))
-        clip = os.path.join(tmp, 'clip.mp4')
-        make_clip(clip, args.video_frames, 640, 480)
-        frames = list(video.VideoReader(clip))
-        # The same frames through the Stylizer alone, right before the video run,
-        # so both see the same machine load.
-        default.stylize(frames[:1])
-        stylize_seconds = _time(lambda: default.stylize(frames)) / len(frames)
-        summary = video.stylize_video(clip, os.path.join(tmp, 'out.mp4'),
-                                      default.stylize, progress=False)
-        end_to_end = summary['frames'] / summary['seconds']
-        print('  Stylizer.stylize alone (pad, net, crop, median): {:.2f} frames/s'.format(
-            1 / stylize_seconds))
-        print('  end to end (decode, stylize, encode {}): {:.2f} frames/s = {:.0f}% of '
-              'Stylizer.stylize alone'.format(
-                  'with ffmpeg' if video.find_ffmpeg() else 'with OpenCV', end_to_end,
-                  100 * end_to_end * stylize_seconds))
+        padded = {}
+        for backend, precision in [('auto', 'fp32')] + configs:
+            if backend == 'chainer':
+                continue
+            stylizer = default if backend == 'auto' else stylize.Stylizer(
+                model_path, backend=backend, precision=precision)
+            padded[backend, precision] = row(
+                '{} {}'.format('auto = ' + default.backend_name if backend == 'auto'
+                               else backend, precision), '640x480',
+                lambda: median_time(lambda: stylizer.stylize([frame]), args.repeats), macs)
+
+        if has_bf16:
+            print('\nbf16 against fp32 (openvino), Tubingen photo at 640x480, '
+                  'generate.py defaults, uint8 output:')
+            if args.model:
+                nets = [(path, path, net.STATS) for path in args.model]
+            else:
+                # Only per-image statistics: an untrained net's running averages
+                # (0 and 1) leave its activations unnormalized and saturated.
+                nets = [('RANDOM {} net (untrained: not what a trained net '
+                         'gives)'.format(arch), make_model_file(tmp, arch), ('image',))
+                        for arch in net.ARCHS]
+            for label, path, stats_modes in nets:
+                for stats in stats_modes:
+                    fp32, bf16 = (stylize.Stylizer(path, backend='openvino', stats=stats,
+                                                   precision=precision).stylize([frame])[0]
+                                  for precision in ('fp32', 'bf16'))
+                    largest, psnr = errors(bf16, fp32)
+                    print('  {} [{} layout, stats {}]: PSNR {:.1f} dB, largest error '
+                          '{}/255, mean {:.2f}'.format(
+                              label, net.load_model(path).arch, stats, psnr, largest,
+                              numpy.mean(numpy.abs(bf16.astype(float) - fp32))))
+
+        video_configs = [('CPU default, {} {}'.format(default.backend_name, 'fp32'),
+                          lambda: default)]
+        if default.backend_name == 'openvino' and not args.no_throughput:
+            video_configs.append(('openvino fp32, THROUGHPUT hint, 2 streams',
+                                  lambda: stylize.Stylizer(model_path, streams=2)))
+        video_shares = {}
+        for height, width in ((480, 640), (720, 1280)):
+            if height > 480:  # THROUGHPUT: at one size only, to keep the run short
+                video_configs = video_configs[:1]
+            clip = os.path.join(tmp, 'clip{}.mp4'.format(height))
+            make_clip(clip, args.video_frames, width, height)
+            print('\nvideo {}x{}, {} frames, generate.py defaults (padding 50, '
+                  'median 3), encoding {}:'.format(
+                      width, height, args.video_frames,
+                      'with ffmpeg' if video.find_ffmpeg() else 'with OpenCV'))
+            for label, make in video_configs:
+                alone, end_to_end = video_rates(clip, tmp, make())
+                video_shares.setdefault(label, []).append(end_to_end / alone)
+                print('  {}: Stylizer.stylize alone {:.3f} frames/s, end to end {:.3f} '
+                      'frames/s = {:.0f}% of it'.format(label, alone, end_to_end,
+                                                        100 * end_to_end / alone))
+
+        # The issue's goals, from the figures above (on a busy machine the
+        # shares of the peak are the comparable part).
+        print('\ngoals:')
+        fp32 = padded.get(('auto', 'fp32'))
+        if fp32:
+            print('  CPU default ({} fp32), 640x480 + padding 50: {:.0f}% of the sgemm '
+                  'peak (goal >= 80%)'.format(default.backend_name, 100 * fp32[1]))
+        if ('openvino', 'bf16') in padded and ('openvino', 'fp32') in padded:
+            print('  bf16 {:.2f}x faster than fp32 at 640x480 + padding 50 (goal >= 1.6x; '
+                  'PSNR goal >= 40 dB on a trained net: see above)'.format(
+                      padded['openvino', 'fp32'][0] / padded['openvino', 'bf16'][0]))
+        for label, shares in video_shares.items():
+            print('  video end to end, {}: {} of Stylizer.stylize alone (goal >= 90%)'
+                  .format(label, ' and '.join('{:.0f}%'.format(100 * x) for x in shares)))
 
         if not args.no_memory:
             print('\npeak memory (RSS of a fresh process) for one 1920x1080 frame, '
                   'padding 50:')
-            for backend in backends:
-                megabytes, seconds = peak_memory_mb(model_path, backend)
-                print('  {:<12} {}  ({:.0f} s for the process)'.format(
-                    backend, 'failed' if megabytes is None else '{:.0f} MB'.format(megabytes),
+            for backend, precision in configs:
+                megabytes, seconds = peak_memory_mb(model_path, backend, precision)
+                print('  {:<17} {}  ({:.0f} s for the process)'.format(
+                    backend + ' ' + precision,
+                    'failed' if megabytes is None else '{:.0f} MB'.format(megabytes),
                     seconds))
         print('\nload average now {:.1f}; whole run {:.0f} s'.format(
             os.getloadavg()[0], time.perf_counter() - started))

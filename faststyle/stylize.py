@@ -7,7 +7,13 @@ Each frame goes through CFNS's generate.py computation: symmetric padding,
 the net, crop, truncation to uint8, a PIL median filter, optionally the
 original colours (HSV). Frames are independent: a batch gives the same result
 as one frame at a time (BatchNorm never shares statistics across frames).
+
+Backends: the Chainer model itself, or the ONNX graph of export_onnx.py built
+in memory and run by OpenVINO, OpenCV's DNN module or onnxruntime (CPU only).
+'auto' picks Chainer on a GPU and the fastest of these installed on the CPU.
 """
+
+import collections
 
 import cv2
 import numpy
@@ -20,7 +26,19 @@ from faststyle import images
 import net
 from faststyle.errors import InputError
 
-BACKENDS = ('auto', 'chainer', 'opencv', 'onnxruntime')
+BACKENDS = ('auto', 'chainer', 'openvino', 'opencv', 'onnxruntime')
+# Arithmetic of the net. bf16 (bfloat16: float32's range, 8 significant bits)
+# exists only in the openvino backend, on CPUs with bfloat16 instructions.
+PRECISIONS = ('fp32', 'bf16')
+OPENVINO_PRECISIONS = {'fp32': 'f32', 'bf16': 'bf16'}
+# Frame sizes whose compiled OpenVINO net is kept: compiling for a fixed size
+# makes the net about 1.4x faster than one compiled for any size (measured),
+# and a video has one size; a folder of photos would otherwise pile them up.
+OPENVINO_CACHED_SIZES = 4
+# Inference requests in flight for a list of frames: while one runs, Python
+# pads the next frame and crops the last (1 stream: requests take turns on
+# all cores, so the output is what one frame at a time gives).
+OPENVINO_REQUESTS = 2
 STATS = net.STATS
 # The decoder halves the size twice; the net needs multiples of this.
 SIZE_MULTIPLE = 4
@@ -130,6 +148,118 @@ class OnnxRuntimeBackend:
         return self.session.run(None, {'input': batch})[0]
 
 
+def import_openvino():
+    """The openvino module, or None when it is missing (or too old to have
+    the top-level API, 2023.1+)."""
+    try:
+        import openvino
+        openvino.Core
+    except (ImportError, AttributeError):
+        return None
+    return openvino
+
+
+def cpu_has_bf16(core):
+    """Whether OpenVINO can run bfloat16 on this CPU (AVX512_BF16 or AMX)."""
+    return 'BF16' in core.get_property('CPU', 'OPTIMIZATION_CAPABILITIES')
+
+
+class OpenVINOBackend:
+    """The exported ONNX graph in OpenVINO's CPU plugin.
+
+    The precision is always set explicitly: on a CPU with bfloat16
+    instructions OpenVINO's own default is bf16, which moves pixels by up to
+    ~28 of 255 on a random net, so fp32 must never be left to the default.
+    The net is compiled for each frame size (cached), and frames go through a
+    few asynchronous requests so that padding and cropping overlap the net.
+    """
+
+    name = 'openvino'
+
+    def __init__(self, onnx_bytes, precision='fp32', threads=None, streams=None):
+        openvino = import_openvino()
+        if openvino is None:
+            raise InputError('backend openvino needs the openvino package: '
+                             'pip install openvino')
+        self.openvino = openvino
+        self.core = openvino.Core()
+        if precision == 'bf16' and not cpu_has_bf16(self.core):
+            raise InputError('--precision bf16 needs a CPU with bfloat16 instructions '
+                             '(AVX512_BF16 or AMX); this one has none: use fp32')
+        self.precision = precision
+        self.onnx_bytes = onnx_bytes
+        self.core.read_model(onnx_bytes)  # fails here, not at the first frame
+        # LATENCY: one stream using every core. THROUGHPUT with ``streams``
+        # runs that many frames side by side, each on fewer cores (measured
+        # slower than LATENCY on 2 cores; kept for the benchmark and bigger CPUs).
+        self.config = {'INFERENCE_PRECISION_HINT': OPENVINO_PRECISIONS[precision],
+                       'PERFORMANCE_HINT': 'THROUGHPUT' if streams else 'LATENCY'}
+        if streams:
+            self.config['NUM_STREAMS'] = streams
+        if threads:
+            self.config['INFERENCE_NUM_THREADS'] = threads
+        self.requests = max(OPENVINO_REQUESTS, streams or 0)
+        # (height, width) -> (compiled net, its inference requests)
+        self.compiled = collections.OrderedDict()
+
+    def requests_for(self, height, width):
+        """Inference requests of the net compiled for (1, 3, height, width)."""
+        key = (height, width)
+        if key in self.compiled:
+            self.compiled.move_to_end(key)
+            return self.compiled[key][1]
+        model = self.core.read_model(self.onnx_bytes)
+        model.reshape([1, 3, height, width])
+        compiled = self.core.compile_model(model, 'CPU', self.config)
+        self.compiled[key] = compiled, [compiled.create_infer_request()
+                                        for _ in range(self.requests)]
+        while len(self.compiled) > OPENVINO_CACHED_SIZES:
+            self.compiled.popitem(last=False)
+        return self.compiled[key][1]
+
+    def infer_each(self, inputs, finish):
+        """Run each (1, 3, H, W) float32 array of the iterable ``inputs`` (all
+        one size) and call ``finish(index, output)`` for each, in order.
+        ``inputs`` is read lazily and the requests take frames in turn, so
+        making the next input and finishing the last overlap the running
+        requests. The output array is reused once ``finish`` returns.
+
+        Results are collected in this thread with request.wait(), which
+        releases the GIL. (OpenVINO's AsyncInferQueue runs Python callbacks
+        in its own threads instead; that deadlocked when a compiled net was
+        freed, holding the GIL, while one of them waited for it.)"""
+        requests = None
+        pending = collections.deque()  # (index, request), oldest first
+
+        def finish_oldest():
+            index, request = pending.popleft()
+            request.wait()
+            finish(index, request.get_output_tensor(0).data)
+
+        try:
+            for index, x in enumerate(inputs):
+                if requests is None:
+                    requests = self.requests_for(*x.shape[2:])
+                request = requests[index % len(requests)]
+                if len(pending) == len(requests):
+                    finish_oldest()  # this request's previous frame
+                request.start_async({0: x})
+                pending.append((index, request))
+            while pending:
+                finish_oldest()
+        finally:  # also when making an input or finish fails: none left running
+            for _, request in pending:
+                request.wait()
+
+    def __call__(self, batch):
+        out = numpy.empty_like(batch)
+
+        def finish(index, y):
+            out[index] = y[0]
+        self.infer_each((batch[i:i + 1] for i in range(len(batch))), finish)
+        return out
+
+
 def onnx_available():
     try:
         import onnx  # NOQA
@@ -138,13 +268,30 @@ def onnx_available():
     return True
 
 
-def make_backend(name, model, device, stats, threads=None, fp16=False):
+def cpu_backend_choice():
+    """The CPU backend 'auto' picks and, if not the fastest, why: (name, note)."""
+    if not onnx_available():
+        return 'chainer', ('the onnx package is not installed, so the slower chainer '
+                           'backend is used on the CPU (pip install "onnx<1.18" and '
+                           'openvino for the fast one)')
+    if import_openvino() is None:
+        return 'opencv', ('the openvino package is not installed, so the slower opencv '
+                          'backend is used on the CPU (pip install openvino)')
+    return 'openvino', ''
+
+
+def make_backend(name, model, device, stats, threads=None, precision='fp32',
+                 streams=None, fp16=False):
     """The backend ``name`` for ``model``; 'auto' is the fastest correct one:
-    Chainer on a GPU, OpenCV's DNN on the exported graph on the CPU (about 3x
-    faster than Chainer there), Chainer when the onnx package is missing.
+    Chainer on a GPU; on the CPU OpenVINO on the exported graph (about 1.8x
+    OpenCV's DNN and 4x Chainer at fp32, measured), else OpenCV, else
+    Chainer when the onnx package is missing.
     Returns (backend, note): the note says why 'auto' fell back, or ''.
     ``fp16``: float16 inference, Chainer on a GPU only (on the CPU it is
-    slower than float32 and the ONNX backends are float32)."""
+    slower than float32 and the ONNX backends run their own precisions)."""
+    if precision not in PRECISIONS:
+        raise InputError('precision must be one of {}, not {!r}'.format(
+            PRECISIONS, precision))
     device = devices.get_device(device)
     on_cpu = device.xp is numpy
     if fp16 and (on_cpu or name not in ('auto', 'chainer')):
@@ -155,12 +302,12 @@ def make_backend(name, model, device, stats, threads=None, fp16=False):
     if name == 'auto':
         if not on_cpu:
             name = 'chainer'
-        elif onnx_available():
-            name = 'opencv'
         else:
-            name = 'chainer'
-            note = ('the onnx package is not installed, so the slower chainer backend '
-                    'is used on the CPU (pip install "onnx<1.18" for the opencv one)')
+            name, note = cpu_backend_choice()
+    if precision != 'fp32' and name != 'openvino':
+        raise InputError('--precision {} needs the openvino backend on the CPU{}'.format(
+            precision, ' (pip install openvino)' if chose_automatically and on_cpu
+            else '; this is {} on {}'.format(name, device)))
     if name == 'chainer':
         return ChainerBackend(model, device, fp16), note
     if not on_cpu:
@@ -168,6 +315,17 @@ def make_backend(name, model, device, stats, threads=None, fp16=False):
                          'with device {}'.format(name, device))
     import export_onnx
     onnx_bytes = export_onnx.to_onnx(model, stats).SerializeToString()
+    if name == 'openvino':
+        try:
+            return OpenVINOBackend(
+                export_onnx.to_onnx(model, stats, space_to_depth=True).SerializeToString(),
+                precision, threads, streams), note
+        except RuntimeError as e:  # OpenVINO's own errors, e.g. an op it lacks
+            if not chose_automatically or precision != 'fp32':
+                raise InputError('OpenVINO cannot load the exported graph: {}'.format(
+                    str(e).strip().splitlines()[-1]))
+            name, note = 'opencv', ('OpenVINO cannot run the exported graph, so the '
+                                    'slower opencv backend is used')
     if name == 'opencv':
         if threads:
             cv2.setNumThreads(threads)
@@ -183,24 +341,44 @@ def make_backend(name, model, device, stats, threads=None, fp16=False):
     return OnnxRuntimeBackend(onnx_bytes, threads), note
 
 
+def add_arguments(parser):
+    """The backend flags, shared by generate.py and stability.py."""
+    parser.add_argument('--backend', choices=BACKENDS, default='auto',
+                        help='inference engine: chainer (CPU or GPU); openvino, '
+                             'opencv or onnxruntime on the exported ONNX graph (CPU '
+                             'only); auto = chainer on a GPU, on the CPU openvino '
+                             '(fastest), else opencv, else chainer (default: auto)')
+    parser.add_argument('--precision', choices=PRECISIONS, default='fp32',
+                        help='arithmetic of the net: fp32, or bf16 (bfloat16: about '
+                             '2x faster on CPUs with AVX512_BF16 or AMX, openvino '
+                             'backend only; changes pixels slightly, see '
+                             'docs/generate.md) (default: fp32)')
+    parser.add_argument('--threads', type=int, default=None,
+                        help='CPU threads for the openvino/opencv/onnxruntime '
+                             'backends (default: all cores)')
+
+
 class Stylizer:
     """Stylize lists of HxWx3 uint8 RGB frames with one model.
 
     model_path   a .model file written by CFNS or train.py (never unpickled)
     device       Chainer device specifier ('@numpy', '@cupy:0', ...)
-    backend      'chainer', 'opencv', 'onnxruntime' or 'auto'
+    backend      'chainer', 'openvino', 'opencv', 'onnxruntime' or 'auto'
     stats        BatchNorm statistics: 'image' (CFNS) or 'running'
     padding      symmetric padding on each side before the net (CFNS: 50)
     median_filter  PIL median filter size after the net, 0 = none (CFNS: 3)
     keep_colors  keep the hue and saturation of the input (CFNS's flag)
-    batch        frames per forward pass
-    threads      CPU threads for the opencv/onnxruntime backends (None: theirs)
+    batch        frames per forward pass (openvino: always one per request)
+    threads      CPU threads for the ONNX backends (None: theirs)
+    precision    'fp32' or 'bf16' (openvino on a CPU with bfloat16 only)
+    streams      openvino only: None = one stream on all cores (LATENCY);
+                 N = N frames side by side (THROUGHPUT hint, N streams)
     fp16         float16 inference (chainer backend on a GPU only)
     """
 
     def __init__(self, model_path, device='@numpy', backend='auto', stats='image',
                  padding=50, median_filter=3, keep_colors=False, batch=1,
-                 threads=None, fp16=False):
+                 threads=None, precision='fp32', streams=None, fp16=False):
         if stats not in STATS:
             raise InputError('stats must be one of {}, not {!r}'.format(STATS, stats))
         if backend not in BACKENDS:
@@ -213,6 +391,8 @@ class Stylizer:
             raise InputError('median_filter must be at most {} and padding at most {}, '
                              'not {} and {}'.format(MAX_MEDIAN_FILTER, MAX_PADDING,
                                                     median_filter, padding))
+        if threads is not None and threads < 1:
+            raise InputError('threads must be at least 1, not {}'.format(threads))
         self.padding = padding
         self.median_filter = median_filter
         self.keep_colors = keep_colors
@@ -221,11 +401,21 @@ class Stylizer:
         model = net.load_model(model_path, stats=stats)
         self.arch = model.arch
         self.backend, self.backend_note = make_backend(backend, model, device, stats,
-                                                       threads, fp16)
+                                                       threads, precision, streams,
+                                                       fp16)
+        self.precision = precision
 
     @property
     def backend_name(self):
         return self.backend.name
+
+    @property
+    def frames_per_call(self):
+        """How many video frames to hand to ``stylize`` at once: ``batch``, or
+        for openvino enough to keep its requests busy while Python pads and
+        crops (results never depend on it)."""
+        requests = getattr(self.backend, 'requests', 1)
+        return max(self.batch, 2 * requests) if requests > 1 else self.batch
 
     def infer(self, frames):
         """The net on ``frames`` (same-size list), in batches; raw uint8 results."""
@@ -236,12 +426,19 @@ class Stylizer:
                              'than the {:.0f} the net is given at most'.format(
                                  width, height, self.padding, padded / 1e6,
                                  MAX_PIXELS / 1e6))
-        results = []
+        results = [None] * len(frames)
+        if isinstance(self.backend, OpenVINOBackend):
+            def finish(index, y):
+                results[index] = to_uint8(y[0], self.padding, height, width)
+            self.backend.infer_each((pad_frame(f, self.padding)[None] for f in frames),
+                                    finish)
+            return results
         for start in range(0, len(frames), self.batch):
             chunk = frames[start:start + self.batch]
             x = numpy.stack([pad_frame(f, self.padding) for f in chunk])
             y = self.backend(x)
-            results.extend(to_uint8(out, self.padding, height, width) for out in y)
+            for i, out in enumerate(y):
+                results[start + i] = to_uint8(out, self.padding, height, width)
         return results
 
     def stylize(self, frames):

@@ -61,7 +61,7 @@ def test_cli_export_loads_everywhere_and_matches(models, arch, stats, tmp_path, 
 
 @pytest.mark.parametrize('arch', net.ARCHS)
 @pytest.mark.parametrize('stats', net.STATS)
-@pytest.mark.parametrize('backend', ['opencv', 'onnxruntime'])
+@pytest.mark.parametrize('backend', ['openvino', 'opencv', 'onnxruntime'])
 def test_stylizer_backends_match_chainer_at_odd_sizes(models, arch, stats, backend):
     frames = make_frames(1, 21, 27) + make_frames(1, 13, 30, seed=1)
     kwargs = dict(stats=stats, padding=5, median_filter=0)
@@ -72,7 +72,25 @@ def test_stylizer_backends_match_chainer_at_odd_sizes(models, arch, stats, backe
         assert numpy.abs(a.astype(numpy.int16) - b).max() <= 1
 
 
-def test_auto_backend_on_cpu_is_opencv(models):
+@pytest.mark.parametrize('arch', net.ARCHS)
+@pytest.mark.parametrize('stats', net.STATS)
+def test_space_to_depth_last_layer_is_the_same_net(models, arch, stats):
+    """The graph the openvino backend runs: the last convolution rewritten as
+    SpaceToDepth -> Conv -> DepthToSpace computes the same (onnxruntime)."""
+    proto = export_onnx.to_onnx(net.load_model(models[arch], stats), stats,
+                                space_to_depth=True)
+    onnx.checker.check_model(proto, full_check=True)
+    ops = [node.op_type for node in proto.graph.node]
+    assert ops[-6:-3] == ['SpaceToDepth', 'Conv', 'DepthToSpace']
+    session = onnxruntime.InferenceSession(proto.SerializeToString(),
+                                           providers=['CPUExecutionProvider'])
+    x = numpy.random.RandomState(1).uniform(0, 255, (2, 3, 16, 24)).astype(numpy.float32)
+    expected = chainer_forward(models[arch], stats, x)
+    assert numpy.abs(session.run(None, {'input': x})[0] - expected).max() <= 1
+
+
+def test_auto_backend_without_openvino_is_opencv(models, monkeypatch):
+    monkeypatch.setitem(sys.modules, 'openvino', None)
     assert stylize.Stylizer(models['deconv']).backend_name == 'opencv'
 
 

@@ -77,7 +77,7 @@ def cfns_generate(model_path, arch, image_path, padding=50, median_filter=3,
 
 
 @pytest.mark.parametrize('arch', net.ARCHS)
-@pytest.mark.parametrize('backend', ['chainer', 'opencv'])
+@pytest.mark.parametrize('backend', ['chainer', 'openvino', 'opencv'])
 def test_image_matches_cfns(cfns_models, arch, backend, tmp_path, capsys):
     image_path = tmp_path / 'in.png'
     Image.fromarray(make_frames(1, 36, 44)[0]).save(image_path)
@@ -149,7 +149,7 @@ def test_pad_frame_is_cfns_padding_plus_bottom_right():
     assert numpy.array_equal(padded[:, :15, :17], cfns)
 
 
-@pytest.mark.parametrize('backend', ['chainer', 'opencv', 'onnxruntime'])
+@pytest.mark.parametrize('backend', ['chainer', 'openvino', 'opencv', 'onnxruntime'])
 @pytest.mark.parametrize('stats', ['image', 'running'])
 def test_batch_equals_one_at_a_time(models, backend, stats):
     frames = make_frames(5, 21, 27)
@@ -218,7 +218,7 @@ def test_video_batch_equals_one_at_a_time(models, tmp_path, capsys):
         assert status == 0, err
         outputs.append(read_video(out_path)[0])
     assert len(outputs[0]) == len(outputs[1]) == 5
-    # The opencv backend is batch-exact; H.264 of equal frames is equal.
+    # The default (openvino) backend is batch-exact; H.264 of equal frames is equal.
     for a, b in zip(*outputs):
         assert numpy.array_equal(a, b)
 
