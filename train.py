@@ -5,6 +5,7 @@ CFNS's command line, files and defaults, plus the noise-stability loss:
     python train.py -s style.jpg -d dataset/ -g 0 -o mystyle
 """
 import argparse
+import collections
 import functools
 import math
 import os
@@ -229,8 +230,15 @@ def resume(trainer, path):
                     '{}: its data order is for epochs of {} images, this run has {}; '
                     'resume with the same -d and -b, or start from its weights with '
                     '-i'.format(path, saved[0] if saved else 0, epoch_size))
+        note = ''
+        noise = trainer.updater.noise
+        if noise is not None and 'updater/noise' not in arrays:
+            # A snapshot trained without L_pop, continued with it: the noise
+            # image is the one --noise_seed draws (it is saved from now on).
+            arrays = collections.ChainMap(arrays, {'updater/noise': noise})
+            note = '; it was trained without L_pop, which starts now'
         npz.load_arrays(arrays, trainer, source=path)
-        return 'iteration {}'.format(trainer.updater.iteration)
+        return 'iteration {}{}'.format(trainer.updater.iteration, note)
     optimizer = trainer.updater.get_optimizer('main')
     check_cfns_state(arrays, optimizer.target, path)
     npz.load_arrays(arrays, optimizer, strict=False, source=path)

@@ -6,8 +6,10 @@
 Both nets are trained by train.py with the HED loss network (vgg16.py
 --hed) on the crops of scripts/content_crops.py. To fit a CPU budget the
 twins share a start: a vanilla net is trained for ``--base_epochs``; then two
-copies are trained on for ``--epochs`` more with the same data order, one
-without and one with the noise-stability loss (``--lambda_noise``). Each
+copies resume its snapshot (weights, Adam's moments, data order) and train on
+to ``--base_epochs + --epochs`` epochs, one without and one with the
+noise-stability loss (``--lambda_noise``). Resuming, not ``-i``, matters: a
+fresh Adam undoes much of a trained net in its first hundred steps. Each
 phase that has already written its model is skipped when the script is run
 again, so a phase stopped with Ctrl-C (train.py then saves its snapshot under
 the final name) counts as done: this is how to shorten the shared start to fit
@@ -29,14 +31,14 @@ from faststyle import npz
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def train_command(args, output, epochs, lambda_noise, initmodel=None):
+def train_command(args, output, epochs, lambda_noise, resume=None):
     command = [sys.executable, 'train.py', '-s', args.style, '-d', args.content,
                '--vgg', args.vgg, '--arch', args.arch, '--image_size',
                str(args.image_size), '-e', str(epochs), '-o', output,
                '--lambda_noise', str(lambda_noise), '-g', str(args.gpu),
                '--log_interval', '50', '--preview_interval', '500', '--no_progress']
-    if initmodel:
-        command += ['-i', initmodel]
+    if resume:
+        command += ['-r', resume]
     return command
 
 
@@ -102,8 +104,10 @@ def main(argv=None):
         run_phases([('base', train_command(args, base, args.base_epochs, 0),
                      path('base.log'))], args.threads)
     twins = {'vanilla': 0.0, 'stab': args.lambda_noise}
+    base_state = base[:-len('.model')] + '.state'
     todo = [(kind, train_command(args, path('{}_{}.model'.format(name, kind)),
-                                 args.epochs, lambda_noise, initmodel=base),
+                                 args.base_epochs + args.epochs, lambda_noise,
+                                 resume=base_state),
              path('{}.log'.format(kind)))
             for kind, lambda_noise in twins.items()
             if not os.path.isfile(path('{}_{}.model'.format(name, kind)))]
@@ -117,7 +121,8 @@ def main(argv=None):
               'content': 'scripts/content_crops.py --size {}'.format(args.image_size),
               'iterations_shared_start': iterations_done(base),
               'iterations_after_start': {kind: iterations_done(
-                  path('{}_{}.model'.format(name, kind))) for kind in twins},
+                  path('{}_{}.model'.format(name, kind))) - iterations_done(base)
+                  for kind in twins},
               'batchsize': 1, 'lr': 1e-3, 'seed': 0,
               'lambda_noise': twins, 'device': 'gpu {}'.format(args.gpu)
               if args.gpu >= 0 else 'cpu', 'minutes': round((time.time() - start) / 60, 1),

@@ -718,3 +718,24 @@ def test_second_ctrl_c_exits_130_without_leftovers(tmp_path, image_dir, style_pa
     # Whatever .state is there is complete (the last epoch's or the first Ctrl-C's).
     for path in glob.glob(str(tmp_path / 'models' / '*.state')):
         assert int(numpy.load(path)['updater/iteration']) >= 1
+
+
+def test_a_vanilla_snapshot_continues_with_the_noise_loss(tmp_path, image_dir, style_path,
+                                                         vgg_path):
+    """-r of a run without L_pop, with --lambda_noise: weights, optimizer and
+    data order continue; the noise image is the one --noise_seed draws."""
+    args = train_args(image_dir, style_path, vgg_path, '-o', 'x', '--noise_count', '9')
+    r = run_train(*args, '-e', '1', '--lambda_noise', '0', cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    vanilla = npz.open_npz(str(tmp_path / 'models' / 'x.state'))
+    assert 'updater/noise' not in vanilla
+    r = run_train(*args, '-e', '2', '--lambda_noise', '100', '-r', 'models/x.state',
+                  cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert 'iteration 4; it was trained without L_pop' in r.stdout
+    stable = npz.open_npz(str(tmp_path / 'models' / 'x.state'))
+    assert int(stable['updater/iteration']) == 8
+    numpy.testing.assert_array_equal(stable['updater/noise'],
+                                     noise.make_noise(1, 32, 9, 30.0, seed=0))
+    # Adam continued: its step count is the total, not the 4 steps since the resume.
+    assert int(stable['updater/optimizer:main/t']) == 8
