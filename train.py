@@ -326,7 +326,7 @@ def run(argv=None):
         device = get_device(args, comm)
         train_data, skipped = open_training_data(args, comm)
         trainer, vgg = build_trainer(args, device, train_data, comm)
-        if comm is None or comm.rank == 0:
+        if multinode.is_writer(comm):
             describe(args, train_data, skipped, vgg, comm)
         if args.resume:
             if comm is not None:
@@ -334,7 +334,7 @@ def run(argv=None):
                 multinode.check_resume(
                     args.resume, trainer.updater.get_iterator('main').order_sampler.epoch_size)
             state = resume(trainer, args.resume)
-            if comm is None or comm.rank == 0:
+            if multinode.is_writer(comm):
                 print('resumed from {}: {}'.format(args.resume, state))
         # Our own exceptions get a one-line message below, not the loop's traceback.
         trainer.run(show_loop_exception_msg=False)
@@ -358,7 +358,7 @@ def run(argv=None):
                 e, trainer.snapshots.model_path, trainer.snapshots.state_path,
                 trainer.snapshots.state_path))
         sys.exit(130)
-    if comm is None or comm.rank == 0:
+    if multinode.is_writer(comm):
         try:
             print('saved {}'.format(trainer.snapshots.save(trainer)))
         except WorkError as e:

@@ -35,12 +35,10 @@ import chainer.links as L
 import cv2
 import numpy
 
-from faststyle import dataset
 from faststyle.errors import InputError
 import net
 from faststyle import stylize
-import train
-import vgg16
+from benchmarks.train_speed import benchmark_trainer
 
 # float32 on a GPU sums in another order than the CPU (and without cuDNN
 # through cuBLAS): relative errors of 1e-5..1e-4 are normal, 1e-2 is a bug.
@@ -167,17 +165,8 @@ def fp16_on_cpu(size=32):
 
 
 def time_training(device, meter, steps, size, lambda_noise, workdir):
-    vgg_path = os.path.join(workdir, 'vgg16.model')
-    if not os.path.exists(vgg_path):
-        vgg16.save_arrays(vgg_path, vgg16.random_weights())
-    images = os.path.join(ROOT, 'sample_images')
-    args = train.parse_args(['-s', os.path.join(images, 'style.jpg'), '-d', images,
-                             '--vgg', vgg_path, '--image_size', str(size),
-                             '--lambda_noise', str(lambda_noise),
-                             '-o', os.path.join(workdir, 'bench.model')])
-    data, _ = dataset.open_dataset(images, size)
     meter.start()
-    trainer, _ = train.build_trainer(args, device, data)
+    trainer = benchmark_trainer(device, size, lambda_noise, workdir)
     updater = trainer.updater
     for _ in range(2):  # warm-up: CuPy compiles its kernels on first use
         updater.update()

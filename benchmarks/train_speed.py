@@ -26,8 +26,9 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def time_training(size, lambda_noise, iterations, workdir):
-    import chainer
+def benchmark_trainer(device, size, lambda_noise, workdir):
+    """train.py's trainer on the shipped photos with stand-in VGG16 weights
+    (the same cost as real ones), for timing steps; gpu_check.py uses it too."""
     from faststyle import dataset
     import train
     import vgg16
@@ -40,8 +41,14 @@ def time_training(size, lambda_noise, iterations, workdir):
                              '--lambda_noise', str(lambda_noise),
                              '-o', os.path.join(workdir, 'bench.model')])
     data, _ = dataset.open_dataset(images, size)
-    trainer, _ = train.build_trainer(args, chainer.get_device('@numpy'), data)
-    updater = trainer.updater
+    trainer, _ = train.build_trainer(args, device, data)
+    return trainer
+
+
+def time_training(size, lambda_noise, iterations, workdir):
+    import chainer
+    updater = benchmark_trainer(chainer.get_device('@numpy'), size, lambda_noise,
+                                workdir).updater
     updater.update()  # warm-up: allocations, first-call overheads
     start = time.perf_counter()
     for _ in range(iterations):

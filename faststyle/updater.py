@@ -27,7 +27,9 @@ class StyleTransferUpdater(chainer.training.updaters.StandardUpdater):
         self.image_size = image_size
         with chainer.using_config('train', False), chainer.no_backprop_mode():
             self.style_grams = losses.style_grams(vgg, device.send(style))
-        self.lambdas = (lambda_feat, lambda_style, lambda_tv)
+        self.lambda_feat = lambda_feat
+        self.lambda_style = lambda_style
+        self.lambda_tv = lambda_tv
         self.lambda_noise = lambda_noise
         self.noise_count = noise_count
         self.noise_range = noise_range
@@ -53,7 +55,8 @@ class StyleTransferUpdater(chainer.training.updaters.StandardUpdater):
         x = self.device.send(self.converter(iterator.next()))
         y = model(x)
         loss_feat, loss_style, loss_tv = losses.perceptual_losses(
-            self.vgg, x, y, self.style_grams, *self.lambdas)
+            self.vgg, x, y, self.style_grams, self.lambda_feat, self.lambda_style,
+            self.lambda_tv)
         loss_pop = 0.0
         if self.lambda_noise:
             loss_pop = noise.pop_loss(model, x, y, self.noise_for_iteration(),
