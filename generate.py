@@ -51,28 +51,11 @@ def parse_args(argv):
                              'output directory (default: out.jpg for an image, '
                              'out.<ext> for a video, {}/ for several)'.format(
                                  DEFAULT_OUT_DIRECTORY))
-    parser.add_argument('--median_filter', type=int, default=3,
-                        help='size of the median filter applied to the result, 0 for '
-                             'none (default: 3)')
-    parser.add_argument('--padding', type=int, default=50,
-                        help='symmetric padding added around each frame before the '
-                             'net and cropped after, against border artefacts '
-                             '(default: 50)')
     parser.add_argument('--keep_colors', action='store_true',
                         help='keep the hue and saturation of the input, take only '
                              'the brightness of the stylized result')
-    parser.add_argument('--stats', choices=stylize.STATS, default=None,
-                        help="BatchNorm statistics: 'image' = each frame's own, as "
-                             "CFNS's generate.py; 'running' = the averages from "
-                             "training (default: {} for images, {} for videos)".format(
-                                 IMAGE_STATS, VIDEO_STATS))
-    stylize.add_arguments(parser)  # --backend, --precision, --threads
-    parser.add_argument('--batch', type=int, default=1,
-                        help='video frames per forward pass; helps on a GPU, '
-                             'results do not depend on it (default: 1)')
-    parser.add_argument('--fp16', action='store_true',
-                        help='float16 inference on a GPU with the chainer backend '
-                             '(refused on the CPU)')
+    stylize.add_arguments(parser, stats_default=None, stats_default_text='{} for images, '
+                          '{} for videos'.format(IMAGE_STATS, VIDEO_STATS))
     parser.add_argument('--camera', type=int, default=None, metavar='N',
                         help='stylize camera N live in a preview window (q or Esc '
                              'quits); needs a display')
@@ -177,17 +160,12 @@ class Stylizers:
 
     def __init__(self, args):
         self.args = args
-        self.device = devices.specifier(args.gpu, args.device)
         self.made = {}
 
     def get(self, stats):
         if stats not in self.made:
-            a = self.args
-            stylizer = stylize.Stylizer(
-                a.model, device=self.device, backend=a.backend, stats=stats,
-                padding=a.padding, median_filter=a.median_filter,
-                keep_colors=a.keep_colors, batch=a.batch, threads=a.threads,
-                precision=a.precision, fp16=a.fp16)
+            stylizer = stylize.from_args(self.args, self.args.model, stats,
+                                         keep_colors=self.args.keep_colors)
             if stylizer.backend_note:
                 print('note: ' + stylizer.backend_note, file=sys.stderr)
             self.made[stats] = stylizer

@@ -493,18 +493,7 @@ def parse_args(argv):
     flag(parser, '--noise_seed', type=cli.seed, default=1,
          help='popping: seed of the noise (default: %(default)s)')
     devices.add_device_arguments(parser, 'the models')
-    stylize.add_arguments(parser)  # --backend, --precision, --threads, as generate.py
-    parser.add_argument('--stats', choices=('image', 'running'), default='image',
-                        help="BatchNorm statistics at generation: each frame's own "
-                             "(CFNS) or the training averages (default: %(default)s)")
-    parser.add_argument('--padding', type=int, default=50,
-                        help='symmetric padding before the net, as generate.py '
-                             '(default: %(default)s)')
-    flag(parser, '--median_filter', type=int, default=3,
-         help='median filter after the net, as generate.py, 0 = none '
-              '(default: %(default)s)')
-    parser.add_argument('--batch', type=int, default=1,
-                        help='frames per forward pass (default: %(default)s)')
+    stylize.add_arguments(parser)  # the stylizing flags, as generate.py
     flag(parser, '--no_progress', action='store_true', help='no progress bar')
     args = parser.parse_args(argv)
     if args.max_frames < 0 or args.size < 0 or args.noise_count < 0:
@@ -522,12 +511,7 @@ def make_stylizers(args):
     """A stylize.Stylizer per -m model."""
     if not args.model:
         return []
-    device = devices.specifier(args.gpu, args.device)
-    return [stylize.Stylizer(path, device=device, backend=args.backend, stats=args.stats,
-                             padding=args.padding, median_filter=args.median_filter,
-                             batch=args.batch, threads=args.threads,
-                             precision=args.precision)
-            for path in args.model]
+    return [stylize.from_args(args, path) for path in args.model]
 
 
 def run(args):

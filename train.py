@@ -100,7 +100,7 @@ def parse_args(argv=None):
                    help='seed of the fixed noise image')
     p.add_argument('--noise_per_batch', action='store_true',
                    help='draw a new noise image every mini-batch (for comparison; '
-                        'the note found one fixed image works as well)')
+                        'Rainy & de Berker found one fixed image works as well)')
     p.add_argument('--communicator', choices=multinode.COMMUNICATORS, default=None,
                    help='train over MPI processes with this ChainerMN '
                         'communicator (start with mpiexec -n N; pure_nccl on GPUs, '

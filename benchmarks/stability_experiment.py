@@ -9,10 +9,10 @@
 From one --seed, on the same data and for the same number of steps, trains
 
   vanilla      lambda_noise 0 (exactly CFNS)
-  stable       lambda_noise 1000, noise count scaled from the note's 1000 at 512x512
+  stable       lambda_noise 1000, noise count scaled from the paper's 1000 at 512x512
   per-batch    the same, with a new noise image every mini-batch
   stable-10%   lambda_noise raised so that L_pop is about 10 % of the loss, the
-               share the note tuned to (at small image sizes the default gives only a
+               share the paper tuned to (at small image sizes the default gives only a
                few %); the lambda is extrapolated from the 'stable' run's L_pop share
                and printed
 

@@ -341,8 +341,23 @@ def make_backend(name, model, device, stats, threads=None, precision='fp32',
     return OnnxRuntimeBackend(onnx_bytes, threads), note
 
 
-def add_arguments(parser):
-    """The backend flags, shared by generate.py and stability.py."""
+def add_arguments(parser, stats_default='image', stats_default_text=None):
+    """The stylizing flags, declared once for generate.py and stability.py."""
+    parser.add_argument('--padding', type=int, default=50,
+                        help='symmetric padding added around each frame before the '
+                             'net and cropped after, against border artefacts '
+                             '(default: 50)')
+    parser.add_argument('--median_filter', type=int, default=3,
+                        help='size of the median filter applied to the result, 0 for '
+                             'none (default: 3)')
+    parser.add_argument('--stats', choices=STATS, default=stats_default,
+                        help="BatchNorm statistics: 'image' = each frame's own, as "
+                             "CFNS's generate.py; 'running' = the averages from "
+                             'training (default: {})'.format(
+                                 stats_default_text or stats_default))
+    parser.add_argument('--batch', type=int, default=1,
+                        help='video frames per forward pass; helps on a GPU, '
+                             'results do not depend on it (default: 1)')
     parser.add_argument('--backend', choices=BACKENDS, default='auto',
                         help='inference engine: chainer (CPU or GPU); openvino, '
                              'opencv or onnxruntime on the exported ONNX graph (CPU '
@@ -356,6 +371,18 @@ def add_arguments(parser):
     parser.add_argument('--threads', type=int, default=None,
                         help='CPU threads for the openvino/opencv/onnxruntime '
                              'backends (default: all cores)')
+    parser.add_argument('--fp16', action='store_true',
+                        help='float16 inference on a GPU with the chainer backend '
+                             '(refused on the CPU)')
+
+
+def from_args(args, model_path, stats=None, keep_colors=False):
+    """The Stylizer that the flags of :func:`add_arguments` (and -g/--device) ask for."""
+    return Stylizer(model_path, device=devices.specifier(args.gpu, args.device),
+                    backend=args.backend, stats=stats or args.stats,
+                    padding=args.padding, median_filter=args.median_filter,
+                    keep_colors=keep_colors, batch=args.batch, threads=args.threads,
+                    precision=args.precision, fp16=args.fp16)
 
 
 class Stylizer:
