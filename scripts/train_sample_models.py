@@ -8,25 +8,29 @@ Both nets are trained by train.py with the HED loss network (vgg16.py
 twins share a start: a vanilla net is trained for ``--base_epochs``; then two
 copies resume its snapshot (weights, Adam's moments, data order) and train on
 to ``--base_epochs + --epochs`` epochs, one without and one with the
-noise-stability loss (``--lambda_noise``). Resuming, not ``-i``, matters: a
+noise-stability loss (``--lambda_noise``; several values give more
+stabilized twins). Resuming, not ``-i``, matters: a
 fresh Adam undoes much of a trained net in its first hundred steps. Each
 phase that has already written its model is skipped when the script is run
 again, so a phase stopped with Ctrl-C (train.py then saves its snapshot under
 the final name) counts as done: this is how to shorten the shared start to fit
-the time you have. The finished nets are copied to models/NAME_vanilla.model
-and models/NAME_stab.model, with a models/NAME_sample.json that records how
-they were made, including the iterations each phase really ran.
+the time you have. The finished nets are written, compressed, to models/NAME_vanilla.model,
+models/NAME_stab.model (the first lambda) and models/NAME_stabLAMBDA.model
+(any others), with a models/NAME_sample.json that records how they were made,
+including the iterations each phase really ran.
 """
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
 
+import numpy
+
 from faststyle import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
 from faststyle import npz
+from faststyle import tempfiles
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -46,6 +50,20 @@ def iterations_done(model_path):
     """The iterations of the run that wrote ``model_path`` (from its .state)."""
     state = npz.open_npz(model_path[:-len('.model')] + '.state')
     return int(state['updater/iteration'])
+
+
+def ship(model_path, shipped_path):
+    """The same arrays, zip-compressed: the repository's copy of a model."""
+    arrays = npz.open_npz(model_path)
+    tempfiles.atomic_write(shipped_path, lambda f: numpy.savez_compressed(
+        f, **{key: arrays[key] for key in arrays}))
+
+
+def twin_names(lambdas):
+    """{'vanilla': 0, 'stab': first lambda, 'stab<lambda>': each other one}."""
+    twins = {'vanilla': 0.0, 'stab': lambdas[0]}
+    twins.update(('stab{:g}'.format(value), value) for value in lambdas[1:])
+    return twins
 
 
 def run_phases(phases, threads):
@@ -79,8 +97,9 @@ def main(argv=None):
                    help='epochs of the shared vanilla start')
     p.add_argument('--epochs', type=int, default=14,
                    help='epochs of each twin after the shared start')
-    p.add_argument('--lambda_noise', type=float, default=1000.0,
-                   help='weight of the stability loss for the stabilized twin')
+    p.add_argument('--lambda_noise', type=float, nargs='+', default=[1000.0],
+                   help='weight of the stability loss for the stabilized twin; '
+                        'more values train more twins (NAME_stabLAMBDA)')
     p.add_argument('-g', '--gpu', type=int, default=-1, help='GPU id (-1: CPU)')
     p.add_argument('--threads', type=int, default=os.cpu_count() or 1,
                    help='CPU threads in all (the twins get half each)')
@@ -103,7 +122,7 @@ def main(argv=None):
     if not os.path.isfile(base):
         run_phases([('base', train_command(args, base, args.base_epochs, 0),
                      path('base.log'))], args.threads)
-    twins = {'vanilla': 0.0, 'stab': args.lambda_noise}
+    twins = twin_names(args.lambda_noise)
     base_state = base[:-len('.model')] + '.state'
     todo = [(kind, train_command(args, path('{}_{}.model'.format(name, kind)),
                                  args.base_epochs + args.epochs, lambda_noise,
@@ -111,11 +130,11 @@ def main(argv=None):
              path('{}.log'.format(kind)))
             for kind, lambda_noise in twins.items()
             if not os.path.isfile(path('{}_{}.model'.format(name, kind)))]
-    run_phases(todo, max(1, args.threads // 2))
+    run_phases(todo, max(1, args.threads // len(todo)) if todo else 1)
     os.makedirs('models', exist_ok=True)
     for kind in twins:
-        shutil.copyfile(path('{}_{}.model'.format(name, kind)),
-                        os.path.join('models', '{}_{}.model'.format(name, kind)))
+        ship(path('{}_{}.model'.format(name, kind)),
+             os.path.join('models', '{}_{}.model'.format(name, kind)))
     record = {'style': args.style, 'arch': args.arch, 'image_size': args.image_size,
               'loss_network': 'HED VGG16 (vgg16.py --hed), caffe preprocessing',
               'content': 'scripts/content_crops.py --size {}'.format(args.image_size),
@@ -125,12 +144,12 @@ def main(argv=None):
                   for kind in twins},
               'batchsize': 1, 'lr': 1e-3, 'seed': 0,
               'lambda_noise': twins, 'device': 'gpu {}'.format(args.gpu)
-              if args.gpu >= 0 else 'cpu', 'minutes': round((time.time() - start) / 60, 1),
+              if args.gpu >= 0 else 'cpu',
               'command': 'python -m scripts.train_sample_models ' + ' '.join(argv or sys.argv[1:])}
-    with open(os.path.join('models', '{}_sample.json'.format(name)), 'w') as f:
-        json.dump(record, f, indent=1)
-    print('wrote models/{0}_vanilla.model and models/{0}_stab.model in {1:.0f} min'.format(
-        name, (time.time() - start) / 60))
+    tempfiles.atomic_write(os.path.join('models', '{}_sample.json'.format(name)),
+                           lambda f: f.write(json.dumps(record, indent=1).encode()))
+    print('wrote {} in {:.0f} min'.format(', '.join(
+        'models/{}_{}.model'.format(name, kind) for kind in twins), (time.time() - start) / 60))
 
 
 if __name__ == '__main__':
