@@ -209,13 +209,15 @@ def build_trainer(args, device, train_data, comm=None):
     return trainer, vgg
 
 
-def resume(trainer, path):
+def resume(trainer, path, per_process=False):
     """Load a .state: ours restores everything, a CFNS one the optimizer only.
 
     The kind is told from what the file holds: ours has the trainer's
     ``updater/...`` entries, CFNS's is a Chainer Adam serialization (``t``,
     ``epoch`` and ``m``/``v`` of every parameter). Anything else, a .model
     above all, is refused: training from scratch over it would lose it.
+    So is a .state of another dataset, or under MPI (``per_process``) of
+    another number of processes: its data order could not continue.
     """
     arrays = npz.open_npz(path)
     iterator = trainer.updater.get_iterator('main')
@@ -227,9 +229,11 @@ def resume(trainer, path):
             epoch_size = iterator.order_sampler.epoch_size
             if tuple(saved) != (epoch_size,):
                 raise InputError(
-                    '{}: its data order is for epochs of {} images, this run has {}; '
-                    'resume with the same -d and -b, or start from its weights with '
-                    '-i'.format(path, saved[0] if saved else 0, epoch_size))
+                    '{}: its data order is for epochs of {} images{}, this run has {}; '
+                    'resume with the same -d and -b{}, or start from its weights with '
+                    '-i'.format(path, saved[0] if saved else 0,
+                                ' per process' if per_process else '', epoch_size,
+                                ' and as many processes' if per_process else ''))
         note = ''
         noise = trainer.updater.noise
         if noise is not None and 'updater/noise' not in arrays:
@@ -329,11 +333,7 @@ def run(argv=None):
         if multinode.is_writer(comm):
             describe(args, train_data, skipped, vgg, comm)
         if args.resume:
-            if comm is not None:
-                # An epoch uses n_data - n_data % batchsize images (CFNS).
-                multinode.check_resume(
-                    args.resume, trainer.updater.get_iterator('main').order_sampler.epoch_size)
-            state = resume(trainer, args.resume)
+            state = resume(trainer, args.resume, per_process=comm is not None)
             if multinode.is_writer(comm):
                 print('resumed from {}: {}'.format(args.resume, state))
         # Our own exceptions get a one-line message below, not the loop's traceback.

@@ -7,8 +7,8 @@ import numpy
 from PIL import Image
 
 from faststyle import images
-
 from faststyle.errors import InputError
+
 
 def list_images(directory):
     """Paths of the image files under ``directory`` (any depth, any case), sorted."""

@@ -177,33 +177,6 @@ class CollectiveStopOnSignal(trainer_extensions.StopOnSignal):
             self.signal_name or 'a signal to another process', trainer.updater.iteration))
 
 
-def check_resume(path, epoch_size):
-    """Refuse, clearly, a .state whose data order is for another process count.
-
-    The data order in a .state is per process (every rank's is the same, as
-    the sub-datasets are equally long and shuffled with the same seed) and
-    holds ``epoch_size`` images (CFNS: n - n % batchsize of the process's
-    n); a run with another number of processes or another dataset cannot
-    continue it.
-    """
-    import numpy
-    key = 'updater/iterator:main/order'
-    try:
-        with numpy.load(path, allow_pickle=False) as archive:
-            if key not in archive.files:
-                return
-            saved = len(archive[key])
-    except Exception:
-        return  # npz.open_npz reports unreadable files in its own words
-    if saved != epoch_size:
-        raise InputError(
-            '{}: its data order is for epochs of {} images per process, this run has {} '
-            '(another number of processes or another dataset); resume with the '
-            'same -n and -d, or start from its weights with -i {}'.format(
-                path, saved, epoch_size,
-                path[:-len('.state')] + '.model' if path.endswith('.state') else 'MODEL'))
-
-
 def abort(comm, message):
     """Print ``message`` and end the whole MPI job.
 
