@@ -14,7 +14,9 @@ fresh Adam undoes much of a trained net in its first hundred steps. Each
 phase that has already written its model is skipped when the script is run
 again, so a phase stopped with Ctrl-C (train.py then saves its snapshot under
 the final name) counts as done: this is how to shorten the shared start to fit
-the time you have. The finished nets are written, compressed, to models/NAME_vanilla.model,
+the time you have. A twin that has written its model but has fewer epochs
+than ``--base_epochs + --epochs`` resumes its own snapshot: run again with a
+larger ``--epochs`` (and ``--only``) to train the twins on. The finished nets are written, compressed, to models/NAME_vanilla.model,
 models/NAME_stab.model (the first lambda) and models/NAME_stabLAMBDA.model
 (any others), with a models/NAME_sample.json that records how they were made,
 including the iterations each phase really ran.
@@ -46,10 +48,19 @@ def train_command(args, output, epochs, lambda_noise, resume=None):
     return command
 
 
+def state_path(model_path):
+    """The snapshot train.py writes next to ``model_path``."""
+    return model_path[:-len('.model')] + '.state'
+
+
 def iterations_done(model_path):
     """The iterations of the run that wrote ``model_path`` (from its .state)."""
-    state = npz.open_npz(model_path[:-len('.model')] + '.state')
-    return int(state['updater/iteration'])
+    return int(npz.open_npz(state_path(model_path))['updater/iteration'])
+
+
+def epochs_done(model_path):
+    """The whole epochs of the run that wrote ``model_path`` (from its .state)."""
+    return int(npz.open_npz(state_path(model_path))['updater/iterator:main/epoch'])
 
 
 def ship(model_path, shipped_path):
@@ -100,6 +111,9 @@ def main(argv=None):
     p.add_argument('--lambda_noise', type=float, nargs='+', default=[1000.0],
                    help='weight of the stability loss for the stabilized twin; '
                         'more values train more twins (NAME_stabLAMBDA)')
+    p.add_argument('--only', nargs='+', metavar='TWIN', default=None,
+                   help='train only these twins, e.g. vanilla stab200 (default: all); '
+                        'the others are shipped as they are')
     p.add_argument('-g', '--gpu', type=int, default=-1, help='GPU id (-1: CPU)')
     p.add_argument('--threads', type=int, default=os.cpu_count() or 1,
                    help='CPU threads in all (the twins get half each)')
@@ -123,13 +137,20 @@ def main(argv=None):
         run_phases([('base', train_command(args, base, args.base_epochs, 0),
                      path('base.log'))], args.threads)
     twins = twin_names(args.lambda_noise)
-    base_state = base[:-len('.model')] + '.state'
-    todo = [(kind, train_command(args, path('{}_{}.model'.format(name, kind)),
-                                 args.base_epochs + args.epochs, lambda_noise,
-                                 resume=base_state),
-             path('{}.log'.format(kind)))
-            for kind, lambda_noise in twins.items()
-            if not os.path.isfile(path('{}_{}.model'.format(name, kind)))]
+    total_epochs = args.base_epochs + args.epochs
+    todo = []
+    for kind, lambda_noise in twins.items():
+        model = path('{}_{}.model'.format(name, kind))
+        if args.only and kind not in args.only:
+            continue
+        if not os.path.isfile(model):
+            resume = state_path(base)
+        elif epochs_done(model) < total_epochs:
+            resume = state_path(model)  # a larger --epochs trains a finished twin on
+        else:
+            continue
+        todo.append((kind, train_command(args, model, total_epochs, lambda_noise, resume),
+                     path('{}.log'.format(kind))))
     run_phases(todo, max(1, args.threads // len(todo)) if todo else 1)
     os.makedirs('models', exist_ok=True)
     for kind in twins:
