@@ -2,10 +2,16 @@
 
     python export_onnx.py models/style.model -o models/style.onnx [--stats image]
 
-The graph is written node by node from the Chainer parameters, so it is
-exactly the net of net.py: input ``input`` is RGB float32 in [0, 255] of shape
-(N, 3, H, W), H and W multiples of 4, any size (dynamic axes); output
-``output`` has the same shape and range. Padding, cropping and the median
+The graph is written node by node by net.py's own description of the layers
+(FastStyleNet.layers), so it is exactly the net of net.py: input ``input``
+is RGB float32 in [0, 255] of shape (N, 3, H, W), H and W multiples of 4,
+any size (dynamic axes); output ``output`` has the same shape and range.
+
+Why not Chainer's own tracing exporter, onnx_chainer (benchmarks/onnx_export.py
+shows it): it cannot export the resize layout (CFNS's unpooling with an
+output size), it fixes the frame size it traced, and it writes each
+per-image normalization as about 20 primitive nodes instead of one
+InstanceNormalization. Padding, cropping and the median
 filter are not part of the graph (stylize.py does them).
 
 BatchNorm with per-image statistics (``--stats image``, CFNS's generate.py)
@@ -19,6 +25,7 @@ import sys
 
 from faststyle import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
 
+import chainer.links as L
 import numpy
 
 from faststyle import cli
@@ -41,12 +48,20 @@ def _import_onnx():
     return onnx, helper, numpy_helper
 
 
-class _GraphBuilder:
-    """Collects nodes and initializers with unique names."""
+class GraphBuilder:
+    """The operations of net.FastStyleNet.layers, written as ONNX nodes.
 
-    def __init__(self, helper, numpy_helper):
+    Collects nodes and initializers (named after the Chainer parameters) with
+    unique names. ``stats`` picks the normalization node; ``space_to_depth``
+    rewrites the last convolution (see conv_space_to_depth).
+    """
+
+    def __init__(self, helper, numpy_helper, model, stats, space_to_depth=False):
         self.helper = helper
         self.numpy_helper = numpy_helper
+        self.stats = stats
+        self.space_to_depth = space_to_depth
+        self.link_names = {id(link): name.lstrip('/') for name, link in model.namedlinks()}
         self.nodes = []
         self.initializers = []
         self.initializer_names = set()
@@ -67,7 +82,11 @@ class _GraphBuilder:
             op, inputs, [output], name='{}_{}'.format(op, self.count), **attributes))
         return output
 
-    def conv(self, link, prefix, x, transposed=False):
+    def conv(self, link, x):
+        prefix = self.link_names[id(link)]
+        transposed = isinstance(link, L.Deconvolution2D)
+        if self.space_to_depth and prefix == 'd3':
+            return self.conv_space_to_depth(link, prefix, x, transposed)
         weight = link.W.array
         kh, kw = weight.shape[2:]
         stride, pad = tuple(link.stride), tuple(link.pad)
@@ -136,10 +155,11 @@ class _GraphBuilder:
                       pads=[-q_lo[0], -q_lo[1], q_hi[0], q_hi[1]])
         return self.node('DepthToSpace', [h], blocksize=block, mode='CRD')
 
-    def normalize(self, bn, prefix, x, stats):
+    def normalize(self, bn, x):
+        prefix = self.link_names[id(bn)]
         gamma = self.constant(prefix + '/gamma', bn.gamma.array)
         beta = self.constant(prefix + '/beta', bn.beta.array)
-        if stats == 'image':
+        if self.stats == 'image':
             return self.node('InstanceNormalization', [x, gamma, beta],
                              epsilon=float(bn.eps))
         mean = self.constant(prefix + '/avg_mean', bn.avg_mean)
@@ -155,6 +175,22 @@ class _GraphBuilder:
                          coordinate_transformation_mode='asymmetric',
                          nearest_mode='floor')
 
+    def elu(self, x):
+        return self.node('Elu', [x], alpha=1.0)
+
+    def relu(self, x):
+        return self.node('Relu', [x])
+
+    def add(self, x, y):
+        return self.node('Add', [x, y])
+
+    def to_pixels(self, x):
+        h = self.node('Add', [self.node('Tanh', [x]),
+                              self.constant('one', numpy.ones((), numpy.float32))])
+        return self.node('Mul', [h, self.constant('half_range',
+                                                  numpy.full((), 127.5, numpy.float32))],
+                         output='output')
+
 
 def to_onnx(model, stats='image', space_to_depth=False):
     """A checked ``onnx.ModelProto`` computing ``model`` (a net.FastStyleNet).
@@ -167,43 +203,8 @@ def to_onnx(model, stats='image', space_to_depth=False):
     if stats not in net.STATS:
         raise InputError('stats must be one of {}'.format(net.STATS))
     model.to_device('@numpy')
-    g = _GraphBuilder(helper, numpy_helper)
-
-    def elu(h):
-        return g.node('Elu', [h], alpha=1.0)
-
-    def relu(h):
-        return g.node('Relu', [h])
-
-    h = 'input'
-    if model.arch == 'deconv':
-        h = g.normalize(model.b1, 'b1', elu(g.conv(model.c1, 'c1', h)), stats)
-        h = g.normalize(model.b2, 'b2', elu(g.conv(model.c2, 'c2', h)), stats)
-        h = g.normalize(model.b3, 'b3', elu(g.conv(model.c3, 'c3', h)), stats)
-    else:
-        h = relu(g.normalize(model.b1, 'b1', g.conv(model.c1, 'c1', h), stats))
-        h = relu(g.normalize(model.b2, 'b2', g.conv(model.c2, 'c2', h), stats))
-        h = relu(g.normalize(model.b3, 'b3', g.conv(model.c3, 'c3', h), stats))
-    for name in ('r1', 'r2', 'r3', 'r4', 'r5'):
-        block = getattr(model, name)
-        r = relu(g.normalize(block.b1, name + '/b1',
-                             g.conv(block.c1, name + '/c1', h), stats))
-        r = g.normalize(block.b2, name + '/b2', g.conv(block.c2, name + '/c2', r), stats)
-        h = g.node('Add', [r, h])
-    if model.arch == 'deconv':
-        h = g.normalize(model.b4, 'b4', elu(g.conv(model.d1, 'd1', h, True)), stats)
-        h = g.normalize(model.b5, 'b5', elu(g.conv(model.d2, 'd2', h, True)), stats)
-        h = (g.conv_space_to_depth(model.d3, 'd3', h, True) if space_to_depth
-             else g.conv(model.d3, 'd3', h, True))
-    else:
-        h = relu(g.normalize(model.b4, 'b4', g.conv(model.d1, 'd1', g.upsample(h)), stats))
-        h = relu(g.normalize(model.b5, 'b5', g.conv(model.d2, 'd2', g.upsample(h)), stats))
-        h = (g.conv_space_to_depth(model.d3, 'd3', h) if space_to_depth
-             else g.conv(model.d3, 'd3', h))
-    h = g.node('Tanh', [h])
-    h = g.node('Add', [h, g.constant('one', numpy.ones((), numpy.float32))])
-    g.node('Mul', [h, g.constant('half_range', numpy.full((), 127.5, numpy.float32))],
-           output='output')
+    g = GraphBuilder(helper, numpy_helper, model, stats, space_to_depth)
+    model.layers(g, 'input')  # names its last node 'output'
 
     dims = ['batch', 3, 'height', 'width']
     graph = helper.make_graph(

@@ -62,11 +62,6 @@ class ResidualBlock(chainer.Chain):
             self.b1 = L.BatchNormalization(channels)
             self.b2 = L.BatchNormalization(channels)
 
-    def forward(self, x, normalize):
-        h = F.relu(normalize(self.b1, self.c1(x)))
-        h = normalize(self.b2, self.c2(h))
-        return h + x
-
 
 class FastStyleNet(chainer.Chain):
     """Johnson et al.'s transform net as CFNS builds it; ``arch`` picks the decoder."""
@@ -100,31 +95,65 @@ class FastStyleNet(chainer.Chain):
             self.b4 = L.BatchNormalization(64)
             self.b5 = L.BatchNormalization(32)
 
-    def normalize(self, bn, h):
-        if chainer.config.train or self.stats == 'running':
-            return bn(h)
-        return per_image_normalization(h, bn)
-
     def forward(self, x):
         """RGB in [0, 255], shape (N, 3, H, W) with H, W multiples of 4 -> same range."""
-        norm = self.normalize
+        return self.layers(ChainerOps(self.stats), x)
+
+    def layers(self, ops, x):
+        """The forward pass, written once for both of its interpreters: ``ops``
+        is ChainerOps (computes it) or export_onnx.py's graph builder (writes it
+        as ONNX nodes), so the exported graph cannot drift from the net."""
         if self.arch == 'deconv':
-            h = norm(self.b1, F.elu(self.c1(x)))
-            h = norm(self.b2, F.elu(self.c2(h)))
-            h = norm(self.b3, F.elu(self.c3(h)))
+            def layer(conv, bn, h):  # CFNS master
+                return ops.normalize(bn, ops.elu(ops.conv(conv, h)))
         else:
-            h = F.relu(norm(self.b1, self.c1(x)))
-            h = F.relu(norm(self.b2, self.c2(h)))
-            h = F.relu(norm(self.b3, self.c3(h)))
+            def layer(conv, bn, h):  # CFNS resize-conv branch
+                return ops.relu(ops.normalize(bn, ops.conv(conv, h)))
+        h = layer(self.c1, self.b1, x)
+        h = layer(self.c2, self.b2, h)
+        h = layer(self.c3, self.b3, h)
         for block in (self.r1, self.r2, self.r3, self.r4, self.r5):
-            h = block(h, norm)
+            r = ops.relu(ops.normalize(block.b1, ops.conv(block.c1, h)))
+            h = ops.add(ops.normalize(block.b2, ops.conv(block.c2, r)), h)
         if self.arch == 'deconv':
-            h = norm(self.b4, F.elu(self.d1(h)))
-            h = norm(self.b5, F.elu(self.d2(h)))
+            h = layer(self.d1, self.b4, h)
+            h = layer(self.d2, self.b5, h)
         else:
-            h = F.relu(norm(self.b4, self.d1(upsample(h))))
-            h = F.relu(norm(self.b5, self.d2(upsample(h))))
-        return (F.tanh(self.d3(h)) + 1) * 127.5
+            h = layer(self.d1, self.b4, ops.upsample(h))
+            h = layer(self.d2, self.b5, ops.upsample(h))
+        return ops.to_pixels(ops.conv(self.d3, h))
+
+
+class ChainerOps:
+    """The operations of FastStyleNet.layers, computed by Chainer."""
+
+    def __init__(self, stats):
+        self.stats = stats
+
+    def conv(self, link, x):
+        return link(x)
+
+    def normalize(self, bn, x):
+        if chainer.config.train or self.stats == 'running':
+            return bn(x)
+        return per_image_normalization(x, bn)
+
+    def elu(self, x):
+        return F.elu(x)
+
+    def relu(self, x):
+        return F.relu(x)
+
+    def add(self, x, y):
+        return x + y
+
+    def upsample(self, x):
+        """Nearest-neighbour 2x upsampling, as CFNS's ``unpooling_2d(h, 2, 2)``."""
+        return F.unpooling_2d(x, 2, 2, outsize=(x.shape[2] * 2, x.shape[3] * 2))
+
+    def to_pixels(self, x):
+        """tanh's (-1, 1) to CFNS's pixel range (0, 255)."""
+        return (F.tanh(x) + 1) * 127.5
 
 
 def to_float16(model):
@@ -137,11 +166,6 @@ def to_float16(model):
             for param in link.params():
                 param.array = param.array.astype(numpy.float16)
     return model
-
-
-def upsample(h):
-    """Nearest-neighbour 2x upsampling, as CFNS's ``unpooling_2d(h, 2, 2)``."""
-    return F.unpooling_2d(h, 2, 2, outsize=(h.shape[2] * 2, h.shape[3] * 2))
 
 
 def detect_arch(arrays, source='model'):
