@@ -28,8 +28,8 @@ from faststyle.errors import InputError, WorkError
 
 # BatchNorm statistics used for videos unless --stats says otherwise. CFNS's
 # per-image statistics for now; see README for the flicker measurements.
-VIDEO_STATS = 'image'
-IMAGE_STATS = 'image'
+VIDEO_STATS = 'instance'
+IMAGE_STATS = 'instance'
 # Where several inputs go when -o is not given.
 DEFAULT_OUT_DIRECTORY = 'stylized'
 
@@ -54,8 +54,9 @@ def parse_args(argv):
     parser.add_argument('--keep_colors', action='store_true',
                         help='keep the hue and saturation of the input, take only '
                              'the brightness of the stylized result')
-    stylize.add_arguments(parser, stats_default=None, stats_default_text='{} for images, '
-                          '{} for videos'.format(IMAGE_STATS, VIDEO_STATS))
+    stylize.add_arguments(parser, stats_default=None, stats_default_text=(
+        IMAGE_STATS if IMAGE_STATS == VIDEO_STATS else
+        '{} for images, {} for videos'.format(IMAGE_STATS, VIDEO_STATS)))
     parser.add_argument('--camera', type=int, default=None, metavar='N',
                         help='stylize camera N live in a preview window (q or Esc '
                              'quits); needs a display')

@@ -304,7 +304,7 @@ def main(argv=None):
                 # Only per-image statistics: an untrained net's running averages
                 # (0 and 1) leave its activations unnormalized and saturated.
                 nets = [('RANDOM {} net (untrained: not what a trained net '
-                         'gives)'.format(arch), make_model_file(tmp, arch), ('image',))
+                         'gives)'.format(arch), make_model_file(tmp, arch), ('instance',))
                         for arch in net.ARCHS]
             for label, path, stats_modes in nets:
                 for stats in stats_modes:

@@ -18,7 +18,7 @@ From one --seed, on the same data and for the same number of steps, trains
 
 for the transform-net layout of --arch (run the script once per layout), then
 stylizes the sample clip (sample_images/tubingen_pan.mp4) with every model, with
-BatchNorm statistics of each frame ('image', CFNS's generate.py) and the
+BatchNorm statistics of each frame ('instance', CFNS's generate.py) and the
 training averages ('running'), and prints one table: warping error (and the
 source's), popping, flicker, the output's detail and the warping error and
 flicker per unit of detail (stability.py's figures); the style distance of the
@@ -97,7 +97,7 @@ DEFAULT_CLIP = os.path.join(SAMPLE_IMAGES, 'tubingen_pan.mp4')
 DEFAULT_ITERATIONS = 1000
 DEFAULT_LAMBDA = 1000.0
 TARGET_SHARE = 0.10
-STATS = ('image', 'running')
+STATS = ('instance', 'running')
 RUN_NAMES = ('vanilla', 'stable', 'per-batch', 'stable-10%')
 RANDOM_VGG = 'random'
 RANDOM_WARNING = ('RANDOM stand-in VGG16 weights (--vgg random): the nets learn no '
@@ -261,7 +261,7 @@ def final_losses(model, vgg, grams, data, options, device):
     sensitivity MSE(net(x), net(x + N)) for the default noise image."""
     count = options.noise_count or noise.default_noise_count(options.image_size)
     fixed_noise = device.send(noise.make_noise(1, options.image_size, count, 30.0, 0))
-    stats, model.stats = model.stats, 'image'
+    stats, model.stats = model.stats, 'instance'
     sums = {'loss_feat': 0.0, 'loss_style': 0.0, 'loss_tv': 0.0, 'noise_mse': 0.0}
     try:
         with chainer.using_config('train', False), chainer.no_backprop_mode():
@@ -534,6 +534,7 @@ def parse_args(argv=None):
     p.add_argument('--popping_frames', type=int, default=8,
                    help='popping: on the first N frames')
     p.add_argument('--stats', nargs='+', choices=STATS, default=list(STATS),
+                   type=cli.stats_name,
                    help='BatchNorm statistics at generation')
     p.add_argument('--flow', choices=('dis', 'farneback'), default='dis')
     p.add_argument('--backend', default='auto', help='stylize.py backend')
