@@ -673,6 +673,7 @@ def main(argv=None):
         workdir = tempfile.mkdtemp(prefix='stability_experiment_') if temporary \
             else options.workdir
         os.makedirs(workdir, exist_ok=True)
+        tempfiles.clean_orphans(workdir)  # of an interrupted run in the same --workdir
         say('work folder: {}'.format(workdir))
         try:
             return experiment(options, workdir, started)

@@ -118,12 +118,15 @@ def describe_os_error(e):
     return e.strerror or str(e) or type(e).__name__
 
 
-def check_writable(path, what='output'):
+def check_writable(path, what='output', remove_orphans=True):
     """Raise InputError unless a file can be written at ``path``.
 
     The directory is created if needed (as the final save would) and a
     temporary file is made and removed in it; an existing directory of that
-    name, or a read-only place, is reported now, before any work.
+    name, or a read-only place, is reported now, before any work. Temporary
+    files that killed runs left in the directory are removed, unless
+    ``remove_orphans`` is False (for the per-file checks of a directory that
+    was checked once already: the cleanup lists the whole directory).
     """
     if not path:
         raise InputError('empty {} path'.format(what))
@@ -133,13 +136,15 @@ def check_writable(path, what='output'):
     if os.path.exists(path) and not os.path.isfile(path):
         raise InputError('cannot write {} {}: it exists and is not a regular '
                          'file'.format(what, path))
-    check_writable_directory(os.path.dirname(os.path.abspath(path)), what, path)
+    check_writable_directory(os.path.dirname(os.path.abspath(path)), what, path,
+                             remove_orphans)
 
 
-def check_writable_directory(directory, what='output', path=None):
+def check_writable_directory(directory, what='output', path=None, remove_orphans=True):
     """Raise InputError unless files can be created in ``directory`` (or, if
     it is missing, in its nearest existing parent); also removes temporary
-    files that killed runs left there."""
+    files that killed runs left there (tempfiles.clean_orphans), unless
+    ``remove_orphans`` is False."""
     path = path or directory
     directory = os.path.abspath(directory)
     if os.path.exists(directory) and not os.path.isdir(directory):
@@ -159,5 +164,5 @@ def check_writable_directory(directory, what='output', path=None):
         os.remove(probe)
     except OSError as e:
         raise InputError('cannot write {} {} ({})'.format(what, path, describe_os_error(e)))
-    if existing == directory:
+    if remove_orphans and existing == directory:
         tempfiles.clean_orphans(directory)

@@ -153,6 +153,7 @@ def main(argv=None):
                      path('{}.log'.format(kind))))
     run_phases(todo, max(1, args.threads // len(todo)) if todo else 1)
     os.makedirs('models', exist_ok=True)
+    tempfiles.clean_orphans('models')  # once, before the files it ships there
     for kind in twins:
         ship(path('{}_{}.model'.format(name, kind)),
              os.path.join('models', '{}_{}.model'.format(name, kind)))

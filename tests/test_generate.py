@@ -325,6 +325,27 @@ def test_refuses_to_overwrite_input(models, tmp_path, capsys):
 
 # --- several inputs, directories, shards ----------------------------------------
 
+def test_output_folder_is_cleaned_of_leftovers_once(models, tmp_path, capsys, monkeypatch):
+    """Leftover temporary files are looked for once per output folder, not
+    once per output: many outputs in one folder must not each list it."""
+    inputs = tmp_path / 'in'
+    inputs.mkdir()
+    for i, frame in enumerate(make_frames(4, 20, 28)):
+        Image.fromarray(frame).save(inputs / 'img{}.png'.format(i))
+    out_dir = tmp_path / 'out'
+    out_dir.mkdir()
+    from faststyle import tempfiles
+    listed = []
+    clean_orphans = tempfiles.clean_orphans
+    monkeypatch.setattr(tempfiles, 'clean_orphans',
+                        lambda directory, *a, **k: listed.append(directory) or
+                        clean_orphans(directory, *a, **k))
+    status, out, err = run_main([inputs, '-m', models['deconv'], '-o', out_dir,
+                                 '--padding', '2', '--backend', 'chainer'], capsys)
+    assert status == 0 and '4 written' in out, err
+    assert listed == [str(out_dir)]
+
+
 def test_directory_shard_and_skip(models, tmp_path, capsys):
     inputs = tmp_path / 'in'
     inputs.mkdir()
