@@ -198,8 +198,9 @@ class PairGeometry:
         self.still = still
 
 
-class Figures:
-    """Running sums of the figures for one row (a model, a video, the source)."""
+class RowTotals:
+    """Running sums of one table row's figures (a model, a video, the source),
+    and the figures they give (:meth:`summary`)."""
 
     def __init__(self, name, kind):
         self.name = name
@@ -261,10 +262,10 @@ class SourceRow:
     """The source measured against itself."""
 
     def __init__(self, name):
-        self.figures = Figures(name, 'source')
+        self.totals = RowTotals(name, 'source')
 
     def add(self, src, pair, t):
-        self.figures.add(src, pair)
+        self.totals.add(src, pair)
 
 
 class VideoRow:
@@ -274,7 +275,7 @@ class VideoRow:
         self.path = path
         self.size = size
         self.frames = iter_frames(path)
-        self.figures = Figures(path, 'video')
+        self.totals = RowTotals(path, 'video')
 
     def add(self, src, pair, t):
         try:
@@ -283,7 +284,7 @@ class VideoRow:
             raise InputError('{}: ends after {} frames, before the source does '
                              '(use --max_frames to measure fewer)'.format(self.path, t))
         check_aspect(self.path, frame, self.size)
-        self.figures.add(resize(frame, self.size), pair)
+        self.totals.add(resize(frame, self.size), pair)
 
 
 def check_aspect(path, frame, size):
@@ -304,12 +305,12 @@ class ModelRow:
         self.noise_count = noise_count
         self.noise_range = noise_range
         self.noise_seed = noise_seed
-        self.figures = Figures(path, 'model')
+        self.totals = RowTotals(path, 'model')
 
     def add(self, src, pair, t):
         if not self.popping:
             out, = self.stylizer.stylize([src])
-            self.figures.add(out, pair)
+            self.totals.add(out, pair)
             return
         height, width = src.shape[:2]
         count = self.noise_count or default_noise_count(height, width)
@@ -319,7 +320,7 @@ class ModelRow:
         noisy = add_noise(src, noise.sparse_noise(height, width, count, self.noise_range,
                                                      rng).transpose(1, 2, 0))
         out, noisy_out = self.stylizer.stylize([src, noisy])
-        self.figures.add(out, pair, noisy_out)
+        self.totals.add(out, pair, noisy_out)
 
 
 # --- the measurement -------------------------------------------------------------
@@ -347,7 +348,7 @@ def measure(source_frames, rows, source_flow, motion_boundaries=False,
     """Feed each source frame (and the flow to the one before) to every row.
 
     ``source_frames`` yields RGB uint8 frames of one size; each row has
-    ``add(src, pair, t)`` and ``figures``. Returns the number of frames.
+    ``add(src, pair, t)`` and ``totals`` (a RowTotals). Returns the number of frames.
     """
     previous = None
     t = 0
@@ -536,7 +537,7 @@ def run(args):
               disable=True if args.no_progress else None, leave=False) as progress:
         frame_count = measure(source, rows, source_flow, args.motion_boundaries,
                               args.still_flow, args.still_change, progress)
-    return to_json([row.figures.summary() for row in rows], args, frame_count, size)
+    return to_json([row.totals.summary() for row in rows], args, frame_count, size)
 
 
 def check_outputs(args):

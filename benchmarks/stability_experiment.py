@@ -341,8 +341,8 @@ class StyleDistance:
 
 # --- measuring ------------------------------------------------------------------
 
-class StyleFigures(stability.Figures):
-    """stability.Figures plus the mean style distance of the frames."""
+class StyleRowTotals(stability.RowTotals):
+    """stability.RowTotals plus the mean style distance of the frames."""
 
     def __init__(self, name, kind, style_distance):
         super().__init__(name, kind)
@@ -364,7 +364,7 @@ class SourceStyleRow(stability.SourceRow):
 
     def __init__(self, name, style_distance):
         super().__init__(name)
-        self.figures = StyleFigures(name, 'source', style_distance)
+        self.totals = StyleRowTotals(name, 'source', style_distance)
 
 
 class ExperimentRow(stability.ModelRow):
@@ -374,7 +374,7 @@ class ExperimentRow(stability.ModelRow):
     def __init__(self, stylizer, name, popping_frames, style_distance, noise_seed=1):
         super().__init__(stylizer, name, True, 0, 30.0, noise_seed)
         self.popping_frames = popping_frames
-        self.figures = StyleFigures(name, 'model', style_distance)
+        self.totals = StyleRowTotals(name, 'model', style_distance)
 
     def add(self, src, pair, t):
         self.popping = t < self.popping_frames
@@ -427,7 +427,7 @@ def measured_cells(f, popping=True):
 def table_rows(rows):
     out = []
     for row in rows:
-        f = row.figures.summary()
+        f = row.totals.summary()
         if isinstance(row, stability.SourceRow):
             out.append(['source (clip)', '', ''] + measured_cells(f, popping=False) +
                        ['', '', '', '', ''])
@@ -467,7 +467,7 @@ def document(options, loss_network, runs, rows, frames, size, lambda_note, start
         'clip': {'path': options.clip, 'frames': frames, 'size': list(size)},
         'lambda_choice': lambda_note,
         'runs': [run.summary() for run in runs],
-        'rows': [dict(row.figures.summary(),
+        'rows': [dict(row.totals.summary(),
                       model=getattr(getattr(row, 'run', None), 'name', 'source'),
                       stats=getattr(row, 'stats', None)) for row in rows],
         'seconds_total': time.time() - started,
