@@ -44,8 +44,7 @@ def parse_args(argv):
                                  ' '.join(images.IMAGE_EXTENSIONS), ' '.join(video.VIDEO_EXTENSIONS)))
     devices.add_device_arguments(parser)
     parser.add_argument('-m', '--model', default='models/style.model',
-                        help='the .model file, CFNS or ours, either layout '
-                             '(default: models/style.model)')
+                        help='the .model file, CFNS or ours, either layout')
     parser.add_argument('-o', '--out', default=None,
                         help='output file; with several inputs or a directory, the '
                              'output directory (default: out.jpg for an image, '

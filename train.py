@@ -4,7 +4,6 @@ CFNS's command line, files and defaults, plus the noise-stability loss:
 
     python train.py -s style.jpg -d dataset/ -g 0 -o mystyle
 """
-import argparse
 import collections
 import functools
 import math
@@ -31,21 +30,11 @@ from faststyle.errors import InputError, WorkError
 from faststyle.updater import DivergedError, StyleTransferUpdater
 
 
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Show defaults, but not the meaningless None/False ones."""
-
-    def _get_help_string(self, action):
-        if action.default in (None, False) or '(default:' in action.help:
-            return action.help
-        return super()._get_help_string(action)
-
-
 def parse_args(argv=None):
     p = cli.ArgumentParser(
         description='Train a fast style-transfer net (CFNS) with the '
                     'noise-stability loss L_pop = lambda_noise * '
-                    'MSE(net(x), net(x + N)).',
-        formatter_class=HelpFormatter)
+                    'MSE(net(x), net(x + N)).')
     devices.add_device_arguments(p)
     p.add_argument('--dataset', '-d', default='dataset',
                    help='directory of training images, read recursively '
@@ -83,9 +72,9 @@ def parse_args(argv=None):
     p.add_argument('--vgg_preprocessing', choices=vgg16.PREPROCESSING,
                    default=None,
                    help="VGG16 input: 'cfns' = RGB minus 120 (CFNS), 'caffe' "
-                        '= BGR minus the ImageNet mean (what the weights expect). '
-                        "Default: what --vgg records ('caffe' for a file from "
-                        "vgg16.py --hed), else 'cfns'")
+                        '= BGR minus the ImageNet mean (what the weights expect) '
+                        "(default: what --vgg records ('caffe' for a file from "
+                        "vgg16.py --hed), else 'cfns')")
     p.add_argument('--arch', choices=net.ARCHS, default='deconv',
                    help="decoder: 'deconv' (CFNS master) or 'resize' (CFNS "
                         'resize-conv branch: no checkerboard)')

@@ -490,8 +490,7 @@ def parse_args(argv=None):
         epilog="Loss network: HED's VGG16 by default (converted with vgg16.py --hed, "
                "caffe preprocessing); --vgg random: RANDOM stand-in weights, the "
                'trained nets are no style. On 2 CPU cores a training step at 128 px '
-               'costs about 1-3 s.',
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+               'costs about 1-3 s.')
     p.add_argument('--iterations', '-n', type=int, default=DEFAULT_ITERATIONS,
                    help='training steps per run (batch 1); about 9 epochs of the '
                         'default crops, where the losses have settled; on 2 CPU '
@@ -503,8 +502,8 @@ def parse_args(argv=None):
     p.add_argument('--vgg', default=None, metavar='PATH|random',
                    help="loss network: a converted vgg16.model ('caffe' or 'cfns' "
                         "preprocessing as it records), 'random' for RANDOM stand-in "
-                        "weights (tests), default: HED's VGG16 converted into the "
-                        'work folder (vgg16.py --hed)')
+                        "weights (tests) (default: HED's VGG16 converted into the "
+                        'work folder, vgg16.py --hed)')
     p.add_argument('--image_size', type=int, default=128, help='training crop size')
     p.add_argument('--arch', choices=net.ARCHS, default='resize',
                    help="transform net decoder ('resize': CFNS resize-conv branch); "

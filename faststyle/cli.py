@@ -11,6 +11,7 @@
   could have been foreseen.
 """
 import argparse
+import copy
 import os
 import signal
 import sys
@@ -33,13 +34,48 @@ MAX_SEED = 2 ** 32 - 1
 OLD_STATS_NAMES = {'image': 'instance'}
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """The one ``--help`` style of every tool.
+
+    Each flag's default ends its help as ``(default: X)``, taken from the
+    parser (a list as it is typed, its values separated by spaces); where a
+    default needs words (it depends on other input, or is None), the help
+    says ``(default: ...)`` itself and nothing is added. No default is shown
+    for None, False (switches) or an empty list. A flag
+    is listed under its one spelling, with underscores as CFNS's flags
+    (:func:`add_flag`), not under its hyphenated alias.
+    """
+
+    def _get_help_string(self, action):
+        default = action.default
+        if ('(default' in (action.help or '') or default is None or default is False
+                or (isinstance(default, (list, tuple)) and not default)):
+            return action.help
+        if isinstance(default, (list, tuple)):  # as it is typed: --stats instance running
+            return '{} (default: {})'.format(action.help, ' '.join(
+                str(value) for value in default).replace('%', '%%'))
+        return super()._get_help_string(action)
+
+    def _format_action_invocation(self, action):
+        hidden = getattr(action, 'hidden_aliases', ())
+        if hidden:
+            action = copy.copy(action)
+            action.option_strings = [s for s in action.option_strings if s not in hidden]
+        return super()._format_action_invocation(action)
+
+
+class RawDescriptionHelpFormatter(argparse.RawDescriptionHelpFormatter, HelpFormatter):
+    """:class:`HelpFormatter` for a description and epilog already laid out."""
+
+
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse with one-line errors (``error: ...``, exit 2, no usage block)
-    and the exit statuses in the ``--help`` epilog."""
+    """argparse with one-line errors (``error: ...``, exit 2, no usage block),
+    the exit statuses in the ``--help`` epilog and :class:`HelpFormatter`."""
 
     def __init__(self, *args, **kwargs):
         epilog = kwargs.get('epilog')
         kwargs['epilog'] = EXIT_CODES if not epilog else epilog.rstrip() + '\n\n' + EXIT_CODES
+        kwargs.setdefault('formatter_class', HelpFormatter)
         super().__init__(*args, **kwargs)
 
     def error(self, message):
@@ -64,6 +100,19 @@ def stats_name(text):
     ``'instance'``; anything else is returned as it is (to be checked
     against net.STATS). Also an argparse ``type``."""
     return OLD_STATS_NAMES.get(text, text)
+
+
+def add_flag(parser, name, **kwargs):
+    """``parser.add_argument(name, ...)`` for a long flag spelled with
+    underscores, CFNS's style (``--max_frames``), that also takes the
+    hyphenated spelling (``--max-frames``) some of our tools had; ``--help``
+    lists the underscore one only (:class:`HelpFormatter`)."""
+    alias = name.replace('_', '-')
+    if alias == name:
+        return parser.add_argument(name, **kwargs)
+    action = parser.add_argument(name, alias, **kwargs)
+    action.hidden_aliases = (alias,)
+    return action
 
 
 def _interrupt(signum, frame):

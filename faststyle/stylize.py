@@ -346,11 +346,10 @@ def add_arguments(parser, stats_default='instance', stats_default_text=None):
     """The stylizing flags, declared once for generate.py and stability.py."""
     parser.add_argument('--padding', type=int, default=50,
                         help='symmetric padding added around each frame before the '
-                             'net and cropped after, against border artefacts '
-                             '(default: 50)')
+                             'net and cropped after, against border artefacts')
     parser.add_argument('--median_filter', type=int, default=3,
                         help='size of the median filter applied to the result, 0 for '
-                             'none (default: 3)')
+                             'none')
     parser.add_argument('--stats', choices=STATS, default=stats_default,
                         type=cli.stats_name,
                         help="BatchNorm statistics: 'instance' = each frame's own, as "
@@ -359,17 +358,17 @@ def add_arguments(parser, stats_default='instance', stats_default_text=None):
                                  stats_default_text or stats_default))
     parser.add_argument('--batch', type=int, default=1,
                         help='video frames per forward pass; helps on a GPU, '
-                             'results do not depend on it (default: 1)')
+                             'results do not depend on it')
     parser.add_argument('--backend', choices=BACKENDS, default='auto',
                         help='inference engine: chainer (CPU or GPU); openvino, '
                              'opencv or onnxruntime on the exported ONNX graph (CPU '
                              'only); auto = chainer on a GPU, on the CPU openvino '
-                             '(fastest), else opencv, else chainer (default: auto)')
+                             '(fastest), else opencv, else chainer')
     parser.add_argument('--precision', choices=PRECISIONS, default='fp32',
                         help='arithmetic of the net: fp32, or bf16 (bfloat16: about '
                              '2x faster on CPUs with AVX512_BF16 or AMX, openvino '
                              'backend only; changes pixels slightly, see '
-                             'docs/generate.md) (default: fp32)')
+                             'docs/generate.md)')
     parser.add_argument('--threads', type=int, default=None,
                         help='CPU threads for the openvino/opencv/onnxruntime '
                              'backends (default: all cores)')

@@ -399,6 +399,21 @@ def test_help_states_the_exit_codes(module, capsys):
     assert '2 bad input or flags' in out and '130 interrupted' in out
 
 
+def test_help_has_one_flag_spelling_and_one_way_of_showing_defaults(capsys):
+    with pytest.raises(SystemExit):
+        stability.parse_args(['--help'])
+    out = capsys.readouterr().out
+    assert '--max_frames' in out and '--max-frames' not in out
+    assert '(default: 0.5)' in out and '%(default)' not in out  # --still_flow
+    # The hyphenated spellings of earlier builds still work.
+    assert stability.parse_args(['x', '--max-frames', '5']).max_frames == 5
+    assert make_sample_clip.parse_args(['--frames-dir', 'f']).frames_dir == 'f'
+    with pytest.raises(SystemExit):
+        train.parse_args(['--help'])
+    out = ' '.join(capsys.readouterr().out.split())
+    assert 'seed for initial weights and data order (default: 0)' in out
+
+
 def test_messages_say_what_is_wrong(tmp_path, model_path):
     data = open(model_path, 'rb').read()
     truncated = tmp_path / 'truncated.model'
