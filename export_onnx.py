@@ -1,6 +1,6 @@
 """Export a fast-style .model (CFNS or ours, either layout) to ONNX.
 
-    python export_onnx.py models/style.model -o models/style.onnx [--stats image]
+    python export_onnx.py models/style.model -o models/style.onnx [--stats instance]
 
 The graph is written node by node by net.py's own description of the layers
 (FastStyleNet.layers), so it is exactly the net of net.py: input ``input``
@@ -14,7 +14,7 @@ per-image normalization as about 20 primitive nodes instead of one
 InstanceNormalization. Padding, cropping and the median
 filter are not part of the graph (stylize.py does them).
 
-BatchNorm with per-image statistics (``--stats image``, CFNS's generate.py)
+BatchNorm with per-image statistics (``--stats instance``, CFNS's generate.py)
 is InstanceNormalization with BatchNorm's gamma, beta and eps; the running
 averages (``--stats running``) are a BatchNormalization node.
 
@@ -159,7 +159,7 @@ class GraphBuilder:
         prefix = self.link_names[id(bn)]
         gamma = self.constant(prefix + '/gamma', bn.gamma.array)
         beta = self.constant(prefix + '/beta', bn.beta.array)
-        if self.stats == 'image':
+        if self.stats == 'instance':
             return self.node('InstanceNormalization', [x, gamma, beta],
                              epsilon=float(bn.eps))
         mean = self.constant(prefix + '/avg_mean', bn.avg_mean)
@@ -192,7 +192,7 @@ class GraphBuilder:
                          output='output')
 
 
-def to_onnx(model, stats='image', space_to_depth=False):
+def to_onnx(model, stats='instance', space_to_depth=False):
     """A checked ``onnx.ModelProto`` computing ``model`` (a net.FastStyleNet).
 
     ``space_to_depth``: the last 9x9 convolution (3 output channels) as
@@ -200,6 +200,7 @@ def to_onnx(model, stats='image', space_to_depth=False):
     OpenVINO, not in OpenCV (measured), same numbers up to float rounding.
     """
     onnx, helper, numpy_helper = _import_onnx()
+    stats = cli.stats_name(stats)
     if stats not in net.STATS:
         raise InputError('stats must be one of {}'.format(net.STATS))
     model.to_device('@numpy')
@@ -223,7 +224,7 @@ def to_onnx(model, stats='image', space_to_depth=False):
     return proto
 
 
-def export(model_path, out_path, stats='image'):
+def export(model_path, out_path, stats='instance'):
     """Load ``model_path`` safely and write its ONNX graph to ``out_path`` atomically."""
     model = net.load_model(model_path, stats=stats)
     proto = to_onnx(model, stats)
@@ -237,10 +238,11 @@ def parse_args(argv):
     parser.add_argument('model', help='the .model file (CFNS or train.py output)')
     parser.add_argument('-o', '--out', default=None,
                         help='output .onnx file (default: the model path with .onnx)')
-    parser.add_argument('--stats', choices=net.STATS, default='image',
-                        help="BatchNorm statistics baked into the graph: 'image' = each "
-                             "image's own (CFNS's generate.py), 'running' = the "
-                             "averages from training (default: image)")
+    parser.add_argument('--stats', choices=net.STATS, default='instance',
+                        type=cli.stats_name,
+                        help="BatchNorm statistics baked into the graph: 'instance' = "
+                             "each image's own (CFNS's generate.py), 'running' = the "
+                             'averages from training')
     return parser.parse_args(argv)
 
 

@@ -28,8 +28,8 @@ from faststyle.errors import InputError, WorkError
 
 # BatchNorm statistics used for videos unless --stats says otherwise. CFNS's
 # per-image statistics for now; see README for the flicker measurements.
-VIDEO_STATS = 'image'
-IMAGE_STATS = 'image'
+VIDEO_STATS = 'instance'
+IMAGE_STATS = 'instance'
 # Where several inputs go when -o is not given.
 DEFAULT_OUT_DIRECTORY = 'stylized'
 
@@ -44,8 +44,7 @@ def parse_args(argv):
                                  ' '.join(images.IMAGE_EXTENSIONS), ' '.join(video.VIDEO_EXTENSIONS)))
     devices.add_device_arguments(parser)
     parser.add_argument('-m', '--model', default='models/style.model',
-                        help='the .model file, CFNS or ours, either layout '
-                             '(default: models/style.model)')
+                        help='the .model file, CFNS or ours, either layout')
     parser.add_argument('-o', '--out', default=None,
                         help='output file; with several inputs or a directory, the '
                              'output directory (default: out.jpg for an image, '
@@ -54,8 +53,9 @@ def parse_args(argv):
     parser.add_argument('--keep_colors', action='store_true',
                         help='keep the hue and saturation of the input, take only '
                              'the brightness of the stylized result')
-    stylize.add_arguments(parser, stats_default=None, stats_default_text='{} for images, '
-                          '{} for videos'.format(IMAGE_STATS, VIDEO_STATS))
+    stylize.add_arguments(parser, stats_default=None, stats_default_text=(
+        IMAGE_STATS if IMAGE_STATS == VIDEO_STATS else
+        '{} for images, {} for videos'.format(IMAGE_STATS, VIDEO_STATS)))
     parser.add_argument('--camera', type=int, default=None, metavar='N',
                         help='stylize camera N live in a preview window (q or Esc '
                              'quits); needs a display')
@@ -151,7 +151,9 @@ def check_pair(in_path, out_path):
             'a video' if kind == 'video' else 'an image'))
     if os.path.exists(out_path) and os.path.samefile(in_path, out_path):
         raise InputError('{}: refusing to overwrite the input'.format(out_path))
-    cli.check_writable(out_path)
+    # run() checked each output directory once, leftovers removed; listing it
+    # again for each of thousands of outputs would cost as much as the work.
+    cli.check_writable(out_path, remove_orphans=False)
     return kind
 
 

@@ -10,7 +10,7 @@ here and ours load there. The layout is read from the shape of ``d1/W``.
 
 BatchNormalization statistics (``stats``):
   in training (``chainer.config.train``) the batch statistics, as CFNS;
-  at generation either ``'image'``: each image's own statistics (what CFNS's
+  at generation either ``'instance'``: each image's own statistics (what CFNS's
   generate.py computes, since it ran the net in training mode with batch 1,
   but per image so frames in one batch never share them), or
   ``'running'``: the averages accumulated during training.
@@ -24,7 +24,7 @@ from faststyle import npz
 from faststyle.errors import InputError
 
 ARCHS = ('deconv', 'resize')
-STATS = ('image', 'running')
+STATS = ('instance', 'running')
 
 
 def per_image_normalization(x, bn):
@@ -66,7 +66,7 @@ class ResidualBlock(chainer.Chain):
 class FastStyleNet(chainer.Chain):
     """Johnson et al.'s transform net as CFNS builds it; ``arch`` picks the decoder."""
 
-    def __init__(self, arch='deconv', stats='image'):
+    def __init__(self, arch='deconv', stats='instance'):
         super().__init__()
         if arch not in ARCHS:
             raise ValueError('arch must be one of {}'.format(ARCHS))
@@ -180,7 +180,7 @@ def detect_arch(arrays, source='model'):
                      '(128, 64, 4, 4) or (64, 128, 3, 3))'.format(source, shape))
 
 
-def load_model(path, stats='image'):
+def load_model(path, stats='instance'):
     """Load a ``.model`` written by CFNS or by train.py, never unpickling."""
     arrays = npz.open_npz(path)
     model = FastStyleNet(detect_arch(arrays, path), stats=stats)

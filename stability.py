@@ -2,7 +2,7 @@
 
     python stability.py clip.mp4 -m models/a.model -m models/b.model
     python stability.py clip.mp4 --stylized out.mp4 --json figures.json
-    python stability.py frames/ --stylized out/ --flow-dir flow/
+    python stability.py frames/ --stylized out/ --flow_dir flow/
 
 SOURCE is a video or a folder of frames (sorted by name, numbers in natural
 order). Each -m model stylizes SOURCE (stylize.Stylizer, CFNS's computation);
@@ -36,7 +36,6 @@ warp/detail    warp_mse / detail: warping error per unit of detail, so that a
            warp_per_detail; n/a, null in JSON, when detail is 0).
 flicker/rms    flicker / sqrt(detail), likewise (JSON key flicker_per_rms_detail).
 """
-import argparse
 import itertools
 import json
 import math
@@ -198,8 +197,9 @@ class PairGeometry:
         self.still = still
 
 
-class Figures:
-    """Running sums of the figures for one row (a model, a video, the source)."""
+class RowTotals:
+    """Running sums of one table row's figures (a model, a video, the source),
+    and the figures they give (:meth:`summary`)."""
 
     def __init__(self, name, kind):
         self.name = name
@@ -261,10 +261,10 @@ class SourceRow:
     """The source measured against itself."""
 
     def __init__(self, name):
-        self.figures = Figures(name, 'source')
+        self.totals = RowTotals(name, 'source')
 
     def add(self, src, pair, t):
-        self.figures.add(src, pair)
+        self.totals.add(src, pair)
 
 
 class VideoRow:
@@ -274,7 +274,7 @@ class VideoRow:
         self.path = path
         self.size = size
         self.frames = iter_frames(path)
-        self.figures = Figures(path, 'video')
+        self.totals = RowTotals(path, 'video')
 
     def add(self, src, pair, t):
         try:
@@ -283,7 +283,7 @@ class VideoRow:
             raise InputError('{}: ends after {} frames, before the source does '
                              '(use --max_frames to measure fewer)'.format(self.path, t))
         check_aspect(self.path, frame, self.size)
-        self.figures.add(resize(frame, self.size), pair)
+        self.totals.add(resize(frame, self.size), pair)
 
 
 def check_aspect(path, frame, size):
@@ -304,12 +304,12 @@ class ModelRow:
         self.noise_count = noise_count
         self.noise_range = noise_range
         self.noise_seed = noise_seed
-        self.figures = Figures(path, 'model')
+        self.totals = RowTotals(path, 'model')
 
     def add(self, src, pair, t):
         if not self.popping:
             out, = self.stylizer.stylize([src])
-            self.figures.add(out, pair)
+            self.totals.add(out, pair)
             return
         height, width = src.shape[:2]
         count = self.noise_count or default_noise_count(height, width)
@@ -319,7 +319,7 @@ class ModelRow:
         noisy = add_noise(src, noise.sparse_noise(height, width, count, self.noise_range,
                                                      rng).transpose(1, 2, 0))
         out, noisy_out = self.stylizer.stylize([src, noisy])
-        self.figures.add(out, pair, noisy_out)
+        self.totals.add(out, pair, noisy_out)
 
 
 # --- the measurement -------------------------------------------------------------
@@ -347,7 +347,7 @@ def measure(source_frames, rows, source_flow, motion_boundaries=False,
     """Feed each source frame (and the flow to the one before) to every row.
 
     ``source_frames`` yields RGB uint8 frames of one size; each row has
-    ``add(src, pair, t)`` and ``figures``. Returns the number of frames.
+    ``add(src, pair, t)`` and ``totals`` (a RowTotals). Returns the number of frames.
     """
     previous = None
     t = 0
@@ -439,17 +439,11 @@ def write_json(path, document):
     tempfiles.atomic_write(path, lambda f: f.write(text.encode('utf-8')))
 
 
-def flag(parser, name, **kwargs):
-    """A flag spelled both ways: --max-frames and CFNS's --max_frames."""
-    names = [name] if '_' not in name else [name, name.replace('_', '-')]
-    parser.add_argument(*names, **kwargs)
-
-
 def parse_args(argv):
     parser = cli.ArgumentParser(
         description='\n\n'.join(__doc__.split('\n\n')[:2]),
         epilog=__doc__.split('\n\n', 2)[2],
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        formatter_class=cli.RawDescriptionHelpFormatter)
     parser.add_argument('source', help='the source video, or a folder of its frames')
     parser.add_argument('-m', '--model', action='append', default=[],
                         help='stylize SOURCE with this .model and measure it; repeat '
@@ -459,42 +453,39 @@ def parse_args(argv):
                              'from SOURCE by any tool, frame for frame; frames past '
                              "the source's end are ignored); repeat for more")
     parser.add_argument('--json', help='also write the figures to this JSON file')
-    flag(parser, '--max_frames', type=int, default=0,
-         help='measure only the first N frames (default: all)')
+    cli.add_flag(parser, '--max_frames', type=int, default=0,
+                 help='measure only the first N frames (default: all)')
     parser.add_argument('--size', type=int, default=0,
                         help='shrink frames so the longer side is at most this many '
                              'pixels before measuring and stylizing (default: as is)')
     parser.add_argument('--flow', choices=flowlib.METHODS, default='dis',
-                        help="optical flow of the source: OpenCV's DIS or Farneback "
-                             '(default: %(default)s)')
-    flag(parser, '--flow_dir',
-         help='read the source flow from Middlebury .flo files instead: '
-              'forward_I_J.flo (frame I to J=I+1) and backward_J_I.flo (J to I), '
-              'frames numbered from 1, at the measuring size')
-    flag(parser, '--write_flow',
-         help='write the computed source flow to this folder (same layout)')
-    flag(parser, '--motion_boundaries', action='store_true',
-         help="also leave out motion boundaries (Ruder et al.'s second test) from "
-              'the warping error')
-    flag(parser, '--still_flow', type=float, default=0.5,
-         help='flicker: source flow below this many pixels counts as still '
-              '(default: %(default)s)')
-    flag(parser, '--still_change', type=float, default=12.0,
-         help='flicker: and the source pixel changes by less than this (mean RGB, '
-              '0-255; above the sensor noise of typical video) (default: %(default)s)')
-    flag(parser, '--no_popping', action='store_true',
-         help='skip the popping figure (halves the stylizing time)')
-    flag(parser, '--noise_count', type=int, default=0,
-         help='popping: noisy pixels per frame (default: 1000 per 512x512, '
-              'scaled with the frame area, as the stability note)')
-    flag(parser, '--noise_range', type=float, default=30.0,
-         help='popping: each noisy channel is uniform in [-range, range] '
-              '(default: %(default)s)')
-    flag(parser, '--noise_seed', type=cli.seed, default=1,
-         help='popping: seed of the noise (default: %(default)s)')
+                        help="optical flow of the source: OpenCV's DIS or Farneback")
+    cli.add_flag(parser, '--flow_dir',
+                 help='read the source flow from Middlebury .flo files instead: '
+                      'forward_I_J.flo (frame I to J=I+1) and backward_J_I.flo (J to '
+                      'I), frames numbered from 1, at the measuring size')
+    cli.add_flag(parser, '--write_flow',
+                 help='write the computed source flow to this folder (same layout)')
+    cli.add_flag(parser, '--motion_boundaries', action='store_true',
+                 help="also leave out motion boundaries (Ruder et al.'s second test) "
+                      'from the warping error')
+    cli.add_flag(parser, '--still_flow', type=float, default=0.5,
+                 help='flicker: source flow below this many pixels counts as still')
+    cli.add_flag(parser, '--still_change', type=float, default=12.0,
+                 help='flicker: and the source pixel changes by less than this (mean '
+                      'RGB, 0-255; above the sensor noise of typical video)')
+    cli.add_flag(parser, '--no_popping', action='store_true',
+                 help='skip the popping figure (halves the stylizing time)')
+    cli.add_flag(parser, '--noise_count', type=int, default=0,
+                 help='popping: noisy pixels per frame (default: 1000 per 512x512, '
+                      'scaled with the frame area, as the stability note)')
+    cli.add_flag(parser, '--noise_range', type=float, default=30.0,
+                 help='popping: each noisy channel is uniform in [-range, range]')
+    cli.add_flag(parser, '--noise_seed', type=cli.seed, default=1,
+                 help='popping: seed of the noise')
     devices.add_device_arguments(parser, 'the models')
     stylize.add_arguments(parser)  # the stylizing flags, as generate.py
-    flag(parser, '--no_progress', action='store_true', help='no progress bar')
+    cli.add_flag(parser, '--no_progress', action='store_true', help='no progress bar')
     args = parser.parse_args(argv)
     if args.max_frames < 0 or args.size < 0 or args.noise_count < 0:
         parser.error('--max_frames, --size and --noise_count must not be negative')
@@ -536,7 +527,7 @@ def run(args):
               disable=True if args.no_progress else None, leave=False) as progress:
         frame_count = measure(source, rows, source_flow, args.motion_boundaries,
                               args.still_flow, args.still_change, progress)
-    return to_json([row.figures.summary() for row in rows], args, frame_count, size)
+    return to_json([row.totals.summary() for row in rows], args, frame_count, size)
 
 
 def check_outputs(args):

@@ -4,7 +4,6 @@ CFNS's command line, files and defaults, plus the noise-stability loss:
 
     python train.py -s style.jpg -d dataset/ -g 0 -o mystyle
 """
-import argparse
 import collections
 import functools
 import math
@@ -31,21 +30,11 @@ from faststyle.errors import InputError, WorkError
 from faststyle.updater import DivergedError, StyleTransferUpdater
 
 
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Show defaults, but not the meaningless None/False ones."""
-
-    def _get_help_string(self, action):
-        if action.default in (None, False) or '(default:' in action.help:
-            return action.help
-        return super()._get_help_string(action)
-
-
 def parse_args(argv=None):
     p = cli.ArgumentParser(
         description='Train a fast style-transfer net (CFNS) with the '
                     'noise-stability loss L_pop = lambda_noise * '
-                    'MSE(net(x), net(x + N)).',
-        formatter_class=HelpFormatter)
+                    'MSE(net(x), net(x + N)).')
     devices.add_device_arguments(p)
     p.add_argument('--dataset', '-d', default='dataset',
                    help='directory of training images, read recursively '
@@ -83,9 +72,9 @@ def parse_args(argv=None):
     p.add_argument('--vgg_preprocessing', choices=vgg16.PREPROCESSING,
                    default=None,
                    help="VGG16 input: 'cfns' = RGB minus 120 (CFNS), 'caffe' "
-                        '= BGR minus the ImageNet mean (what the weights expect). '
-                        "Default: what --vgg records ('caffe' for a file from "
-                        "vgg16.py --hed), else 'cfns'")
+                        '= BGR minus the ImageNet mean (what the weights expect) '
+                        "(default: what --vgg records ('caffe' for a file from "
+                        "vgg16.py --hed), else 'cfns')")
     p.add_argument('--arch', choices=net.ARCHS, default='deconv',
                    help="decoder: 'deconv' (CFNS master) or 'resize' (CFNS "
                         'resize-conv branch: no checkerboard)')
@@ -147,8 +136,12 @@ def get_device(args, comm=None):
     return device
 
 
-def build_trainer(args, device, train_data, comm=None):
-    """Model, optimizer, updater and trainer with every extension, ready to run."""
+def build_trainer(args, device, train_data, comm=None, snapshots=None):
+    """Model, optimizer, updater and trainer with every extension, ready to run.
+
+    ``snapshots`` (trainer_extensions.Snapshots, default: the one of
+    ``args.output``) is where the savers write; the caller keeps it to save
+    at the end and to say what was saved."""
     numpy.random.seed(args.seed)
     model = net.FastStyleNet(args.arch)
     if args.initmodel:
@@ -176,9 +169,9 @@ def build_trainer(args, device, train_data, comm=None):
         args.lambda_feat, args.lambda_style, args.lambda_tv, args.lambda_noise,
         args.noise_count, args.noise_range, args.noise_seed, args.noise_per_batch)
 
-    snapshots = trainer_extensions.Snapshots(args.output)
+    if snapshots is None:
+        snapshots = trainer_extensions.Snapshots(args.output)
     trainer = training.Trainer(updater, (args.epoch, 'epoch'), out=snapshots.directory)
-    trainer.snapshots = snapshots
     if comm is None:
         trainer.extend(trainer_extensions.StopOnSignal(snapshots))
     else:
@@ -299,10 +292,9 @@ def open_training_data(args, comm):
                                      seed=args.seed), skipped
 
 
-def check_outputs(args):
+def check_outputs(args, snapshots):
     """Before any work: can the model, the snapshot, the log and the
     previews be written where -o says?"""
-    snapshots = trainer_extensions.Snapshots(args.output)
     for path in (snapshots.model_path, snapshots.state_path):
         cli.check_writable(path)
     if args.preview_interval > 0:
@@ -319,6 +311,7 @@ def main(argv=None):
 
 def run(argv=None):
     args = parse_args(argv)
+    snapshots = trainer_extensions.Snapshots(args.output)
     comm = None
     trainer = None
     try:
@@ -326,10 +319,10 @@ def run(argv=None):
             comm = multinode.create_communicator(args.communicator)
             multinode.abort_on_uncaught_exceptions()
         if multinode.is_writer(comm):
-            check_outputs(args)
+            check_outputs(args, snapshots)
         device = get_device(args, comm)
         train_data, skipped = open_training_data(args, comm)
-        trainer, vgg = build_trainer(args, device, train_data, comm)
+        trainer, vgg = build_trainer(args, device, train_data, comm, snapshots)
         if multinode.is_writer(comm):
             describe(args, train_data, skipped, vgg, comm)
         if args.resume:
@@ -345,7 +338,7 @@ def run(argv=None):
         return 2
     except WorkError as e:  # a snapshot could not be written (full disk, ...)
         raise WorkError('{}; training stopped at iteration {}; {}'.format(
-            e, trainer.updater.iteration if trainer else 0, last_saved(trainer)))
+            e, trainer.updater.iteration if trainer else 0, last_saved(snapshots)))
     except DivergedError as e:  # under MPI all ranks raise it together
         hint = ('try a lower --lr' if trainer.updater.iteration > 0 else
                 'it did at the first step: check the style image, --vgg and -i')
@@ -355,20 +348,19 @@ def run(argv=None):
     except trainer_extensions.Interrupted as e:  # under MPI all ranks raise it together
         if multinode.is_writer(comm):
             print('\ninterrupted ({}); saved {} and {}; continue with -r {}'.format(
-                e, trainer.snapshots.model_path, trainer.snapshots.state_path,
-                trainer.snapshots.state_path))
+                e, snapshots.model_path, snapshots.state_path, snapshots.state_path))
         sys.exit(130)
     if multinode.is_writer(comm):
         try:
-            print('saved {}'.format(trainer.snapshots.save(trainer)))
+            print('saved {}'.format(snapshots.save(trainer)))
         except WorkError as e:
             raise WorkError('{}; training finished but its final save failed; {}'.format(
-                e, last_saved(trainer)))
+                e, last_saved(snapshots)))
 
 
-def last_saved(trainer):
+def last_saved(snapshots):
     """Which snapshot survives a failed save, in words."""
-    path = getattr(getattr(trainer, 'snapshots', None), 'last_saved', None)
+    path = snapshots.last_saved
     return ('the last complete snapshot is {}'.format(path) if path else
             'no snapshot of this run was saved')
 

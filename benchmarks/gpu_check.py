@@ -36,6 +36,7 @@ import cv2
 import numpy
 
 from faststyle.errors import InputError
+from faststyle import cli
 import net
 from faststyle import stylize
 from benchmarks.train_speed import benchmark_trainer
@@ -46,7 +47,8 @@ TOLERANCE = 1e-3
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0],
+                                formatter_class=cli.HelpFormatter)
     p.add_argument('--device', default=None,
                    help="Chainer device (default: '@cupy:0' when a GPU is usable)")
     p.add_argument('--steps', type=int, default=50, help='training steps timed')

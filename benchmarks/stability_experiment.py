@@ -18,7 +18,7 @@ From one --seed, on the same data and for the same number of steps, trains
 
 for the transform-net layout of --arch (run the script once per layout), then
 stylizes the sample clip (sample_images/tubingen_pan.mp4) with every model, with
-BatchNorm statistics of each frame ('image', CFNS's generate.py) and the
+BatchNorm statistics of each frame ('instance', CFNS's generate.py) and the
 training averages ('running'), and prints one table: warping error (and the
 source's), popping, flicker, the output's detail and the warping error and
 flicker per unit of detail (stability.py's figures); the style distance of the
@@ -97,7 +97,7 @@ DEFAULT_CLIP = os.path.join(SAMPLE_IMAGES, 'tubingen_pan.mp4')
 DEFAULT_ITERATIONS = 1000
 DEFAULT_LAMBDA = 1000.0
 TARGET_SHARE = 0.10
-STATS = ('image', 'running')
+STATS = ('instance', 'running')
 RUN_NAMES = ('vanilla', 'stable', 'per-batch', 'stable-10%')
 RANDOM_VGG = 'random'
 RANDOM_WARNING = ('RANDOM stand-in VGG16 weights (--vgg random): the nets learn no '
@@ -261,7 +261,7 @@ def final_losses(model, vgg, grams, data, options, device):
     sensitivity MSE(net(x), net(x + N)) for the default noise image."""
     count = options.noise_count or noise.default_noise_count(options.image_size)
     fixed_noise = device.send(noise.make_noise(1, options.image_size, count, 30.0, 0))
-    stats, model.stats = model.stats, 'image'
+    stats, model.stats = model.stats, 'instance'
     sums = {'loss_feat': 0.0, 'loss_style': 0.0, 'loss_tv': 0.0, 'noise_mse': 0.0}
     try:
         with chainer.using_config('train', False), chainer.no_backprop_mode():
@@ -341,8 +341,8 @@ class StyleDistance:
 
 # --- measuring ------------------------------------------------------------------
 
-class StyleFigures(stability.Figures):
-    """stability.Figures plus the mean style distance of the frames."""
+class StyleRowTotals(stability.RowTotals):
+    """stability.RowTotals plus the mean style distance of the frames."""
 
     def __init__(self, name, kind, style_distance):
         super().__init__(name, kind)
@@ -364,7 +364,7 @@ class SourceStyleRow(stability.SourceRow):
 
     def __init__(self, name, style_distance):
         super().__init__(name)
-        self.figures = StyleFigures(name, 'source', style_distance)
+        self.totals = StyleRowTotals(name, 'source', style_distance)
 
 
 class ExperimentRow(stability.ModelRow):
@@ -374,7 +374,7 @@ class ExperimentRow(stability.ModelRow):
     def __init__(self, stylizer, name, popping_frames, style_distance, noise_seed=1):
         super().__init__(stylizer, name, True, 0, 30.0, noise_seed)
         self.popping_frames = popping_frames
-        self.figures = StyleFigures(name, 'model', style_distance)
+        self.totals = StyleRowTotals(name, 'model', style_distance)
 
     def add(self, src, pair, t):
         self.popping = t < self.popping_frames
@@ -427,7 +427,7 @@ def measured_cells(f, popping=True):
 def table_rows(rows):
     out = []
     for row in rows:
-        f = row.figures.summary()
+        f = row.totals.summary()
         if isinstance(row, stability.SourceRow):
             out.append(['source (clip)', '', ''] + measured_cells(f, popping=False) +
                        ['', '', '', '', ''])
@@ -467,7 +467,7 @@ def document(options, loss_network, runs, rows, frames, size, lambda_note, start
         'clip': {'path': options.clip, 'frames': frames, 'size': list(size)},
         'lambda_choice': lambda_note,
         'runs': [run.summary() for run in runs],
-        'rows': [dict(row.figures.summary(),
+        'rows': [dict(row.totals.summary(),
                       model=getattr(getattr(row, 'run', None), 'name', 'source'),
                       stats=getattr(row, 'stats', None)) for row in rows],
         'seconds_total': time.time() - started,
@@ -490,8 +490,7 @@ def parse_args(argv=None):
         epilog="Loss network: HED's VGG16 by default (converted with vgg16.py --hed, "
                "caffe preprocessing); --vgg random: RANDOM stand-in weights, the "
                'trained nets are no style. On 2 CPU cores a training step at 128 px '
-               'costs about 1-3 s.',
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+               'costs about 1-3 s.')
     p.add_argument('--iterations', '-n', type=int, default=DEFAULT_ITERATIONS,
                    help='training steps per run (batch 1); about 9 epochs of the '
                         'default crops, where the losses have settled; on 2 CPU '
@@ -503,8 +502,8 @@ def parse_args(argv=None):
     p.add_argument('--vgg', default=None, metavar='PATH|random',
                    help="loss network: a converted vgg16.model ('caffe' or 'cfns' "
                         "preprocessing as it records), 'random' for RANDOM stand-in "
-                        "weights (tests), default: HED's VGG16 converted into the "
-                        'work folder (vgg16.py --hed)')
+                        "weights (tests) (default: HED's VGG16 converted into the "
+                        'work folder, vgg16.py --hed)')
     p.add_argument('--image_size', type=int, default=128, help='training crop size')
     p.add_argument('--arch', choices=net.ARCHS, default='resize',
                    help="transform net decoder ('resize': CFNS resize-conv branch); "
@@ -534,6 +533,7 @@ def parse_args(argv=None):
     p.add_argument('--popping_frames', type=int, default=8,
                    help='popping: on the first N frames')
     p.add_argument('--stats', nargs='+', choices=STATS, default=list(STATS),
+                   type=cli.stats_name,
                    help='BatchNorm statistics at generation')
     p.add_argument('--flow', choices=('dis', 'farneback'), default='dis')
     p.add_argument('--backend', default='auto', help='stylize.py backend')
@@ -672,6 +672,7 @@ def main(argv=None):
         workdir = tempfile.mkdtemp(prefix='stability_experiment_') if temporary \
             else options.workdir
         os.makedirs(workdir, exist_ok=True)
+        tempfiles.clean_orphans(workdir)  # of an interrupted run in the same --workdir
         say('work folder: {}'.format(workdir))
         try:
             return experiment(options, workdir, started)

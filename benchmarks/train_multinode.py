@@ -24,10 +24,12 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 from faststyle import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
+from faststyle import cli
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0],
+                                formatter_class=cli.HelpFormatter)
     p.add_argument('--image_size', type=int, default=128)
     p.add_argument('--batchsize', '-b', type=int, default=1, help='per process')
     p.add_argument('--steps', type=int, default=3, help='timed steps after one warm-up')

@@ -20,6 +20,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 from faststyle import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
+from faststyle import cli
 
 
 def peak_rss_mb():
@@ -92,11 +93,12 @@ def measure(kind, size, lambda_noise, iterations):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0],
+                                     formatter_class=cli.HelpFormatter)
     parser.add_argument('--sizes', type=int, nargs='+', default=[128, 256],
-                        help='training image sizes (default: 128 256)')
+                        help='training image sizes')
     parser.add_argument('--iterations', type=int, default=4,
-                        help='timed iterations per configuration (default: 4)')
+                        help='timed iterations per configuration')
     parser.add_argument('--worker', nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:

@@ -11,6 +11,7 @@
   could have been foreseen.
 """
 import argparse
+import copy
 import os
 import signal
 import sys
@@ -28,15 +29,53 @@ EXIT_CODES = textwrap.fill(
     'interrupted (Ctrl-C or SIGTERM; unfinished outputs are removed).', 79)
 # The largest seed numpy's RandomState takes.
 MAX_SEED = 2 ** 32 - 1
+# --stats (BatchNorm statistics at generation): earlier builds called
+# 'instance' (each image's own statistics) 'image'; that name still works.
+OLD_STATS_NAMES = {'image': 'instance'}
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """The one ``--help`` style of every tool.
+
+    Each flag's default ends its help as ``(default: X)``, taken from the
+    parser (a list as it is typed, its values separated by spaces); where a
+    default needs words (it depends on other input, or is None), the help
+    says ``(default: ...)`` itself and nothing is added. No default is shown
+    for None, False (switches) or an empty list. A flag
+    is listed under its one spelling, with underscores as CFNS's flags
+    (:func:`add_flag`), not under its hyphenated alias.
+    """
+
+    def _get_help_string(self, action):
+        default = action.default
+        if ('(default' in (action.help or '') or default is None or default is False
+                or (isinstance(default, (list, tuple)) and not default)):
+            return action.help
+        if isinstance(default, (list, tuple)):  # as it is typed: --stats instance running
+            return '{} (default: {})'.format(action.help, ' '.join(
+                str(value) for value in default).replace('%', '%%'))
+        return super()._get_help_string(action)
+
+    def _format_action_invocation(self, action):
+        hidden = getattr(action, 'hidden_aliases', ())
+        if hidden:
+            action = copy.copy(action)
+            action.option_strings = [s for s in action.option_strings if s not in hidden]
+        return super()._format_action_invocation(action)
+
+
+class RawDescriptionHelpFormatter(argparse.RawDescriptionHelpFormatter, HelpFormatter):
+    """:class:`HelpFormatter` for a description and epilog already laid out."""
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse with one-line errors (``error: ...``, exit 2, no usage block)
-    and the exit statuses in the ``--help`` epilog."""
+    """argparse with one-line errors (``error: ...``, exit 2, no usage block),
+    the exit statuses in the ``--help`` epilog and :class:`HelpFormatter`."""
 
     def __init__(self, *args, **kwargs):
         epilog = kwargs.get('epilog')
         kwargs['epilog'] = EXIT_CODES if not epilog else epilog.rstrip() + '\n\n' + EXIT_CODES
+        kwargs.setdefault('formatter_class', HelpFormatter)
         super().__init__(*args, **kwargs)
 
     def error(self, message):
@@ -53,6 +92,27 @@ def seed(text):
     if not 0 <= value <= MAX_SEED:
         raise argparse.ArgumentTypeError('must be in 0..{}, not {}'.format(MAX_SEED, value))
     return value
+
+
+def stats_name(text):
+    """The BatchNorm statistics choice (``--stats``, ``stats=``) under its
+    current name: ``'image'``, its name in earlier builds, becomes
+    ``'instance'``; anything else is returned as it is (to be checked
+    against net.STATS). Also an argparse ``type``."""
+    return OLD_STATS_NAMES.get(text, text)
+
+
+def add_flag(parser, name, **kwargs):
+    """``parser.add_argument(name, ...)`` for a long flag spelled with
+    underscores, CFNS's style (``--max_frames``), that also takes the
+    hyphenated spelling (``--max-frames``) some of our tools had; ``--help``
+    lists the underscore one only (:class:`HelpFormatter`)."""
+    alias = name.replace('_', '-')
+    if alias == name:
+        return parser.add_argument(name, **kwargs)
+    action = parser.add_argument(name, alias, **kwargs)
+    action.hidden_aliases = (alias,)
+    return action
 
 
 def _interrupt(signum, frame):
@@ -107,12 +167,15 @@ def describe_os_error(e):
     return e.strerror or str(e) or type(e).__name__
 
 
-def check_writable(path, what='output'):
+def check_writable(path, what='output', remove_orphans=True):
     """Raise InputError unless a file can be written at ``path``.
 
     The directory is created if needed (as the final save would) and a
     temporary file is made and removed in it; an existing directory of that
-    name, or a read-only place, is reported now, before any work.
+    name, or a read-only place, is reported now, before any work. Temporary
+    files that killed runs left in the directory are removed, unless
+    ``remove_orphans`` is False (for the per-file checks of a directory that
+    was checked once already: the cleanup lists the whole directory).
     """
     if not path:
         raise InputError('empty {} path'.format(what))
@@ -122,13 +185,15 @@ def check_writable(path, what='output'):
     if os.path.exists(path) and not os.path.isfile(path):
         raise InputError('cannot write {} {}: it exists and is not a regular '
                          'file'.format(what, path))
-    check_writable_directory(os.path.dirname(os.path.abspath(path)), what, path)
+    check_writable_directory(os.path.dirname(os.path.abspath(path)), what, path,
+                             remove_orphans)
 
 
-def check_writable_directory(directory, what='output', path=None):
+def check_writable_directory(directory, what='output', path=None, remove_orphans=True):
     """Raise InputError unless files can be created in ``directory`` (or, if
     it is missing, in its nearest existing parent); also removes temporary
-    files that killed runs left there."""
+    files that killed runs left there (tempfiles.clean_orphans), unless
+    ``remove_orphans`` is False."""
     path = path or directory
     directory = os.path.abspath(directory)
     if os.path.exists(directory) and not os.path.isdir(directory):
@@ -148,5 +213,5 @@ def check_writable_directory(directory, what='output', path=None):
         os.remove(probe)
     except OSError as e:
         raise InputError('cannot write {} {} ({})'.format(what, path, describe_os_error(e)))
-    if existing == directory:
+    if remove_orphans and existing == directory:
         tempfiles.clean_orphans(directory)

@@ -6,7 +6,7 @@ from faststyle.errors import InputError
 
 def add_device_arguments(parser, what='the net'):
     parser.add_argument('-g', '--gpu', type=int, default=-1,
-                        help='GPU id for {}, -1 for the CPU (default: -1)'.format(what))
+                        help='GPU id for {}, -1 for the CPU'.format(what))
     parser.add_argument('--device', default=None,
                         help="Chainer device specifier, e.g. '@numpy' or '@cupy:1' "
                              '(overrides -g)')

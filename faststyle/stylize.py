@@ -21,6 +21,7 @@ from PIL import Image
 
 import chainer
 
+from faststyle import cli
 from faststyle import devices
 from faststyle import images
 import net
@@ -341,33 +342,33 @@ def make_backend(name, model, device, stats, threads=None, precision='fp32',
     return OnnxRuntimeBackend(onnx_bytes, threads), note
 
 
-def add_arguments(parser, stats_default='image', stats_default_text=None):
+def add_arguments(parser, stats_default='instance', stats_default_text=None):
     """The stylizing flags, declared once for generate.py and stability.py."""
     parser.add_argument('--padding', type=int, default=50,
                         help='symmetric padding added around each frame before the '
-                             'net and cropped after, against border artefacts '
-                             '(default: 50)')
+                             'net and cropped after, against border artefacts')
     parser.add_argument('--median_filter', type=int, default=3,
                         help='size of the median filter applied to the result, 0 for '
-                             'none (default: 3)')
+                             'none')
     parser.add_argument('--stats', choices=STATS, default=stats_default,
-                        help="BatchNorm statistics: 'image' = each frame's own, as "
+                        type=cli.stats_name,
+                        help="BatchNorm statistics: 'instance' = each frame's own, as "
                              "CFNS's generate.py; 'running' = the averages from "
                              'training (default: {})'.format(
                                  stats_default_text or stats_default))
     parser.add_argument('--batch', type=int, default=1,
                         help='video frames per forward pass; helps on a GPU, '
-                             'results do not depend on it (default: 1)')
+                             'results do not depend on it')
     parser.add_argument('--backend', choices=BACKENDS, default='auto',
                         help='inference engine: chainer (CPU or GPU); openvino, '
                              'opencv or onnxruntime on the exported ONNX graph (CPU '
                              'only); auto = chainer on a GPU, on the CPU openvino '
-                             '(fastest), else opencv, else chainer (default: auto)')
+                             '(fastest), else opencv, else chainer')
     parser.add_argument('--precision', choices=PRECISIONS, default='fp32',
                         help='arithmetic of the net: fp32, or bf16 (bfloat16: about '
                              '2x faster on CPUs with AVX512_BF16 or AMX, openvino '
                              'backend only; changes pixels slightly, see '
-                             'docs/generate.md) (default: fp32)')
+                             'docs/generate.md)')
     parser.add_argument('--threads', type=int, default=None,
                         help='CPU threads for the openvino/opencv/onnxruntime '
                              'backends (default: all cores)')
@@ -391,7 +392,8 @@ class Stylizer:
     model_path   a .model file written by CFNS or train.py (never unpickled)
     device       Chainer device specifier ('@numpy', '@cupy:0', ...)
     backend      'chainer', 'openvino', 'opencv', 'onnxruntime' or 'auto'
-    stats        BatchNorm statistics: 'image' (CFNS) or 'running'
+    stats        BatchNorm statistics: 'instance' (CFNS; 'image' in earlier
+                 builds, still accepted) or 'running'
     padding      symmetric padding on each side before the net (CFNS: 50)
     median_filter  PIL median filter size after the net, 0 = none (CFNS: 3)
     keep_colors  keep the hue and saturation of the input (CFNS's flag)
@@ -403,9 +405,10 @@ class Stylizer:
     fp16         float16 inference (chainer backend on a GPU only)
     """
 
-    def __init__(self, model_path, device='@numpy', backend='auto', stats='image',
+    def __init__(self, model_path, device='@numpy', backend='auto', stats='instance',
                  padding=50, median_filter=3, keep_colors=False, batch=1,
                  threads=None, precision='fp32', streams=None, fp16=False):
+        stats = cli.stats_name(stats)
         if stats not in STATS:
             raise InputError('stats must be one of {}, not {!r}'.format(STATS, stats))
         if backend not in BACKENDS:

@@ -2,10 +2,13 @@
 
 Every output is written to ``.tmp-<pid>@<host>~<name>-<random><ext>`` in the
 output's directory and renamed when complete. A process killed with
-SIGKILL (or a power cut) cannot remove its temporary file; the next process
-that writes into that directory removes the temporary files of processes
-of this host that no longer run. Files of other hosts (a shared file system
-under an array job) and of running processes are never touched.
+SIGKILL (or a power cut) cannot remove its temporary file; the next command
+that checks its outputs in that directory (cli.check_writable) removes the
+temporary files of processes of this host that no longer run. Files of other
+hosts (a shared file system under an array job) and of running processes are
+never touched. The cleanup lists the whole directory, so it is done once
+where a command starts writing there, never per file written: thousands of
+outputs in one folder must not each list that folder.
 """
 import contextlib
 import os
@@ -18,7 +21,6 @@ from faststyle.errors import WorkError
 
 PREFIX = '.tmp-'
 _ORPHAN = re.compile(r'^\.tmp-(\d+)@([A-Za-z0-9.-]+)~')
-_cleaned = set()
 
 
 def _host():
@@ -37,11 +39,9 @@ def _alive(pid):
 
 def clean_orphans(directory, quiet=False):
     """Remove the temporary files left in ``directory`` by dead processes of
-    this host; returns their names. Each directory is looked at once per process."""
+    this host; returns their names. Lists ``directory``: call it once where a
+    command starts writing there (see the module docstring)."""
     directory = os.path.abspath(directory)
-    if directory in _cleaned:
-        return []
-    _cleaned.add(directory)
     removed = []
     host = _host()
     try:
@@ -71,7 +71,6 @@ def make_temp(final_path):
     with the permissions a normal new file gets; returns (fd, path)."""
     directory = os.path.dirname(os.path.abspath(final_path))
     os.makedirs(directory, exist_ok=True)
-    clean_orphans(directory)
     stem, ext = os.path.splitext(os.path.basename(final_path))
     fd, path = tempfile.mkstemp(
         dir=directory, suffix=ext,

@@ -20,6 +20,7 @@ from faststyle import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py
 
 from PIL import Image
 
+from faststyle import cli
 from faststyle import images
 from faststyle.errors import InputError
 
@@ -85,7 +86,8 @@ def write_crops(directory, size, per_photo=None):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
+                                formatter_class=cli.HelpFormatter)
     p.add_argument('-o', '--output', default='demo_output/content',
                    help='directory to write the crops to')
     p.add_argument('--size', type=int, default=256, help='crop size in pixels')

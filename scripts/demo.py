@@ -12,6 +12,7 @@
    (vgg16.py --hed) to show that training runs; so short a run learns the
    style's colours, not its strokes.
 """
+import argparse
 import os
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from faststyle import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py
 import cv2
 import numpy
 
+from faststyle import cli
 from faststyle import images
 from faststyle import tempfiles
 from faststyle import video
@@ -105,7 +107,10 @@ def size_of(path):
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs)
 
 
-def main():
+def main(argv=None):
+    # No flags; --help shows what the demo does instead of running it.
+    argparse.ArgumentParser(description=__doc__,
+                            formatter_class=cli.RawDescriptionHelpFormatter).parse_args(argv)
     start = time.time()
     os.chdir(ROOT)
     missing = [p for _, p in MODELS if not os.path.isfile(p)]

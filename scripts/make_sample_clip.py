@@ -1,11 +1,11 @@
 """Rebuild the sample clip: a pan and zoom over a shipped photo, with sensor noise.
 
     python -m scripts.make_sample_clip                  # sample_images/tubingen_pan.mp4
-    python -m scripts.make_sample_clip --flow-dir flow/ # also the exact optical flow
+    python -m scripts.make_sample_clip --flow_dir flow/ # also the exact optical flow
 
 The camera moves over a still photo, so the true motion of every pixel is
-known exactly: ``--flow-dir`` writes it as Middlebury .flo files in the
-layout ``stability.py --flow-dir`` reads, which checks the computed flow and
+known exactly: ``--flow_dir`` writes it as Middlebury .flo files in the
+layout ``stability.py --flow_dir`` reads, which checks the computed flow and
 the warping error. Each frame gets fresh Gaussian "sensor" noise, as a real
 camera would, so nothing in the clip is perfectly still. The clip is
 deterministic: the same flags give the same frames (the .mp4's bytes depend
@@ -184,24 +184,24 @@ def parse_args(argv):
                              'sample_images/tubingen.jpg; the camera poses are '
                              'chosen for its 1024x768)')
     parser.add_argument('--frames', type=int, default=48,
-                        help='number of frames (default: %(default)s)')
+                        help='number of frames')
     parser.add_argument('--size', type=parse_size, default=(320, 240),
                         help='frame size WIDTHxHEIGHT (default: 320x240)')
     parser.add_argument('--fps', type=int, default=24,
-                        help='frame rate of the .mp4 (default: %(default)s)')
+                        help='frame rate of the .mp4')
     parser.add_argument('--noise', type=float, default=3.0,
                         help='standard deviation of the per-frame Gaussian sensor '
-                             'noise, 0-255 scale (default: %(default)s)')
+                             'noise, 0-255 scale')
     parser.add_argument('--seed', type=cli.seed, default=0,
-                        help='seed of the sensor noise (default: %(default)s)')
+                        help='seed of the sensor noise')
     parser.add_argument('--crf', type=int, default=14,
-                        help='x264 quality, lower is better (default: %(default)s)')
-    parser.add_argument('--flow-dir',
-                        help='also write the exact optical flow here as .flo files '
-                             '(forward_I_J.flo, backward_J_I.flo; 1-based)')
-    parser.add_argument('--frames-dir',
-                        help='also write the frames here as lossless PNGs '
-                             '(frame_0001.png, ...)')
+                        help='x264 quality, lower is better')
+    cli.add_flag(parser, '--flow_dir',
+                 help='also write the exact optical flow here as .flo files '
+                      '(forward_I_J.flo, backward_J_I.flo; 1-based)')
+    cli.add_flag(parser, '--frames_dir',
+                 help='also write the frames here as lossless PNGs '
+                      '(frame_0001.png, ...)')
     args = parser.parse_args(argv)
     if args.frames < 2:
         parser.error('--frames must be at least 2')

@@ -31,6 +31,7 @@ import time
 import numpy
 
 from faststyle import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
+from faststyle import cli
 from faststyle import npz
 from faststyle import tempfiles
 
@@ -93,7 +94,8 @@ def run_phases(phases, threads):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
+                                formatter_class=cli.HelpFormatter)
     p.add_argument('-s', '--style', default='sample_images/candy.jpg', help='style image')
     p.add_argument('--name', default=None,
                    help='model name (default: the style image file name)')
@@ -153,6 +155,7 @@ def main(argv=None):
                      path('{}.log'.format(kind))))
     run_phases(todo, max(1, args.threads // len(todo)) if todo else 1)
     os.makedirs('models', exist_ok=True)
+    tempfiles.clean_orphans('models')  # once, before the files it ships there
     for kind in twins:
         ship(path('{}_{}.model'.format(name, kind)),
              os.path.join('models', '{}_{}.model'.format(name, kind)))

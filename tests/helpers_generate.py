@@ -14,7 +14,7 @@ import net  # NOQA: E402
 
 def make_model(path, arch, seed=0):
     """A random FastStyleNet saved the CFNS way (serializers.save_npz), with
-    BatchNorm gamma/beta/averages perturbed so 'image' and 'running' differ."""
+    BatchNorm gamma/beta/averages perturbed so 'instance' and 'running' differ."""
     rng = numpy.random.RandomState(seed)
     numpy.random.seed(seed)  # Chainer's initializers draw from numpy's global state
     model = net.FastStyleNet(arch)

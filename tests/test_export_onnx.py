@@ -41,7 +41,7 @@ def test_cli_export_loads_everywhere_and_matches(models, arch, stats, tmp_path, 
     proto = onnx.load(str(out))
     onnx.checker.check_model(proto, full_check=True)
     ops = {node.op_type for node in proto.graph.node}
-    assert ('InstanceNormalization' if stats == 'image' else 'BatchNormalization') in ops
+    assert ('InstanceNormalization' if stats == 'instance' else 'BatchNormalization') in ops
     assert ('ConvTranspose' if arch == 'deconv' else 'Resize') in ops
 
     # Dynamic batch and frame size: two different shapes through one session/net.
@@ -99,6 +99,14 @@ def test_default_output_name_and_atomic(models, tmp_path):
     model.write_bytes(open(models['resize'], 'rb').read())
     assert export_onnx.main([str(model)]) == 0
     assert sorted(os.listdir(tmp_path)) == ['mine.model', 'mine.onnx']
+
+
+def test_old_stats_name_image_exports_instance_normalization(models, tmp_path):
+    """--stats image, the name of earlier builds, writes the --stats instance graph."""
+    paths = [tmp_path / '{}.onnx'.format(name) for name in ('image', 'instance')]
+    for path, name in zip(paths, ('image', 'instance')):
+        assert export_onnx.main([models['resize'], '-o', str(path), '--stats', name]) == 0
+    assert paths[0].read_bytes() == paths[1].read_bytes()
 
 
 def test_bad_model_one_line(tmp_path):

@@ -150,7 +150,7 @@ def test_pad_frame_is_cfns_padding_plus_bottom_right():
 
 
 @pytest.mark.parametrize('backend', ['chainer', 'openvino', 'opencv', 'onnxruntime'])
-@pytest.mark.parametrize('stats', ['image', 'running'])
+@pytest.mark.parametrize('stats', ['instance', 'running'])
 def test_batch_equals_one_at_a_time(models, backend, stats):
     frames = make_frames(5, 21, 27)
     kwargs = dict(backend=backend, stats=stats, padding=4, median_filter=0)
@@ -171,9 +171,34 @@ def test_batch_equals_one_at_a_time(models, backend, stats):
 
 def test_stats_modes_differ(models):
     frame = make_frames(1, 20, 28)
-    image = stylize.Stylizer(models['resize'], stats='image').stylize(frame)[0]
+    instance = stylize.Stylizer(models['resize'], stats='instance').stylize(frame)[0]
     running = stylize.Stylizer(models['resize'], stats='running').stylize(frame)[0]
-    assert max_diff(image, running) > 10
+    assert max_diff(instance, running) > 10
+
+
+def test_old_stats_name_image_still_works(models, tmp_path, capsys):
+    """'image', the name earlier builds gave 'instance' statistics, is still
+    taken by --stats and by Stylizer, and is the same; --help lists the new name."""
+    frame = make_frames(1, 20, 28)
+    old = stylize.Stylizer(models['resize'], stats='image')
+    assert old.stats == 'instance'
+    assert numpy.array_equal(
+        old.stylize(frame)[0],
+        stylize.Stylizer(models['resize'], stats='instance').stylize(frame)[0])
+    source = tmp_path / 'in.png'
+    Image.fromarray(frame[0]).save(str(source))
+    outputs = {}
+    for name in ('image', 'instance'):
+        outputs[name] = tmp_path / '{}.png'.format(name)
+        status, _, err = run_main([source, '-m', models['resize'], '-o', outputs[name],
+                                   '--stats', name, '--backend', 'chainer'], capsys)
+        assert status == 0, err
+    assert numpy.array_equal(numpy.asarray(Image.open(str(outputs['image']))),
+                             numpy.asarray(Image.open(str(outputs['instance']))))
+    assert generate.parse_args([str(source), '--stats', 'image']).stats == 'instance'
+    with pytest.raises(SystemExit):
+        generate.parse_args(['--help'])
+    assert '{instance,running}' in capsys.readouterr().out
 
 
 def test_mixed_sizes_in_one_call(models):
@@ -299,6 +324,27 @@ def test_refuses_to_overwrite_input(models, tmp_path, capsys):
 
 
 # --- several inputs, directories, shards ----------------------------------------
+
+def test_output_folder_is_cleaned_of_leftovers_once(models, tmp_path, capsys, monkeypatch):
+    """Leftover temporary files are looked for once per output folder, not
+    once per output: many outputs in one folder must not each list it."""
+    inputs = tmp_path / 'in'
+    inputs.mkdir()
+    for i, frame in enumerate(make_frames(4, 20, 28)):
+        Image.fromarray(frame).save(inputs / 'img{}.png'.format(i))
+    out_dir = tmp_path / 'out'
+    out_dir.mkdir()
+    from faststyle import tempfiles
+    listed = []
+    clean_orphans = tempfiles.clean_orphans
+    monkeypatch.setattr(tempfiles, 'clean_orphans',
+                        lambda directory, *a, **k: listed.append(directory) or
+                        clean_orphans(directory, *a, **k))
+    status, out, err = run_main([inputs, '-m', models['deconv'], '-o', out_dir,
+                                 '--padding', '2', '--backend', 'chainer'], capsys)
+    assert status == 0 and '4 written' in out, err
+    assert listed == [str(out_dir)]
+
 
 def test_directory_shard_and_skip(models, tmp_path, capsys):
     inputs = tmp_path / 'in'

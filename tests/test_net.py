@@ -38,13 +38,24 @@ def test_forward_matches_cfns_in_training_mode(tmp_path, arch, shape):
 
 @pytest.mark.parametrize('arch', net.ARCHS)
 def test_per_image_statistics_equal_cfns_batch_of_one(tmp_path, arch):
-    """At generation ('image' stats) each image is CFNS's batch of one."""
+    """At generation ('instance' stats) each image is CFNS's batch of one."""
     arrays = cfns_reference.random_arrays(arch, seed=2)
     path = save_cfns_model(tmp_path / 'cfns.model', arrays)
-    model = net.load_model(path, stats='image')
+    model = net.load_model(path, stats='instance')
     x = numpy.random.RandomState(3).uniform(0, 255, (2, 3, 12, 16)).astype(numpy.float32)
     with chainer.using_config('train', False):
         ours = model(x).array
     for i in range(2):
         expected = cfns_reference.forward(arrays, x[i:i + 1], arch)
         numpy.testing.assert_allclose(ours[i:i + 1], expected, rtol=0, atol=1e-3)
+
+
+def test_old_stats_name_image_loads_as_instance(tmp_path):
+    """net.load_model(stats='image'), the name of earlier builds, computes
+    what stats='instance' does."""
+    path = save_cfns_model(tmp_path / 'cfns.model', cfns_reference.random_arrays('resize', 4))
+    x = numpy.random.RandomState(5).uniform(0, 255, (2, 3, 12, 16)).astype(numpy.float32)
+    with chainer.using_config('train', False):
+        old = net.load_model(path, stats='image')(x).array
+        new = net.load_model(path, stats='instance')(x).array
+    assert numpy.array_equal(old, new)

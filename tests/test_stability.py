@@ -54,7 +54,7 @@ def measure_frames(frames, stylized=None, **kwargs):
     if stylized is not None:
         rows.append(ListRow(stylized))
     stability.measure(frames, rows, stability.SourceFlow('dis'), **kwargs)
-    return [row.figures.summary() for row in rows]
+    return [row.totals.summary() for row in rows]
 
 
 class ListRow:
@@ -62,10 +62,10 @@ class ListRow:
 
     def __init__(self, frames):
         self.frames = frames
-        self.figures = stability.Figures('list', 'video')
+        self.totals = stability.RowTotals('list', 'video')
 
     def add(self, src, pair, t):
-        self.figures.add(self.frames[t], pair)
+        self.totals.add(self.frames[t], pair)
 
 
 @pytest.fixture(scope='module')
@@ -204,7 +204,7 @@ def test_detail_definition_flat_ramp_and_contrast():
 def shifted_figures(frames, dx=2, flow_dx=1.5):
     """Figures of frames panned by ``dx`` px each, warped with a flow that is
     off by half a pixel (a small, known warping error), all pixels still."""
-    figures = stability.Figures('pan', 'video')
+    figures = stability.RowTotals('pan', 'video')
     backward = numpy.zeros(frames[0].shape[:2] + (2,), numpy.float32)
     backward[..., 0] = flow_dx
     reliable = flow.inside_frame(backward)

@@ -39,7 +39,7 @@ def test_toy_run(tmp_path, capsys):
     rows = document['rows']
     assert rows[0]['model'] == 'source' and rows[0]['warp_mse'] is not None
     assert [(r['model'], r['stats']) for r in rows[1:3]] == [
-        ('vanilla', 'image'), ('vanilla', 'running')]
+        ('vanilla', 'instance'), ('vanilla', 'running')]
     for row in rows[1:]:
         assert row['frames'] == 3
         # A random net's output of a moving clip, with noise on the input:
@@ -150,7 +150,7 @@ def test_models_mode(tmp_path, capsys):
     assert experiment.main([
         '--models', 'a=' + models['a'], 'b=' + models['b'], '--vgg', 'random',
         '--image_size', '32', '--crops', '1', '--clip', clip, '--size', '40',
-        '--frames', '3', '--popping_frames', '2', '--stats', 'image',
+        '--frames', '3', '--popping_frames', '2', '--stats', 'instance',
         '--workdir', str(workdir), '--json', str(out)]) == 0
     printed = capsys.readouterr().out
     assert 'WARNING: RANDOM stand-in VGG16' in printed
@@ -181,7 +181,7 @@ def test_models_mode(tmp_path, capsys):
     expected = numpy.mean([numpy_style_distance(vgg, f, style) for f in source])
     assert abs(rows['source']['style_dist'] - expected) <= 1e-4 * expected
     for name, path in models.items():
-        outputs = stylize.Stylizer(path, stats='image').stylize(source)
+        outputs = stylize.Stylizer(path, stats='instance').stylize(source)
         expected = numpy.mean([numpy_style_distance(vgg, f, style) for f in outputs])
         assert abs(rows[name]['style_dist'] - expected) <= 1e-4 * expected
 
