@@ -65,8 +65,15 @@ def epochs_done(model_path):
 
 
 def ship(model_path, shipped_path):
-    """The same arrays, zip-compressed: the repository's copy of a model."""
+    """The same arrays, zip-compressed: the repository's copy of a model. A
+    shipped file that already holds these arrays is left as it is (a zip's
+    bytes change with its time stamps, and the repository keeps every version)."""
     arrays = npz.open_npz(model_path)
+    if os.path.isfile(shipped_path):
+        shipped = npz.open_npz(shipped_path)
+        if set(shipped) == set(arrays) and all(
+                numpy.array_equal(shipped[key], arrays[key]) for key in arrays):
+            return
     tempfiles.atomic_write(shipped_path, lambda f: numpy.savez_compressed(
         f, **{key: arrays[key] for key in arrays}))
 
