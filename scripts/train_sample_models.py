@@ -121,7 +121,7 @@ def main(argv=None):
                    help='weight of the stability loss for the stabilized twin; '
                         'more values train more twins (NAME_stabLAMBDA)')
     p.add_argument('--only', nargs='+', metavar='TWIN', default=None,
-                   help='train only these twins, e.g. vanilla stab200 (default: all); '
+                   help='train only these twins, e.g. vanilla stab (default: all); '
                         'the others are shipped as they are')
     p.add_argument('-g', '--gpu', type=int, default=-1, help='GPU id (-1: CPU)')
     p.add_argument('--threads', type=int, default=os.cpu_count() or 1,
