@@ -1,6 +1,6 @@
 """Train the shipped sample models: a vanilla and a stabilized net of one style.
 
-    python -m scripts.train_sample_models                 # about 2 hours on 2 CPU cores
+    python -m scripts.train_sample_models                 # about 3.5 hours on 2 CPU cores
     python -m scripts.train_sample_models -g 0 --image_size 256   # on a GPU
 
 Both nets are trained by train.py with the HED loss network (vgg16.py
@@ -10,16 +10,20 @@ copies resume its snapshot (weights, Adam's moments, data order) and train on
 to ``--base_epochs + --epochs`` epochs, one without and one with the
 noise-stability loss (``--lambda_noise``; several values give more
 stabilized twins). Resuming, not ``-i``, matters: a
-fresh Adam undoes much of a trained net in its first hundred steps. Each
-phase that has already written its model is skipped when the script is run
-again, so a phase stopped with Ctrl-C (train.py then saves its snapshot under
-the final name) counts as done: this is how to shorten the shared start to fit
-the time you have. A twin that has written its model but has fewer epochs
+fresh Adam undoes much of a trained net in its first hundred steps. The
+shared start, once it has written its model, is skipped when the script is
+run again, so a start stopped with Ctrl-C (train.py then saves its snapshot
+under the final name) counts as done: this is how to shorten it to fit
+the time you have (a twin stopped so goes on from its snapshot when the
+script is run again). A twin that has written its model but has fewer epochs
 than ``--base_epochs + --epochs`` resumes its own snapshot: run again with a
-larger ``--epochs`` (and ``--only``) to train the twins on. The finished nets are written, compressed, to models/NAME_vanilla.model,
+larger ``--epochs`` (and ``--only``) to train the twins on. The finished
+nets are written, compressed, to models/NAME_vanilla.model,
 models/NAME_stab.model (the first lambda) and models/NAME_stabLAMBDA.model
-(any others), with a models/NAME_sample.json that records how they were made,
-including the iterations each phase really ran.
+(any others), with a models/NAME_sample.json that records how they were
+made, including the iterations each phase really ran. The defaults make the
+shipped pair, candy_vanilla and candy_stab (models/README.md says how
+candy_stab1000 was added).
 """
 import argparse
 import json
@@ -85,6 +89,22 @@ def twin_names(lambdas):
     return twins
 
 
+def twins_to_train(twins, only, total_epochs, base_model, model_of):
+    """(kind, model path, snapshot to resume) of each twin that needs training:
+    a missing twin starts from the shared start's snapshot, a twin with fewer
+    than ``total_epochs`` goes on from its own; ``only`` (None: all) picks twins."""
+    todo = []
+    for kind in twins:
+        model = model_of(kind)
+        if only and kind not in only:
+            continue
+        if not os.path.isfile(model):
+            todo.append((kind, model, state_path(base_model)))
+        elif epochs_done(model) < total_epochs:
+            todo.append((kind, model, state_path(model)))
+    return todo
+
+
 def run_phases(phases, threads):
     """Run (name, command, log) triples in parallel; fail if any fails."""
     env = dict(os.environ, OMP_NUM_THREADS=str(threads),
@@ -113,11 +133,11 @@ def main(argv=None):
     p.add_argument('--arch', default='resize', choices=('resize', 'deconv'),
                    help='transform net layout')
     p.add_argument('--image_size', type=int, default=128, help='training crop size')
-    p.add_argument('--base_epochs', type=int, default=18,
+    p.add_argument('--base_epochs', type=int, default=10,
                    help='epochs of the shared vanilla start')
-    p.add_argument('--epochs', type=int, default=14,
+    p.add_argument('--epochs', type=int, default=24,
                    help='epochs of each twin after the shared start')
-    p.add_argument('--lambda_noise', type=float, nargs='+', default=[1000.0],
+    p.add_argument('--lambda_noise', type=float, nargs='+', default=[200.0],
                    help='weight of the stability loss for the stabilized twin; '
                         'more values train more twins (NAME_stabLAMBDA)')
     p.add_argument('--only', nargs='+', metavar='TWIN', default=None,
@@ -146,20 +166,11 @@ def main(argv=None):
         run_phases([('base', train_command(args, base, args.base_epochs, 0),
                      path('base.log'))], args.threads)
     twins = twin_names(args.lambda_noise)
-    total_epochs = args.base_epochs + args.epochs
-    todo = []
-    for kind, lambda_noise in twins.items():
-        model = path('{}_{}.model'.format(name, kind))
-        if args.only and kind not in args.only:
-            continue
-        if not os.path.isfile(model):
-            resume = state_path(base)
-        elif epochs_done(model) < total_epochs:
-            resume = state_path(model)  # a larger --epochs trains a finished twin on
-        else:
-            continue
-        todo.append((kind, train_command(args, model, total_epochs, lambda_noise, resume),
-                     path('{}.log'.format(kind))))
+    todo = [(kind, train_command(args, model, args.base_epochs + args.epochs,
+                                 twins[kind], resume), path('{}.log'.format(kind)))
+            for kind, model, resume in twins_to_train(
+                twins, args.only, args.base_epochs + args.epochs, base,
+                lambda kind: path('{}_{}.model'.format(name, kind)))]
     run_phases(todo, max(1, args.threads // len(todo)) if todo else 1)
     os.makedirs('models', exist_ok=True)
     tempfiles.clean_orphans('models')  # once, before the files it ships there

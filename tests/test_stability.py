@@ -434,3 +434,18 @@ def test_cli_written_flow_reads_back_to_the_same_figures(tmp_path, small_clip):
     dis, = json.load(open(computed))['rows']
     farneback, = json.load(open(read_back))['rows']
     assert farneback['warp_mse'] == pytest.approx(dis['warp_mse'], rel=0.5)
+
+
+def test_grid_pattern_figures():
+    """benchmarks/grid_pattern.py: a period-2 checkerboard puts all its
+    energy on the grid frequencies and survives averaging over frames; the
+    same texture moving with a pan (a shifted random image) does neither."""
+    from benchmarks import grid_pattern
+    rows, cols = numpy.mgrid[:64, :64]
+    checker = numpy.repeat(((rows + cols) % 2 * 255)[:, :, None], 3, axis=2).astype(numpy.uint8)
+    share, factor, static = grid_pattern.figures([checker] * 4)
+    assert share > 0.999 and factor > 250 and abs(static - 1) < 1e-9
+    texture = numpy.random.RandomState(0).randint(0, 256, (64, 80, 3)).astype(numpy.uint8)
+    panning = [texture[:, shift:shift + 64] for shift in range(0, 16, 2)]
+    share, factor, static = grid_pattern.figures(panning)
+    assert share < 0.01 and factor < 3 and static < 0.3
