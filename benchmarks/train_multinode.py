@@ -157,9 +157,9 @@ def main():
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as scratch:
         if args.vgg is None:
-            import vgg16
+            from faststyle import vgg16_weights
             args.vgg = os.path.join(scratch, 'vgg16_stand_in.model')
-            vgg16.save_arrays(args.vgg, vgg16.random_weights(seed=0))
+            vgg16_weights.save_arrays(args.vgg, vgg16_weights.random_weights(seed=0))
         rows = [run(args, None), run(args, 1), run(args, 2)]
     report(rows, args, load_before, os.getloadavg()[0])
 

@@ -32,10 +32,10 @@ def benchmark_trainer(device, size, lambda_noise, workdir):
     (the same cost as real ones), for timing steps; gpu_check.py uses it too."""
     from faststyle import dataset
     import train
-    import vgg16
+    from faststyle import vgg16_weights
     vgg_path = os.path.join(workdir, 'vgg16.model')
     if not os.path.exists(vgg_path):
-        vgg16.save_arrays(vgg_path, vgg16.random_weights())
+        vgg16_weights.save_arrays(vgg_path, vgg16_weights.random_weights())
     images = os.path.join(ROOT, 'sample_images')
     args = train.parse_args(['-s', os.path.join(images, 'style.jpg'), '-d', images,
                              '--vgg', vgg_path, '--image_size', str(size),

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from faststyle import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
-import vgg16
+from faststyle import vgg16_weights
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -15,7 +15,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def vgg_path(tmp_path_factory):
     """Random He-scaled VGG16 weights in the exact CFNS vgg16.model layout."""
     path = str(tmp_path_factory.mktemp('vgg') / 'vgg16.model')
-    vgg16.save_arrays(path, vgg16.random_weights(seed=0))
+    vgg16_weights.save_arrays(path, vgg16_weights.random_weights(seed=0))
     return path
 
 

