@@ -18,11 +18,13 @@ from faststyle import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py
 
 from PIL import Image
 
+from faststyle import camera
 from faststyle import cli
 from faststyle import devices
 from faststyle import images
-from faststyle import tempfiles
+from faststyle import pipeline
 from faststyle import stylize
+from faststyle import tempfiles
 from faststyle import video
 from faststyle.errors import InputError, WorkError
 
@@ -193,7 +195,7 @@ def _process(stylizers, args, in_path, out_path):
                                             time.perf_counter() - start))
         return
     stylizer = stylizers.get(args.stats or VIDEO_STATS)
-    summary = video.stylize_video(in_path, out_path, stylizer.stylize,
+    summary = pipeline.stylize_video(in_path, out_path, stylizer.stylize,
                                   batch=stylizer.frames_per_call,
                                   progress=not args.no_progress)
     print('{}: {} frames in {:.1f} s ({:.2f} frames/s), {}x{} at {:.3f} frames/s, {}'
@@ -211,7 +213,7 @@ def run(args):
     if args.camera is not None:
         if args.input:
             raise InputError('give either --camera or input files, not both')
-        frames, seconds = video.run_camera(
+        frames, seconds = camera.run_camera(
             args.camera, stylizers.get(args.stats or VIDEO_STATS).stylize)
         print('camera {}: {} frames in {:.1f} s ({:.2f} frames/s)'.format(
             args.camera, frames, seconds, frames / max(seconds, 1e-9)))

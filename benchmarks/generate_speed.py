@@ -49,6 +49,7 @@ import net
 from faststyle import cli
 from faststyle import stylize
 from faststyle import video
+from faststyle import pipeline
 
 # (backend, precision) rows of the speed tables.
 CONFIGS = (('openvino', 'fp32'), ('openvino', 'bf16'), ('opencv', 'fp32'),
@@ -169,7 +170,7 @@ def video_rates(clip, tmp, stylizer):
     # The same frames through the Stylizer alone, right before the video run,
     # so both see the same machine load.
     alone = len(frames) / _time(lambda: stylizer.stylize(frames))
-    summary = video.stylize_video(clip, os.path.join(tmp, 'out.mp4'), stylizer.stylize,
+    summary = pipeline.stylize_video(clip, os.path.join(tmp, 'out.mp4'), stylizer.stylize,
                                   batch=stylizer.frames_per_call, progress=False)
     return alone, summary['frames'] / summary['seconds']
 

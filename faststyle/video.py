@@ -1,5 +1,5 @@
-"""Reading and writing videos and cameras for generate.py, and the threaded
-decode -> stylize -> encode pipeline.
+"""Reading and writing videos for generate.py (faststyle/pipeline.py runs
+them in threads around the net; faststyle/camera.py shows a live camera).
 
 Frames are HxWx3 uint8 RGB numpy arrays throughout. Videos are read with
 OpenCV. They are written by an ffmpeg binary (from PATH, else the one the
@@ -13,13 +13,11 @@ the end, so a crash or Ctrl-C never leaves a broken file under the final name.
 import fractions
 import functools
 import os
-import queue
 import re
 import shutil
 import subprocess
 import sys
 import threading
-import time
 
 import cv2
 
@@ -270,191 +268,3 @@ def copy_audio(video_path, audio_source, out_path, ffmpeg):
     _note('{}: could not copy the audio ({}); the video is written without '
           'sound'.format(audio_source, result.stderr.strip().splitlines()[-1:]))
     return False
-
-
-_END = object()
-
-
-def _put(q, item, stop):
-    """Blocking put that gives up when ``stop`` is set (the consumer is gone)."""
-    while not stop.is_set():
-        try:
-            q.put(item, timeout=0.1)
-            return
-        except queue.Full:
-            pass
-
-
-def _get(q, stop):
-    """Blocking get that returns _END when ``stop`` is set (the producer is gone)."""
-    while True:
-        try:
-            return q.get(timeout=0.1)
-        except queue.Empty:
-            if stop.is_set():
-                return _END
-
-
-def stylize_video(in_path, out_path, stylize, batch=1, progress=True,
-                  ffmpeg='auto', queue_size=16):
-    """Stylize every frame of ``in_path`` into ``out_path``; returns a summary dict.
-
-    ``stylize`` maps a list of frames to a list of stylized frames; it is
-    called with up to ``batch`` frames. Decoding and encoding run in their own
-    threads, with bounded queues, so they overlap with ``stylize``.
-    ``ffmpeg``: 'auto' (find one), a path, or None (OpenCV only, no audio).
-    """
-    if os.path.exists(out_path) and os.path.samefile(in_path, out_path):
-        raise InputError('{}: refusing to overwrite the input video'.format(out_path))
-    if os.path.splitext(out_path)[1].lower() not in VIDEO_EXTENSIONS:
-        raise InputError('{}: the output of a video must be a video file ({})'.format(
-            out_path, ', '.join(VIDEO_EXTENSIONS)))
-    if ffmpeg == 'auto':
-        ffmpeg = find_ffmpeg()
-        if ffmpeg is None:
-            _say_once('no ffmpeg binary found (pip install imageio-ffmpeg, or put '
-                      'ffmpeg on PATH): videos are written without sound')
-    start = time.perf_counter()
-    reader = VideoReader(in_path)
-    fps = reader.fps
-    if fps is None:
-        fps = 30.0
-        _note('{}: the frame rate is unknown; writing 30 frames/s'.format(in_path))
-    video_tmp = temporary_path(out_path)
-    muxed_tmp = None
-    writer = None
-    writer_closed = False
-    bar = None
-    # Any thread that fails records its exception and sets ``stop``; the
-    # others then wind down and the main thread re-raises it.
-    stop = threading.Event()
-    failures = []
-    decoded = queue.Queue(queue_size)
-    stylized = queue.Queue(queue_size)
-    threads = []
-
-    def decode():
-        try:
-            for frame in reader:
-                _put(decoded, frame, stop)
-                if stop.is_set():
-                    return
-            _put(decoded, _END, stop)
-        except Exception as e:
-            failures.append(e)
-            stop.set()
-
-    def encode():
-        try:
-            while True:
-                frame = _get(stylized, stop)
-                if frame is _END:
-                    break
-                writer.write(frame)
-                bar.update(1)
-        except Exception as e:
-            failures.append(e)
-            stop.set()
-
-    try:
-        writer = open_writer(video_tmp, fps, reader.width, reader.height, ffmpeg)
-        bar = _progress_bar(reader.frame_count_hint, os.path.basename(in_path), progress)
-        threads = [threading.Thread(target=decode, daemon=True, name='decode'),
-                   threading.Thread(target=encode, daemon=True, name='encode')]
-        for thread in threads:
-            thread.start()
-        frames_done = 0
-        finished = False
-        while not finished and not stop.is_set():
-            chunk = []
-            while len(chunk) < batch:
-                frame = _get(decoded, stop)
-                if frame is _END:
-                    finished = True
-                    break
-                chunk.append(frame)
-            if chunk:
-                for out in stylize(chunk):
-                    _put(stylized, out, stop)
-                frames_done += len(chunk)
-        _put(stylized, _END, stop)
-        threads[1].join()
-        if failures:
-            raise failures[0]
-        writer.close()
-        writer_closed = True
-        bar.close()
-
-        audio = False
-        if ffmpeg and audio_codecs(in_path, ffmpeg):
-            muxed_tmp = temporary_path(out_path)
-            audio = copy_audio(video_tmp, in_path, muxed_tmp, ffmpeg)
-        os.replace(muxed_tmp if audio else video_tmp, out_path)
-        shortfall = reader.shortfall()
-        if shortfall:
-            print('warning: {}; {} has {} frames'.format(shortfall, out_path, frames_done),
-                  file=sys.stderr)
-        return {'frames': frames_done, 'seconds': time.perf_counter() - start,
-                'width': reader.width, 'height': reader.height, 'fps': fps,
-                'audio': audio}
-    finally:
-        stop.set()
-        if writer is not None and not writer_closed:
-            writer.abort()  # also unblocks an encoder thread stuck in write()
-        if bar is not None:
-            bar.close()
-        for thread in threads:
-            thread.join()
-        reader.close()
-        for path in (video_tmp, muxed_tmp):
-            if path:
-                tempfiles.remove_quietly(path)
-
-
-def _progress_bar(total, name, enabled):
-    from tqdm import tqdm
-    # disable=None: only on a terminal, so logs of batch jobs stay readable.
-    return tqdm(total=total, desc=name, unit='frame', dynamic_ncols=True,
-                disable=None if enabled else True)
-
-
-def has_display():
-    """Whether cv2.imshow can open a window (X11/Wayland on Linux)."""
-    if sys.platform.startswith('linux'):
-        return bool(os.environ.get('DISPLAY') or os.environ.get('WAYLAND_DISPLAY'))
-    return True
-
-
-def run_camera(index, stylize, window='fast style (q or Esc to quit)'):
-    """Show camera ``index`` stylized live until q, Esc or the window is closed.
-
-    Returns (frames, seconds)."""
-    if not has_display():
-        raise InputError('--camera needs a display for its preview window '
-                         '(DISPLAY is not set)')
-    capture = cv2.VideoCapture(index)
-    if not capture.isOpened():
-        raise InputError('camera {}: cannot open it'.format(index))
-    frames = 0
-    start = time.perf_counter()
-    try:
-        cv2.namedWindow(window, cv2.WINDOW_NORMAL)
-        while True:
-            ok, frame = capture.read()
-            if not ok:
-                raise InputError('camera {}: no more frames'.format(index))
-            rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-            out = stylize([rgb])[0]
-            cv2.imshow(window, cv2.cvtColor(out, cv2.COLOR_RGB2BGR))
-            frames += 1
-            key = cv2.waitKey(1) & 0xFF
-            if key in (ord('q'), 27) or cv2.getWindowProperty(
-                    window, cv2.WND_PROP_VISIBLE) < 1:
-                break
-    except cv2.error as e:
-        raise InputError('camera {}: cannot show the preview window ({})'.format(
-            index, str(e).strip().splitlines()[-1]))
-    finally:
-        capture.release()
-        cv2.destroyAllWindows()
-    return frames, time.perf_counter() - start

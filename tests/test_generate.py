@@ -16,6 +16,7 @@ import generate  # NOQA: E402
 import net  # NOQA: E402
 from faststyle import stylize  # NOQA: E402
 from faststyle import video  # NOQA: E402
+from faststyle import pipeline
 
 @pytest.fixture(scope='module')
 def models(tmp_path_factory):
@@ -276,7 +277,7 @@ def test_video_without_ffmpeg(models, tmp_path):
     source = make_video_opencv(tmp_path / 'clip.avi', make_frames(4, 20, 28), 15)
     out_path = str(tmp_path / 'out.avi')
     stylizer = stylize.Stylizer(models['deconv'], padding=4)
-    summary = video.stylize_video(source, out_path, stylizer.stylize, ffmpeg=None,
+    summary = pipeline.stylize_video(source, out_path, stylizer.stylize, ffmpeg=None,
                                   progress=False)
     assert summary['frames'] == 4 and not summary['audio']
     stylized, fps, width, height = read_video(out_path)
@@ -311,7 +312,7 @@ def test_failure_leaves_no_file(models, tmp_path, failure):
         return frames
 
     with pytest.raises(failure):
-        video.stylize_video(source, str(out_path), flaky, progress=False)
+        pipeline.stylize_video(source, str(out_path), flaky, progress=False)
     assert sorted(os.listdir(tmp_path)) == ['clip.mp4']
 
 

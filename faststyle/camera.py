@@ -1,0 +1,50 @@
+"""A live camera stylized in a preview window (generate.py --camera)."""
+import os
+import sys
+import time
+
+import cv2
+
+from faststyle.errors import InputError
+
+
+def has_display():
+    """Whether cv2.imshow can open a window (X11/Wayland on Linux)."""
+    if sys.platform.startswith('linux'):
+        return bool(os.environ.get('DISPLAY') or os.environ.get('WAYLAND_DISPLAY'))
+    return True
+
+
+def run_camera(index, stylize, window='fast style (q or Esc to quit)'):
+    """Show camera ``index`` stylized live until q, Esc or the window is closed.
+
+    Returns (frames, seconds)."""
+    if not has_display():
+        raise InputError('--camera needs a display for its preview window '
+                         '(DISPLAY is not set)')
+    capture = cv2.VideoCapture(index)
+    if not capture.isOpened():
+        raise InputError('camera {}: cannot open it'.format(index))
+    frames = 0
+    start = time.perf_counter()
+    try:
+        cv2.namedWindow(window, cv2.WINDOW_NORMAL)
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                raise InputError('camera {}: no more frames'.format(index))
+            rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+            out = stylize([rgb])[0]
+            cv2.imshow(window, cv2.cvtColor(out, cv2.COLOR_RGB2BGR))
+            frames += 1
+            key = cv2.waitKey(1) & 0xFF
+            if key in (ord('q'), 27) or cv2.getWindowProperty(
+                    window, cv2.WND_PROP_VISIBLE) < 1:
+                break
+    except cv2.error as e:
+        raise InputError('camera {}: cannot show the preview window ({})'.format(
+            index, str(e).strip().splitlines()[-1]))
+    finally:
+        capture.release()
+        cv2.destroyAllWindows()
+    return frames, time.perf_counter() - start
