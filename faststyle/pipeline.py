@@ -55,14 +55,14 @@ def stylize_video(in_path, out_path, stylize, batch=1, progress=True,
     if ffmpeg == 'auto':
         ffmpeg = video.find_ffmpeg()
         if ffmpeg is None:
-            video._say_once('no ffmpeg binary found (pip install imageio-ffmpeg, or put '
+            video.say_once('no ffmpeg binary found (pip install imageio-ffmpeg, or put '
                       'ffmpeg on PATH): videos are written without sound')
     start = time.perf_counter()
     reader = video.VideoReader(in_path)
     fps = reader.fps
     if fps is None:
         fps = 30.0
-        video._note('{}: the frame rate is unknown; writing 30 frames/s'.format(in_path))
+        video.note('{}: the frame rate is unknown; writing 30 frames/s'.format(in_path))
     video_tmp = video.temporary_path(out_path)
     muxed_tmp = None
     writer = None

@@ -47,7 +47,7 @@ OPENCV_FOURCCS = {'.mp4': 'mp4v', '.mov': 'mp4v', '.mkv': 'XVID', '.avi': 'MJPG'
                   '.webm': 'VP80'}
 
 
-def _note(message):
+def note(message):
     print('note: ' + message, file=sys.stderr)
 
 
@@ -77,9 +77,9 @@ def ffmpeg_encoders(ffmpeg):
 
 
 @functools.lru_cache(maxsize=None)
-def _say_once(message):
+def say_once(message):
     """A note printed once per process, however many videos are written."""
-    _note(message)
+    note(message)
 
 
 def _ffmpeg_path(path):
@@ -245,7 +245,7 @@ def open_writer(path, fps, width, height, ffmpeg):
     if ffmpeg and FFMPEG_VIDEO_CODECS[ext][1] in ffmpeg_encoders(ffmpeg):
         return FfmpegWriter(path, fps, width, height, ffmpeg)
     if width % 2 or height % 2:
-        _say_once('without ffmpeg, OpenCV writes even frame sizes only: odd widths '
+        say_once('without ffmpeg, OpenCV writes even frame sizes only: odd widths '
                   'and heights lose their last column or row')
     return OpenCVWriter(path, fps, width, height)
 
@@ -265,6 +265,6 @@ def copy_audio(video_path, audio_source, out_path, ffmpeg):
                                 capture_output=True, text=True)
         if result.returncode == 0:
             return True
-    _note('{}: could not copy the audio ({}); the video is written without '
+    note('{}: could not copy the audio ({}); the video is written without '
           'sound'.format(audio_source, result.stderr.strip().splitlines()[-1:]))
     return False

@@ -286,14 +286,14 @@ def test_video_without_ffmpeg(models, tmp_path):
 
 def test_no_ffmpeg_said_once(models, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(video, 'find_ffmpeg', lambda: None)
-    video._say_once.cache_clear()
+    video.say_once.cache_clear()
     inputs = tmp_path / 'in'
     inputs.mkdir()
     for name in ('a.mp4', 'b.mp4'):
         make_video_opencv(inputs / name, make_frames(2, 20, 28), 10)
     status, out, err = run_main([inputs, '-m', models['deconv'], '-o', tmp_path / 'out',
                                  '--padding', '2'], capsys)
-    video._say_once.cache_clear()
+    video.say_once.cache_clear()
     assert status == 0, err
     assert err.count('without sound') == 1 and 'error' not in err
     assert '2 written' in out
