@@ -200,7 +200,7 @@ def to_onnx(model, stats='instance', space_to_depth=False):
     OpenVINO, not in OpenCV (measured), same numbers up to float rounding.
     """
     onnx, helper, numpy_helper = _import_onnx()
-    stats = cli.stats_name(stats)
+    stats = net.stats_name(stats)
     if stats not in net.STATS:
         raise InputError('stats must be one of {}'.format(net.STATS))
     model.to_device('@numpy')
@@ -239,7 +239,7 @@ def parse_args(argv):
     parser.add_argument('-o', '--out', default=None,
                         help='output .onnx file (default: the model path with .onnx)')
     parser.add_argument('--stats', choices=net.STATS, default='instance',
-                        type=cli.stats_name,
+                        type=net.stats_name,
                         help="BatchNorm statistics baked into the graph: 'instance' = "
                              "each image's own (CFNS's generate.py), 'running' = the "
                              'averages from training')

@@ -25,6 +25,17 @@ from faststyle.errors import InputError
 
 ARCHS = ('deconv', 'resize')
 STATS = ('instance', 'running')
+# Earlier builds called 'instance' (each image's own statistics) 'image';
+# that name still works.
+OLD_STATS_NAMES = {'image': 'instance'}
+
+
+def stats_name(text):
+    """The BatchNorm statistics choice (``--stats``, ``stats=``) under its
+    current name: ``'image'``, its name in earlier builds, becomes
+    ``'instance'``; anything else is returned as it is (to be checked
+    against STATS). Also an argparse ``type``."""
+    return OLD_STATS_NAMES.get(text, text)
 
 
 def per_image_normalization(x, bn):
@@ -71,7 +82,7 @@ class FastStyleNet(chainer.Chain):
         if arch not in ARCHS:
             raise ValueError('arch must be one of {}'.format(ARCHS))
         self.arch = arch
-        self.stats = stats
+        self.stats = stats_name(stats)
         with self.init_scope():
             self.c1 = L.Convolution2D(3, 32, 9, stride=1, pad=4)
             self.c2 = L.Convolution2D(32, 64, 4, stride=2, pad=1)

@@ -534,7 +534,7 @@ def parse_args(argv=None):
     p.add_argument('--popping_frames', type=int, default=8,
                    help='popping: on the first N frames')
     p.add_argument('--stats', nargs='+', choices=STATS, default=list(STATS),
-                   type=cli.stats_name,
+                   type=net.stats_name,
                    help='BatchNorm statistics at generation')
     p.add_argument('--flow', choices=('dis', 'farneback'), default='dis')
     p.add_argument('--backend', default='auto', help='stylize.py backend')

@@ -29,9 +29,6 @@ EXIT_CODES = textwrap.fill(
     'interrupted (Ctrl-C or SIGTERM; unfinished outputs are removed).', 79)
 # The largest seed numpy's RandomState takes.
 MAX_SEED = 2 ** 32 - 1
-# --stats (BatchNorm statistics at generation): earlier builds called
-# 'instance' (each image's own statistics) 'image'; that name still works.
-OLD_STATS_NAMES = {'image': 'instance'}
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -92,14 +89,6 @@ def seed(text):
     if not 0 <= value <= MAX_SEED:
         raise argparse.ArgumentTypeError('must be in 0..{}, not {}'.format(MAX_SEED, value))
     return value
-
-
-def stats_name(text):
-    """The BatchNorm statistics choice (``--stats``, ``stats=``) under its
-    current name: ``'image'``, its name in earlier builds, becomes
-    ``'instance'``; anything else is returned as it is (to be checked
-    against net.STATS). Also an argparse ``type``."""
-    return OLD_STATS_NAMES.get(text, text)
 
 
 def add_flag(parser, name, **kwargs):

@@ -21,7 +21,6 @@ from PIL import Image
 
 import chainer
 
-from faststyle import cli
 from faststyle import devices
 from faststyle import images
 import net
@@ -351,7 +350,7 @@ def add_arguments(parser, stats_default='instance', stats_default_text=None):
                         help='size of the median filter applied to the result, 0 for '
                              'none')
     parser.add_argument('--stats', choices=STATS, default=stats_default,
-                        type=cli.stats_name,
+                        type=net.stats_name,
                         help="BatchNorm statistics: 'instance' = each frame's own, as "
                              "CFNS's generate.py; 'running' = the averages from "
                              'training (default: {})'.format(
@@ -408,7 +407,7 @@ class Stylizer:
     def __init__(self, model_path, device='@numpy', backend='auto', stats='instance',
                  padding=50, median_filter=3, keep_colors=False, batch=1,
                  threads=None, precision='fp32', streams=None, fp16=False):
-        stats = cli.stats_name(stats)
+        stats = net.stats_name(stats)
         if stats not in STATS:
             raise InputError('stats must be one of {}, not {!r}'.format(STATS, stats))
         if backend not in BACKENDS:
