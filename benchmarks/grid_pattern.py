@@ -19,21 +19,21 @@ generate.py's defaults), averaged over the frames:
   x uniform    that share divided by 15 / (pixels - 1), the share of a
                spectrum with the same energy at every frequency: how many
                times more than its fair share the grid frequencies hold
-  static       the share of the output's detail (mean squared neighbour
-               difference) left in the average of all frames, against that of
+  static       the share of the output's detail (stability.py's: mean
+               squared neighbour difference) left in the average of all frames, against that of
                the source: a pattern that does not move with a panning
                picture survives averaging, texture that moves with it blurs
 """
 import argparse
+import itertools
 import os
 
 from faststyle import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
 
-import cv2
 import numpy
 
 from faststyle import stylize
-from faststyle import video
+import stability
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -54,18 +54,13 @@ def grid_share(frame):
     return grid / power.sum(), 15 / (h * w - 1)
 
 
-def detail(image):
-    """Mean squared neighbour difference (grey), as stability.py's detail."""
-    g = grey(image)
-    return (numpy.mean(numpy.diff(g, axis=0) ** 2) + numpy.mean(numpy.diff(g, axis=1) ** 2)) / 2
-
-
 def figures(frames):
     shares = [grid_share(f) for f in frames]
     share = numpy.mean([s for s, _ in shares])
     uniform = shares[0][1]
     mean_frame = numpy.mean([f.astype(numpy.float64) for f in frames], axis=0)
-    static = detail(mean_frame) / numpy.mean([detail(f) for f in frames])
+    static = (stability.spatial_detail(mean_frame) /
+              numpy.mean([stability.spatial_detail(f) for f in frames]))
     return share, share / uniform, static
 
 
@@ -73,20 +68,14 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('-m', '--model', action='append', required=True, help='a .model; repeat')
     p.add_argument('--clip', default=os.path.join(ROOT, 'sample_images', 'tubingen_pan.mp4'))
-    p.add_argument('--size', type=int, default=320, help='longer side of the frames')
-    p.add_argument('--frames', type=int, default=48, help='the first N frames')
+    p.add_argument('--size', type=int, default=320,
+                   help='longer side of the frames at most this (0: as they are)')
+    p.add_argument('--frames', type=int, default=48, help='the first N frames (0: all)')
     p.add_argument('--median_filter', type=int, default=3, help="generate.py's default")
     args = p.parse_args(argv)
-    reader = video.VideoReader(args.clip)
-    frames = []
-    for frame in reader:
-        scale = args.size / max(frame.shape[:2])
-        size = (int(round(frame.shape[1] * scale)) // 4 * 4,
-                int(round(frame.shape[0] * scale)) // 4 * 4)
-        frames.append(cv2.resize(frame, size, interpolation=cv2.INTER_AREA))
-        if len(frames) == args.frames:
-            break
-    reader.close()
+    frames = list(itertools.islice(stability.iter_frames(args.clip), args.frames or None))
+    size = stability.measuring_size(frames[0].shape[1], frames[0].shape[0], args.size)
+    frames = [stability.resize(frame, size) for frame in frames]
     print('{} frames at {}x{}, median filter {}'.format(
         len(frames), frames[0].shape[1], frames[0].shape[0], args.median_filter))
     print('| video | grid share | x uniform | static |')

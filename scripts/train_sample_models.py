@@ -95,9 +95,9 @@ def twins_to_train(twins, only, total_epochs, base_model, model_of):
     than ``total_epochs`` goes on from its own; ``only`` (None: all) picks twins."""
     todo = []
     for kind in twins:
-        model = model_of(kind)
         if only and kind not in only:
             continue
+        model = model_of(kind)
         if not os.path.isfile(model):
             todo.append((kind, model, state_path(base_model)))
         elif epochs_done(model) < total_epochs:
