@@ -20,6 +20,7 @@ import chainer.functions as F
 import chainer.links as L
 import numpy
 
+from faststyle import conv
 from faststyle import npz
 from faststyle.errors import InputError
 
@@ -142,6 +143,8 @@ class ChainerOps:
         self.stats = stats
 
     def conv(self, link, x):
+        if isinstance(link, L.Convolution2D):
+            return conv.convolution_2d(x, link.W, link.b, link.stride, link.pad)
         return link(x)
 
     def normalize(self, bn, x):

@@ -53,11 +53,14 @@ def make_noise(batchsize, image_size, count, noise_range, seed):
     return numpy.broadcast_to(image, (batchsize,) + image.shape).copy()
 
 
-def pop_loss(model, x, y, noise, lambda_noise):
-    """lambda_noise * MSE(y, model(x + noise)), with ``y = model(x)`` given.
+def pop_loss(model, x, y, noise, lambda_noise, region=None):
+    """lambda_noise * MSE(y, model(x + noise)), with ``y = model(x)`` given;
+    ``region`` (a function of an image batch) picks the pixels compared.
 
     Reusing ``y`` makes the loss cost one extra forward and backward pass of
     the transform net and nothing else.
     """
     y_noisy = model(x + noise)
+    if region is not None:
+        y, y_noisy = region(y), region(y_noisy)
     return lambda_noise * F.mean_squared_error(y, y_noisy)

@@ -68,6 +68,12 @@ def parse_args(argv=None):
                         'of this (CFNS; 0: never)')
     p.add_argument('--image_size', type=int, default=256,
                    help='training crop size (a multiple of 4)')
+    p.add_argument('--loss_margin', type=int, default=None,
+                   help='compute every loss on the crop without this many '
+                        'pixels along each edge, so that the net cannot score '
+                        'by painting the style into a frame along the borders, '
+                        'which generate.py crops away (default: an eighth of '
+                        '--image_size; 0: the whole crop, as CFNS)')
     p.add_argument('--vgg', default='vgg16.model',
                    help='VGG16 weights in CFNS layout (see setup_model.sh)')
     p.add_argument('--vgg_preprocessing', choices=vgg16_weights.PREPROCESSING,
@@ -112,6 +118,11 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if args.image_size < 16 or args.image_size % 4:
         p.error('--image_size must be a multiple of 4 and at least 16')
+    if args.loss_margin is None:
+        args.loss_margin = args.image_size // 8
+    if not 0 <= args.loss_margin <= args.image_size // 4:
+        p.error('--loss_margin must be in 0..{} (a quarter of --image_size)'.format(
+            args.image_size // 4))
     for flag in ('batchsize', 'epoch', 'log_interval'):
         if getattr(args, flag) < 1:
             p.error('--{} must be at least 1'.format(flag))
@@ -168,7 +179,8 @@ def build_trainer(args, device, train_data, comm=None, snapshots=None):
     updater = make_updater(
         iterator, optimizer, vgg, style, device, args.image_size,
         args.lambda_feat, args.lambda_style, args.lambda_tv, args.lambda_noise,
-        args.noise_count, args.noise_range, args.noise_seed, args.noise_per_batch)
+        args.noise_count, args.noise_range, args.noise_seed, args.noise_per_batch,
+        loss_margin=args.loss_margin)
 
     if snapshots is None:
         snapshots = trainer_extensions.Snapshots(args.output)

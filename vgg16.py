@@ -30,6 +30,7 @@ import chainer.functions as F
 import chainer.links as L
 
 from faststyle import cli
+from faststyle import conv as conv2d
 from faststyle import npz
 from faststyle import vgg16_weights as weights
 from faststyle.errors import InputError
@@ -66,15 +67,22 @@ class VGG16(chainer.Chain):
         bgr = F.flip(rgb, axis=1)
         return bgr - F.broadcast_to(mean, bgr.shape)
 
-    def forward(self, rgb):
-        """Features relu1_2, relu2_2, relu3_3, relu4_3 of an RGB batch."""
+    def forward(self, rgb, n_features=4):
+        """Features relu1_2, relu2_2, relu3_3, relu4_3 of an RGB batch (the
+        first ``n_features`` of them: the content target needs relu3_3 only).
+
+        The weights enter as constant arrays, not as Chainer parameters: the
+        loss network is never trained, so backpropagation through it computes
+        the gradient of its input and skips its weights' gradients.
+        """
         h = self.preprocess(rgb)
         features = []
-        for block, n_convs in ((1, 2), (2, 2), (3, 3), (4, 3)):
+        for block, n_convs in ((1, 2), (2, 2), (3, 3), (4, 3))[:n_features]:
             if block > 1:
                 h = F.max_pooling_2d(h, 2, stride=2)
             for i in range(1, n_convs + 1):
-                h = F.relu(getattr(self, 'conv{}_{}'.format(block, i))(h))
+                conv = getattr(self, 'conv{}_{}'.format(block, i))
+                h = F.relu(conv2d.convolution_2d(h, conv.W.array, conv.b.array, pad=1))
             features.append(h)
         return features
 

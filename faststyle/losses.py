@@ -1,4 +1,5 @@
 """CFNS's perceptual losses: feature, style (Gram matrices) and total variation."""
+import chainer
 import chainer.functions as F
 
 
@@ -22,9 +23,19 @@ def total_variation(y):
     return F.sum(dh * dh) + F.sum(dw * dw)
 
 
+def interior(images, margin):
+    """``images`` (N, C, H, W) without ``margin`` pixels along each edge."""
+    if not margin:
+        return images
+    return images[:, :, margin:-margin, margin:-margin]
+
+
 def style_grams(vgg, style):
     """Gram matrices of a style image batch (1, 3, H, W), fixed for training."""
     return [gram_matrix(f).array for f in vgg(style)]
+
+
+CONTENT_LAYER = 2  # relu3_3, CFNS's content feature
 
 
 def perceptual_losses(vgg, x, y, grams, lambda_feat, lambda_style, lambda_tv):
@@ -33,10 +44,11 @@ def perceptual_losses(vgg, x, y, grams, lambda_feat, lambda_style, lambda_tv):
     ``grams`` come from :func:`style_grams` for one image and are broadcast to
     the batch, which equals CFNS's tiling of the style image.
     """
-    features_x = vgg(x)
+    # The content target is a constant: no graph, and no layer past relu3_3.
+    with chainer.no_backprop_mode():
+        content = vgg(x, n_features=CONTENT_LAYER + 1)[CONTENT_LAYER].array
     features_y = vgg(y)
-    content = features_x[2].array  # relu3_3; no gradient through the target
-    loss_feat = lambda_feat * F.mean_squared_error(features_y[2], content)
+    loss_feat = lambda_feat * F.mean_squared_error(features_y[CONTENT_LAYER], content)
     loss_style = 0
     for f_y, gram in zip(features_y, grams):
         g_y = gram_matrix(f_y)

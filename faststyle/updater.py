@@ -1,4 +1,5 @@
 """One training step: CFNS's perceptual losses plus the noise-stability loss."""
+import functools
 import math
 
 import chainer
@@ -21,7 +22,7 @@ class StyleTransferUpdater(chainer.training.updaters.StandardUpdater):
 
     def __init__(self, iterator, optimizer, vgg, style, device, image_size,
                  lambda_feat, lambda_style, lambda_tv, lambda_noise, noise_count,
-                 noise_range, noise_seed, noise_per_batch=False):
+                 noise_range, noise_seed, noise_per_batch=False, loss_margin=0):
         super().__init__(iterator, optimizer, device=device)
         self.vgg = vgg
         self.image_size = image_size
@@ -35,6 +36,7 @@ class StyleTransferUpdater(chainer.training.updaters.StandardUpdater):
         self.noise_range = noise_range
         self.noise_seed = noise_seed
         self.noise_per_batch = noise_per_batch
+        self.loss_margin = loss_margin
         self.noise = self.make_noise(noise_seed) if lambda_noise else None
 
     def make_noise(self, seed):
@@ -54,13 +56,18 @@ class StyleTransferUpdater(chainer.training.updaters.StandardUpdater):
         model = optimizer.target
         x = self.device.send(self.converter(iterator.next()))
         y = model(x)
+        # Every loss is taken on the interior: a net scored on the whole crop
+        # learns to paint the style into a frame along the borders (its
+        # zero-padded convolutions find the edge, and a Gram matrix is a
+        # global statistic), which generate.py's padding then crops away.
+        inside = functools.partial(losses.interior, margin=self.loss_margin)
         loss_feat, loss_style, loss_tv = losses.perceptual_losses(
-            self.vgg, x, y, self.style_grams, self.lambda_feat, self.lambda_style,
-            self.lambda_tv)
+            self.vgg, inside(x), inside(y), self.style_grams, self.lambda_feat,
+            self.lambda_style, self.lambda_tv)
         loss_pop = 0.0
         if self.lambda_noise:
             loss_pop = noise.pop_loss(model, x, y, self.noise_for_iteration(),
-                                      self.lambda_noise)
+                                      self.lambda_noise, region=inside)
         loss = loss_feat + loss_style + loss_tv + loss_pop
         value = float(loss.array)
         self.check_finite(value)

@@ -460,8 +460,8 @@ def spy_on_pop_loss(monkeypatch):
     calls = []
     real = noise.pop_loss
 
-    def spy(model, x, y, image, lambda_noise):
-        loss = real(model, x, y, image, lambda_noise)
+    def spy(model, x, y, image, lambda_noise, **kwargs):
+        loss = real(model, x, y, image, lambda_noise, **kwargs)
         calls.append((numpy.array(image), float(loss.array)))
         return loss
     monkeypatch.setattr(noise, 'pop_loss', spy)

@@ -1,0 +1,163 @@
+"""2-D convolution for training on the CPU: Chainer's arithmetic, without its copies.
+
+Chainer's CPU convolution multiplies its im2col matrix (n, c, kh, kw, oh, ow)
+by the weights with ``numpy.tensordot`` over the (c, kh, kw) axes, which
+first copies the whole matrix into (n, oh, ow, c, kh, kw) order and returns
+the output in (n, oh, ow, out) order, copied again by every later layer; its
+weight gradient makes the im2col matrix a second time. Here the same
+products are one ``matmul`` of W (out, c*kh*kw) with each image's matrix
+(c*kh*kw, oh*ow), which is already contiguous, and the result is NCHW as it
+comes; the matrix is kept for the weight gradient only when the weights
+need one. Same sums, same order of magnitude of rounding (tests compare
+every output and gradient with Chainer's F.convolution_2d).
+
+Other devices (CuPy: cuDNN or im2col + cuBLAS) keep Chainer's own function.
+"""
+import chainer
+import chainer.functions as F
+import numpy
+from chainer import function_node
+from chainer.utils import conv as conv_utils
+
+
+def convolution_2d(x, W, b=None, stride=1, pad=0):
+    """``F.convolution_2d(x, W, b, stride, pad)``; on the CPU computed by
+    :class:`CpuConvolution2D`. ``W`` and ``b`` may be Variables (trained
+    weights) or arrays (constants: no gradient is computed for them)."""
+    array = x.array if isinstance(x, chainer.Variable) else x
+    if not isinstance(chainer.backend.get_device_from_array(array),
+                      chainer.backend.CpuDevice):
+        return F.convolution_2d(x, W, b, stride=stride, pad=pad)
+    # The im2col matrix is kept for backward only where W gets a gradient.
+    keep_col = (chainer.config.enable_backprop and isinstance(W, chainer.Variable)
+                and W.requires_grad)
+    inputs = (x, W) if b is None else (x, W, b)
+    y, = CpuConvolution2D(_pair(stride), _pair(pad), keep_col).apply(inputs)
+    return y
+
+
+def _pair(value):
+    return value if isinstance(value, tuple) else (value, value)
+
+
+class CpuConvolution2D(function_node.FunctionNode):
+    """Convolution of NCHW numpy arrays as matrix products per image.
+
+    Two orders of the same sums, chosen by which intermediate matrix is
+    smaller:
+
+    * ``'input'`` (im2col): W (out, c*k*k) times the input's im2col matrix
+      (c*k*k, oh*ow);
+    * ``'output'``, for stride 1 when the layer narrows (out < c, as the
+      9x9 output layer's 32 -> 3): the products of every weight tap with the
+      padded input, W' (out*k*k, c) times (c, hp*wp), then each output pixel
+      sums its k*k shifted taps. Its matrix has out*k*k rows, not c*k*k
+      (243 instead of 2592 for that layer).
+
+    First-order gradients only (training needs no more): ``backward``
+    computes arrays, not a differentiable graph.
+    """
+
+    def __init__(self, stride, pad, keep_col):
+        self.stride = stride
+        self.pad = pad
+        self.keep_col = keep_col
+        self.col = None
+
+    def forward_cpu(self, inputs):
+        x, W = inputs[:2]
+        self.retain_inputs((0, 1))
+        n_out, c = W.shape[:2]
+        self.order = 'output' if self.stride == (1, 1) and n_out < c else 'input'
+        if self.order == 'input':
+            y = self._forward_input_order(x, W)
+        else:
+            y = self._forward_output_order(x, W)
+        if len(inputs) == 3:
+            y += inputs[2].reshape(1, n_out, 1, 1)
+        return y,
+
+    def _forward_input_order(self, x, W):
+        n_out, _, kh, kw = W.shape
+        col = conv_utils.im2col_cpu(x, kh, kw, *self.stride, *self.pad)
+        n, c, _, _, out_h, out_w = col.shape
+        y = numpy.matmul(W.reshape(n_out, c * kh * kw),
+                         col.reshape(n, c * kh * kw, out_h * out_w))
+        if self.keep_col:
+            self.col = col
+        return y.reshape(n, n_out, out_h, out_w)
+
+    def _forward_output_order(self, x, W):
+        n_out, c, kh, kw = W.shape
+        padded = self._padded(x)
+        n, _, hp, wp = padded.shape
+        out_h, out_w = hp - kh + 1, wp - kw + 1
+        taps = numpy.matmul(_tap_rows(W), padded.reshape(n, c, hp * wp))
+        taps = taps.reshape(n, n_out, kh, kw, hp, wp)
+        y = numpy.zeros((n, n_out, out_h, out_w), dtype=x.dtype)
+        for j in range(kh):
+            for i in range(kw):
+                y += taps[:, :, j, i, j:j + out_h, i:i + out_w]
+        return y
+
+    def _padded(self, x):
+        ph, pw = self.pad
+        return numpy.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+
+    def backward(self, indexes, grad_outputs):
+        x, W = (v.array for v in self.get_retained_inputs())
+        gy = grad_outputs[0].array
+        if self.order == 'input':
+            grads = self._backward_input_order(indexes, x, W, gy)
+        else:
+            grads = self._backward_output_order(indexes, x, W, gy)
+        if 2 in indexes:
+            grads.append(gy.sum(axis=(0, 2, 3)))
+        self.col = None
+        return tuple(chainer.Variable(g) for g in grads)
+
+    def _backward_input_order(self, indexes, x, W, gy):
+        n, n_out, out_h, out_w = gy.shape
+        _, c, kh, kw = W.shape
+        gy_rows = gy.reshape(n, n_out, out_h * out_w)
+        grads = []
+        if 0 in indexes:
+            gcol = numpy.matmul(W.reshape(n_out, c * kh * kw).T, gy_rows)
+            grads.append(conv_utils.col2im_cpu(
+                gcol.reshape(n, c, kh, kw, out_h, out_w), *self.stride, *self.pad,
+                *x.shape[2:]))
+        if 1 in indexes:
+            col = self.col
+            if col is None:
+                col = conv_utils.im2col_cpu(x, kh, kw, *self.stride, *self.pad)
+            rows = col.reshape(n, c * kh * kw, out_h * out_w)
+            gW = sum(numpy.matmul(gy_rows[i], rows[i].T) for i in range(n))
+            grads.append(gW.reshape(W.shape))
+        return grads
+
+    def _backward_output_order(self, indexes, x, W, gy):
+        n, n_out, out_h, out_w = gy.shape
+        _, c, kh, kw = W.shape
+        ph, pw = self.pad
+        hp, wp = out_h + kh - 1, out_w + kw - 1
+        # Each output gradient spread back over the k*k taps that made it.
+        spread = numpy.zeros((n, n_out, kh, kw, hp, wp), dtype=gy.dtype)
+        for j in range(kh):
+            for i in range(kw):
+                spread[:, :, j, i, j:j + out_h, i:i + out_w] = gy
+        spread = spread.reshape(n, n_out * kh * kw, hp * wp)
+        grads = []
+        if 0 in indexes:
+            gx = numpy.matmul(_tap_rows(W).T, spread).reshape(n, c, hp, wp)
+            grads.append(gx[:, :, ph:hp - ph, pw:wp - pw])
+        if 1 in indexes:
+            padded = self._padded(x).reshape(n, c, hp * wp)
+            g_taps = sum(numpy.matmul(spread[i], padded[i].T) for i in range(n))
+            grads.append(g_taps.reshape(n_out, kh, kw, c).transpose(0, 3, 1, 2).copy())
+        return grads
+
+
+def _tap_rows(W):
+    """W (out, c, kh, kw) as rows (out*kh*kw, c): one row per output channel and tap."""
+    n_out, c, kh, kw = W.shape
+    return W.transpose(0, 2, 3, 1).reshape(n_out * kh * kw, c)
