@@ -1,125 +1,209 @@
-"""Seconds per training iteration with and without the noise loss L_pop.
+"""Seconds per training step, share of the CPU's matmul peak, peak memory.
 
-    python -m benchmarks.train_speed [--sizes 128 256] [--iterations 4]
+    python -m benchmarks.train_speed [--sizes 128 256] [--steps 6] [--baseline REV]
 
 Each configuration runs in its own process (so peak memory is its own) on
 stand-in VGG16 weights (random, CFNS layout: speed does not depend on the
-values). L_pop should cost one more forward and backward pass of the
-transform net and nothing else, so besides the measured ratio the table
-shows the ratio that this alone predicts: (vanilla + net fwd/bwd) / vanilla.
+values), on the shipped photos, batch 1, with ``--loss_margin 0`` (the whole
+crop: the objective of earlier builds). ``--baseline REV`` also runs every
+configuration in a copy of the repository at git revision REV (``git
+archive``), side by side in the same run, and compares the losses of the
+first step: the same objective gives the same losses.
+
+The share of the peak counts the minimum work of a step, not what the code
+happens to compute: the transform net forward and backward (three times its
+forward multiply-adds; twice with L_pop, for x and x + N), VGG16 to relu4_3
+forward and input gradient on the output (twice its forward), and the content
+target through relu3_3 (once). The peak is numpy's float32 matmul rate,
+measured in this run.
 """
 import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if __name__ == '__main__' and '--worker' in sys.argv:
+    # A worker times the code of the tree it is pointed at (PYTHONPATH), not
+    # necessarily this one: nothing of this tree may come first on the path.
+    sys.path.remove(os.path.dirname(os.path.abspath(__file__)))
 
 from faststyle import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
-from faststyle import cli
+
+CONFIGURATIONS = (('resize', 0), ('resize', 1000), ('deconv', 0), ('deconv', 1000))
+LOSS_TERMS = ('main/loss_feat', 'main/loss_style', 'main/loss_tv', 'main/loss_pop')
+# VGG16's convolutions up to relu4_3: (input channels, output channels, pixel
+# fraction of the input size), 3x3 each; relu3_3 is after the first seven.
+VGG_LAYERS = ((3, 64, 1), (64, 64, 1), (64, 128, 1 / 4), (128, 128, 1 / 4),
+              (128, 256, 1 / 16), (256, 256, 1 / 16), (256, 256, 1 / 16),
+              (256, 512, 1 / 64), (512, 512, 1 / 64), (512, 512, 1 / 64))
 
 
 def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def benchmark_trainer(device, size, lambda_noise, workdir):
+def benchmark_trainer(device, size, lambda_noise, workdir, arch='deconv', vgg_path=None,
+                      extra_flags=()):
     """train.py's trainer on the shipped photos with stand-in VGG16 weights
     (the same cost as real ones), for timing steps; gpu_check.py uses it too."""
     from faststyle import dataset
     import train
     from faststyle import vgg16_weights
-    vgg_path = os.path.join(workdir, 'vgg16.model')
-    if not os.path.exists(vgg_path):
+    if vgg_path is None:
+        vgg_path = os.path.join(workdir, 'vgg16.model')
         vgg16_weights.save_arrays(vgg_path, vgg16_weights.random_weights())
     images = os.path.join(ROOT, 'sample_images')
     args = train.parse_args(['-s', os.path.join(images, 'style.jpg'), '-d', images,
                              '--vgg', vgg_path, '--image_size', str(size),
-                             '--lambda_noise', str(lambda_noise),
-                             '-o', os.path.join(workdir, 'bench.model')])
+                             '--arch', arch, '--lambda_noise', str(lambda_noise),
+                             '-o', os.path.join(workdir, 'bench.model')]
+                            + list(extra_flags))
     data, _ = dataset.open_dataset(images, size)
     trainer, _ = train.build_trainer(args, device, data)
     return trainer
 
 
-def time_training(size, lambda_noise, iterations, workdir):
+def worker(size, lambda_noise, arch, steps, vgg_path, extra_flags):
+    """Time ``steps`` training steps after one warm-up; print a JSON line."""
     import chainer
-    updater = benchmark_trainer(chainer.get_device('@numpy'), size, lambda_noise,
-                                workdir).updater
-    updater.update()  # warm-up: allocations, first-call overheads
-    start = time.perf_counter()
-    for _ in range(iterations):
-        updater.update()
-    return (time.perf_counter() - start) / iterations
-
-
-def time_net_forward_backward(size, iterations):
-    """One forward and backward pass of the transform net alone (training mode)."""
-    import numpy
-    import net
-    model = net.FastStyleNet()
-    x = numpy.random.RandomState(0).uniform(0, 255, (1, 3, size, size)).astype(numpy.float32)
-
-    def step():
-        model.cleargrads()
-        y = model(x)
-        y.grad = numpy.ones_like(y.array)
-        y.backward()
-    step()
-    start = time.perf_counter()
-    for _ in range(iterations):
-        step()
-    return (time.perf_counter() - start) / iterations
-
-
-def worker(kind, size, lambda_noise, iterations):
     with tempfile.TemporaryDirectory() as workdir:
-        if kind == 'net':
-            seconds = time_net_forward_backward(size, iterations)
-        else:
-            seconds = time_training(size, lambda_noise, iterations, workdir)
-    print(json.dumps({'seconds': seconds, 'peak_mb': peak_rss_mb()}))
+        updater = benchmark_trainer(chainer.get_device('@numpy'), size, lambda_noise,
+                                    workdir, arch, vgg_path, extra_flags).updater
+        reporter = chainer.Reporter()
+        reporter.add_observer('main', updater.get_optimizer('main').target)
+        first = {}
+        with reporter.scope(first):
+            updater.update()  # also the warm-up: allocations, first-call overheads
+        first = {key: float(getattr(value, 'array', value)) for key, value in first.items()}
+        times = []
+        for _ in range(steps):
+            start = time.perf_counter()
+            updater.update()
+            times.append(time.perf_counter() - start)
+    print(json.dumps({'seconds': statistics.median(times), 'peak_mb': peak_rss_mb(),
+                      'first_losses': first}))
 
 
-def measure(kind, size, lambda_noise, iterations):
-    out = subprocess.run([sys.executable, '-m', 'benchmarks.train_speed', '--worker', kind,
-                          str(size), str(lambda_noise), str(iterations)], cwd=ROOT,
-                         capture_output=True, text=True, check=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+def measure(tree, size, lambda_noise, arch, steps, vgg_path, extra_flags=()):
+    """Run a worker on the code of ``tree`` (a repository root)."""
+    env = dict(os.environ, PYTHONPATH=tree)
+    job = json.dumps({'size': size, 'lambda_noise': lambda_noise, 'arch': arch,
+                      'steps': steps, 'vgg_path': vgg_path,
+                      'extra_flags': list(extra_flags)})
+    out = subprocess.run(
+        [sys.executable, os.path.abspath(__file__), '--worker', job],
+        cwd=tree, env=env, capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit('error: the worker failed in {}:\n{}'.format(tree, out.stderr))
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def matmul_peak(size=2048, repeats=5):
+    """Best float32 GEMM rate of numpy (its BLAS) in GFLOP/s."""
+    import numpy
+    rng = numpy.random.RandomState(0)
+    a = rng.rand(size, size).astype(numpy.float32)
+    b = rng.rand(size, size).astype(numpy.float32)
+    a @ b
+    best = float('inf')
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * size ** 3 / best / 1e9
+
+
+def minimum_flops(size, arch, lambda_noise):
+    """FLOPs of the minimum work of one step (see the module's docstring)."""
+    import net
+    from benchmarks.generate_speed import multiply_adds
+    transform = 2 * multiply_adds(net.FastStyleNet(arch), size, size)
+    vgg_to = [2 * 9 * size * size * sum(c_in * c_out * fraction
+                                         for c_in, c_out, fraction in VGG_LAYERS[:n])
+              for n in (7, 10)]
+    passes = 2 if lambda_noise else 1
+    return passes * 3 * transform + 2 * vgg_to[1] + vgg_to[0]
+
+
+def export_tree(revision, directory):
+    """The files of git ``revision`` of this repository, written into ``directory``."""
+    archive = subprocess.run(['git', '-C', ROOT, 'archive', revision],
+                             capture_output=True, check=True).stdout
+    os.makedirs(directory)
+    subprocess.run(['tar', '-x', '-C', directory], input=archive, check=True)
+    return directory
+
+
+def loss_difference(ours, theirs):
+    """Largest relative difference of the first step's loss terms."""
+    worst = 0.0
+    for key in LOSS_TERMS:
+        a, b = ours.get(key, 0.0), theirs.get(key, 0.0)
+        if a or b:
+            worst = max(worst, abs(a - b) / max(abs(a), abs(b)))
+    return worst
 
 
 def main():
+    from faststyle import cli
+    from faststyle import vgg16_weights
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0],
                                      formatter_class=cli.HelpFormatter)
     parser.add_argument('--sizes', type=int, nargs='+', default=[128, 256],
                         help='training image sizes')
-    parser.add_argument('--iterations', type=int, default=4,
-                        help='timed iterations per configuration')
-    parser.add_argument('--worker', nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument('--steps', type=int, default=6,
+                        help='timed steps per configuration (the median is shown)')
+    parser.add_argument('--archs', nargs='+', default=['resize', 'deconv'],
+                        choices=['resize', 'deconv'], help='transform net layouts')
+    parser.add_argument('--baseline', metavar='REV', default=None,
+                        help='also time git revision REV of this repository, side by side')
+    parser.add_argument('--worker', help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        kind, size, lambda_noise, iterations = args.worker
-        return worker(kind, int(size), float(lambda_noise), int(iterations))
+        return worker(**json.loads(args.worker))
 
-    print('CPU, batch 1, stand-in VGG16 weights, {} timed iterations each'.format(
-        args.iterations))
-    print('{:>5} {:>12} {:>12} {:>8} {:>10} {:>11} {:>11}'.format(
-        'size', 'vanilla s/it', 'L_pop s/it', 'ratio', 'predicted', 'peak MB', 'peak MB'))
-    print('{:>5} {:>12} {:>12} {:>8} {:>10} {:>11} {:>11}'.format(
-        '', '', '', '', 'ratio', 'vanilla', 'L_pop'))
-    for size in args.sizes:
-        vanilla = measure('train', size, 0, args.iterations)
-        stable = measure('train', size, 1000, args.iterations)
-        net_fb = measure('net', size, 0, args.iterations)
-        print('{:>5} {:>12.3f} {:>12.3f} {:>8.2f} {:>10.2f} {:>11.0f} {:>11.0f}'.format(
-            size, vanilla['seconds'], stable['seconds'],
-            stable['seconds'] / vanilla['seconds'],
-            (vanilla['seconds'] + net_fb['seconds']) / vanilla['seconds'],
-            vanilla['peak_mb'], stable['peak_mb']), flush=True)
+    with tempfile.TemporaryDirectory() as workdir:
+        vgg_path = os.path.join(workdir, 'vgg16.model')
+        vgg16_weights.save_arrays(vgg_path, vgg16_weights.random_weights())
+        baseline = None
+        if args.baseline:
+            baseline = export_tree(args.baseline, os.path.join(workdir, 'baseline'))
+        peak = matmul_peak()
+        print('CPU, batch 1, stand-in VGG16 weights, --loss_margin 0, median of {} '
+              'steps; numpy float32 matmul peak {:.0f} GFLOP/s'.format(args.steps, peak))
+        if baseline:
+            print('baseline: git revision {}, run side by side'.format(args.baseline))
+        header = ['size', 'arch', 'L_pop', 's/step', 'GFLOP', 'peak%', 'peak MB']
+        if baseline:
+            header += ['base s/step', 'speed-up', 'base MB', 'losses differ']
+        print(' '.join('{:>13}'.format(h) for h in header))
+        for size in args.sizes:
+            for arch, lambda_noise in CONFIGURATIONS:
+                if arch not in args.archs:
+                    continue
+                ours = measure(ROOT, size, lambda_noise, arch, args.steps, vgg_path,
+                               ['--loss_margin', '0'])
+                flops = minimum_flops(size, arch, lambda_noise)
+                row = [size, arch, 'yes' if lambda_noise else 'no',
+                       '{:.3f}'.format(ours['seconds']), '{:.1f}'.format(flops / 1e9),
+                       '{:.0f}%'.format(100 * flops / ours['seconds'] / 1e9 / peak),
+                       '{:.0f}'.format(ours['peak_mb'])]
+                if baseline:
+                    theirs = measure(baseline, size, lambda_noise, arch, args.steps,
+                                     vgg_path)
+                    row += ['{:.3f}'.format(theirs['seconds']),
+                            '{:.2f}x'.format(theirs['seconds'] / ours['seconds']),
+                            '{:.0f}'.format(theirs['peak_mb']),
+                            '{:.4f}%'.format(100 * loss_difference(
+                                ours['first_losses'], theirs['first_losses']))]
+                print(' '.join('{:>13}'.format(str(v)) for v in row), flush=True)
+        print('numpy float32 matmul peak at the end: {:.0f} GFLOP/s'.format(matmul_peak()))
 
 
 if __name__ == '__main__':

@@ -7,8 +7,8 @@ the output in (n, oh, ow, out) order, copied again by every later layer; its
 weight gradient makes the im2col matrix a second time. Here the same
 products are one ``matmul`` of W (out, c*kh*kw) with each image's matrix
 (c*kh*kw, oh*ow), which is already contiguous, and the result is NCHW as it
-comes; the matrix is kept for the weight gradient only when the weights
-need one. Same sums, same order of magnitude of rounding (tests compare
+comes; the weight gradient is computed only when the weights need one
+(constant weights are passed as arrays). Same sums, same order of magnitude of rounding (tests compare
 every output and gradient with Chainer's F.convolution_2d).
 
 Other devices (CuPy: cuDNN or im2col + cuBLAS) keep Chainer's own function.
@@ -28,11 +28,8 @@ def convolution_2d(x, W, b=None, stride=1, pad=0):
     if not isinstance(chainer.backend.get_device_from_array(array),
                       chainer.backend.CpuDevice):
         return F.convolution_2d(x, W, b, stride=stride, pad=pad)
-    # The im2col matrix is kept for backward only where W gets a gradient.
-    keep_col = (chainer.config.enable_backprop and isinstance(W, chainer.Variable)
-                and W.requires_grad)
     inputs = (x, W) if b is None else (x, W, b)
-    y, = CpuConvolution2D(_pair(stride), _pair(pad), keep_col).apply(inputs)
+    y, = CpuConvolution2D(_pair(stride), _pair(pad)).apply(inputs)
     return y
 
 
@@ -58,11 +55,9 @@ class CpuConvolution2D(function_node.FunctionNode):
     computes arrays, not a differentiable graph.
     """
 
-    def __init__(self, stride, pad, keep_col):
+    def __init__(self, stride, pad):
         self.stride = stride
         self.pad = pad
-        self.keep_col = keep_col
-        self.col = None
 
     def forward_cpu(self, inputs):
         x, W = inputs[:2]
@@ -83,8 +78,6 @@ class CpuConvolution2D(function_node.FunctionNode):
         n, c, _, _, out_h, out_w = col.shape
         y = numpy.matmul(W.reshape(n_out, c * kh * kw),
                          col.reshape(n, c * kh * kw, out_h * out_w))
-        if self.keep_col:
-            self.col = col
         return y.reshape(n, n_out, out_h, out_w)
 
     def _forward_output_order(self, x, W):
@@ -113,7 +106,6 @@ class CpuConvolution2D(function_node.FunctionNode):
             grads = self._backward_output_order(indexes, x, W, gy)
         if 2 in indexes:
             grads.append(gy.sum(axis=(0, 2, 3)))
-        self.col = None
         return tuple(chainer.Variable(g) for g in grads)
 
     def _backward_input_order(self, indexes, x, W, gy):
@@ -127,9 +119,9 @@ class CpuConvolution2D(function_node.FunctionNode):
                 gcol.reshape(n, c, kh, kw, out_h, out_w), *self.stride, *self.pad,
                 *x.shape[2:]))
         if 1 in indexes:
-            col = self.col
-            if col is None:
-                col = conv_utils.im2col_cpu(x, kh, kw, *self.stride, *self.pad)
+            # Made again rather than kept from forward: kept, the matrices
+            # of every layer (9x its input for 3x3) would be alive at once.
+            col = conv_utils.im2col_cpu(x, kh, kw, *self.stride, *self.pad)
             rows = col.reshape(n, c * kh * kw, out_h * out_w)
             gW = sum(numpy.matmul(gy_rows[i], rows[i].T) for i in range(n))
             grads.append(gW.reshape(W.shape))
