@@ -35,6 +35,16 @@ warp/detail    warp_mse / detail: warping error per unit of detail, so that a
            flatter output does not pass for a steadier one (JSON key
            warp_per_detail; n/a, null in JSON, when detail is 0).
 flicker/rms    flicker / sqrt(detail), likewise (JSON key flicker_per_rms_detail).
+
+Besides steadiness, what the output still shows (faststyle/quality.py), so
+that a picture that lost the scene or the style does not pass for a good one:
+
+structure  how much of the scene's shapes the output keeps: correlation of
+           the blurred edge strengths of source and output frame (1 = all,
+           0 = none, as a flat frame), averaged over the frames.
+style_dist with --style PAINTING: how far the output's textures and colours are
+           from the painting's (CFNS's style loss, unweighted, with the VGG16
+           of --vgg; the painting resized to the frame); lower is closer.
 """
 import itertools
 import json
@@ -52,11 +62,13 @@ from faststyle import cli
 from faststyle import devices
 from faststyle import flow as flowlib
 from faststyle import images
+from faststyle import quality
 from faststyle import stylize
 from faststyle import tempfiles
 from faststyle import video
 from faststyle.errors import InputError
 import noise
+import vgg16
 from noise import default_noise_count
 
 # Aspect ratios of SOURCE and a --stylized video may differ this much (codecs
@@ -201,9 +213,12 @@ class RowTotals:
     """Running sums of one table row's figures (a model, a video, the source),
     and the figures they give (:meth:`summary`)."""
 
-    def __init__(self, name, kind):
+    def __init__(self, name, kind, style_distance=None):
         self.name = name
         self.kind = kind
+        self.style_distance = style_distance
+        self.structure_sum = 0.0
+        self.style_sum = 0.0
         self.pair_warp_mse = []
         self.reliable_pixels = 0
         self.flicker_sum = 0.0
@@ -215,8 +230,9 @@ class RowTotals:
         self.frames = 0
         self._previous = None
 
-    def add(self, out, pair=None, noisy_out=None):
-        """Account frame t of this row (``pair`` is None for the first frame)."""
+    def add(self, out, pair=None, noisy_out=None, source=None):
+        """Account frame t of this row (``pair`` is None for the first frame;
+        ``source``, the source frame, gives the structure kept)."""
         if pair is not None:
             self.pair_warp_mse.append(
                 warping_error(self._previous, out, pair.backward, pair.reliable))
@@ -230,6 +246,10 @@ class RowTotals:
             self.popping_sum += total
             self.popping_pixels += count
         self.detail_sum += spatial_detail(out)
+        if source is not None:
+            self.structure_sum += quality.structure_kept(source, out)
+        if self.style_distance is not None:
+            self.style_sum += self.style_distance(out)
         self._previous = out
         self.frames += 1
 
@@ -252,6 +272,9 @@ class RowTotals:
             'detail': detail,
             'warp_per_detail': per_detail(warp_mse, detail),
             'flicker_per_rms_detail': per_detail(flicker, detail, 0.5),
+            'structure': self.structure_sum / self.frames if self.frames else None,
+            'style_dist': (self.style_sum / self.frames
+                           if self.frames and self.style_distance else None),
         }
 
 
@@ -260,21 +283,21 @@ class RowTotals:
 class SourceRow:
     """The source measured against itself."""
 
-    def __init__(self, name):
-        self.totals = RowTotals(name, 'source')
+    def __init__(self, name, style_distance=None):
+        self.totals = RowTotals(name, 'source', style_distance)
 
     def add(self, src, pair, t):
-        self.totals.add(src, pair)
+        self.totals.add(src, pair, source=src)
 
 
 class VideoRow:
     """A stylized video or folder made by any tool, read alongside the source."""
 
-    def __init__(self, path, size):
+    def __init__(self, path, size, style_distance=None):
         self.path = path
         self.size = size
         self.frames = iter_frames(path)
-        self.totals = RowTotals(path, 'video')
+        self.totals = RowTotals(path, 'video', style_distance)
 
     def add(self, src, pair, t):
         try:
@@ -283,7 +306,7 @@ class VideoRow:
             raise InputError('{}: ends after {} frames, before the source does '
                              '(use --max_frames to measure fewer)'.format(self.path, t))
         check_aspect(self.path, frame, self.size)
-        self.totals.add(resize(frame, self.size), pair)
+        self.totals.add(resize(frame, self.size), pair, source=src)
 
 
 def check_aspect(path, frame, size):
@@ -298,18 +321,19 @@ def check_aspect(path, frame, size):
 class ModelRow:
     """A model stylizing the source, also with fresh sparse noise added."""
 
-    def __init__(self, stylizer, path, popping, noise_count, noise_range, noise_seed):
+    def __init__(self, stylizer, path, popping, noise_count, noise_range, noise_seed,
+                 style_distance=None):
         self.stylizer = stylizer
         self.popping = popping
         self.noise_count = noise_count
         self.noise_range = noise_range
         self.noise_seed = noise_seed
-        self.totals = RowTotals(path, 'model')
+        self.totals = RowTotals(path, 'model', style_distance)
 
     def add(self, src, pair, t):
         if not self.popping:
             out, = self.stylizer.stylize([src])
-            self.totals.add(out, pair)
+            self.totals.add(out, pair, source=src)
             return
         height, width = src.shape[:2]
         count = self.noise_count or default_noise_count(height, width)
@@ -319,7 +343,7 @@ class ModelRow:
         noisy = add_noise(src, noise.sparse_noise(height, width, count, self.noise_range,
                                                      rng).transpose(1, 2, 0))
         out, noisy_out = self.stylizer.stylize([src, noisy])
-        self.totals.add(out, pair, noisy_out)
+        self.totals.add(out, pair, noisy_out, source=src)
 
 
 # --- the measurement -------------------------------------------------------------
@@ -402,7 +426,8 @@ def format_table(results):
                ('flicker', 'flicker', '{:.3f}'), ('still', 'still', '{:.1%}'),
                ('popping', 'popping', '{:.3f}'), ('detail', 'detail', '{:.2f}'),
                ('warp/detail', 'warp_per_detail', '{:.3f}'),
-               ('flicker/rms', 'flicker_per_rms_detail', '{:.3f}')]
+               ('flicker/rms', 'flicker_per_rms_detail', '{:.3f}'),
+               ('structure', 'structure', '{:.2f}'), ('style_dist', 'style_dist', '{:.0f}')]
     rows = [[('n/a' if r[key] is None else fmt.format(r[key])) for _, key, fmt in columns]
             for r in results]
     widths = [max(len(title), *(len(row[i]) for row in rows))
@@ -428,6 +453,7 @@ def to_json(results, args, frames, size):
             'noise_range': args.noise_range, 'noise_seed': args.noise_seed,
             'stats': args.stats, 'backend': args.backend, 'precision': args.precision,
             'padding': args.padding,
+            'style': args.style, 'vgg': args.vgg if args.style else None,
             'median_filter': args.median_filter,
         },
         'rows': results,
@@ -474,6 +500,11 @@ def parse_args(argv):
     cli.add_flag(parser, '--still_change', type=float, default=12.0,
                  help='flicker: and the source pixel changes by less than this (mean '
                       'RGB, 0-255; above the sensor noise of typical video)')
+    parser.add_argument('--style', metavar='PAINTING',
+                        help='also measure the style distance of every row to this '
+                             'style image')
+    parser.add_argument('--vgg', default='vgg16.model',
+                        help='VGG16 weights for --style (CFNS layout; see vgg16.py)')
     cli.add_flag(parser, '--no_popping', action='store_true',
                  help='skip the popping figure (halves the stylizing time)')
     cli.add_flag(parser, '--noise_count', type=int, default=0,
@@ -505,6 +536,18 @@ def make_stylizers(args):
     return [stylize.from_args(args, path) for path in args.model]
 
 
+def make_style_distance(args):
+    """quality.StyleDistance to --style with the VGG16 of --vgg."""
+    painting = numpy.asarray(images.open_rgb(args.style))
+    vgg = vgg16.load_vgg(args.vgg)
+    if vgg.is_stand_in:
+        print('WARNING: {} holds RANDOM stand-in VGG16 weights: the style distance '
+              'says nothing about a style'.format(args.vgg), file=sys.stderr)
+    device = devices.get_device(devices.specifier(args.gpu, args.device))
+    vgg.to_device(device)
+    return quality.StyleDistance(vgg, painting, device)
+
+
 def run(args):
     """Measure SOURCE against every model and video; returns the JSON document."""
     for path in args.stylized:
@@ -512,11 +555,12 @@ def run(args):
             raise InputError('{}: no such file or folder'.format(path))
     source = SourceFrames(args.source, args.size, args.max_frames)
     size = source.size
-    rows = [SourceRow('source: ' + args.source)]
+    style_distance = make_style_distance(args) if args.style else None
+    rows = [SourceRow('source: ' + args.source, style_distance)]
     for stylizer, path in zip(make_stylizers(args), args.model):
         rows.append(ModelRow(stylizer, path, not args.no_popping, args.noise_count,
-                             args.noise_range, args.noise_seed))
-    rows.extend(VideoRow(path, size) for path in args.stylized)
+                             args.noise_range, args.noise_seed, style_distance))
+    rows.extend(VideoRow(path, size, style_distance) for path in args.stylized)
     source_flow = SourceFlow(args.flow, args.flow_dir, args.write_flow)
 
     total = count_frames(args.source)

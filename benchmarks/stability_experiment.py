@@ -84,6 +84,7 @@ from faststyle import losses
 import net
 import noise
 from faststyle import npz
+from faststyle import quality
 from faststyle import tempfiles
 import stability
 from faststyle import stylize
@@ -311,71 +312,14 @@ def choose_lambda(stable_run, target=TARGET_SHARE):
     return chosen, note
 
 
-# --- style distance ---------------------------------------------------------------
-
-def gram_distance(features, style_grams):
-    """Sum over the layers of MSE(gram(f), style gram), for one image's
-    features (each (1, ch, h, w)) and the style's Gram matrices (1, ch, ch)."""
-    total = 0.0
-    for f, gram in zip(features, style_grams):
-        g = losses.gram_matrix(f)
-        total += scalar(chainer.functions.mean_squared_error(
-            g, chainer.functions.broadcast_to(gram, g.shape)))
-    return total
-
-
-class StyleDistance:
-    """The style distance of RGB uint8 frames (H, W, 3) to one style image,
-    with a loss network; the style's Gram matrices are computed once."""
-
-    def __init__(self, vgg, style, device):
-        self.vgg = vgg
-        self.device = device
-        with chainer.using_config('train', False), chainer.no_backprop_mode():
-            self.grams = losses.style_grams(vgg, device.send(style))
-
-    def __call__(self, frame):
-        x = numpy.ascontiguousarray(frame.transpose(2, 0, 1)[None], dtype=numpy.float32)
-        with chainer.using_config('train', False), chainer.no_backprop_mode():
-            return gram_distance(self.vgg(self.device.send(x)), self.grams)
-
-
 # --- measuring ------------------------------------------------------------------
 
-class StyleRowTotals(stability.RowTotals):
-    """stability.RowTotals plus the mean style distance of the frames."""
-
-    def __init__(self, name, kind, style_distance):
-        super().__init__(name, kind)
-        self.style_distance = style_distance
-        self.style_sum = 0.0
-
-    def add(self, out, pair=None, noisy_out=None):
-        super().add(out, pair, noisy_out)
-        self.style_sum += self.style_distance(out)
-
-    def summary(self):
-        figures = super().summary()
-        figures['style_dist'] = self.style_sum / self.frames if self.frames else None
-        return figures
-
-
-class SourceStyleRow(stability.SourceRow):
-    """The source clip, with its own style distance as a reference."""
-
-    def __init__(self, name, style_distance):
-        super().__init__(name)
-        self.totals = StyleRowTotals(name, 'source', style_distance)
-
-
 class ExperimentRow(stability.ModelRow):
-    """stability.ModelRow that measures popping on the first few frames only,
-    and the style distance of every frame."""
+    """stability.ModelRow that measures popping on the first few frames only."""
 
     def __init__(self, stylizer, name, popping_frames, style_distance, noise_seed=1):
-        super().__init__(stylizer, name, True, 0, 30.0, noise_seed)
+        super().__init__(stylizer, name, True, 0, 30.0, noise_seed, style_distance)
         self.popping_frames = popping_frames
-        self.totals = StyleRowTotals(name, 'model', style_distance)
 
     def add(self, src, pair, t):
         self.popping = t < self.popping_frames
@@ -386,7 +330,7 @@ def measure_models(runs, options, style_distance, log=say):
     """stability.py's figures for every model and BatchNorm statistics, in one
     pass over the clip (the source flow is computed once)."""
     source = stability.SourceFrames(options.clip, options.size, options.frames)
-    rows = [SourceStyleRow('source', style_distance)]
+    rows = [stability.SourceRow('source', style_distance)]
     for run in runs:
         for stats in options.stats:
             stylizer = stylize.Stylizer(run.model_path, device=options.device,
@@ -625,14 +569,17 @@ def experiment(options, workdir, started):
         data_dir, _ = default_data(os.path.join(workdir, 'data'), options.image_size,
                                    options.crops)
     data, _ = dataset.open_dataset(data_dir, options.image_size)
-    style = dataset.load_style(options.style, options.image_size)
-    style_distance = StyleDistance(loss_network.vgg, style, device)
+    style = numpy.asarray(dataset.open_user_image(options.style, 'style image'))
+    train_size = (options.image_size, options.image_size)
+    # As the losses in training: the style at the training size, for every frame.
+    style_distance = quality.StyleDistance(loss_network.vgg, style, device, train_size)
     lambda_note = None
     if options.models:
         say('measuring {} given model(s) on {} training images from {} at {}x{}'.format(
             len(options.models), len(data), data_dir, options.image_size,
             options.image_size))
-        runs = given_models(options, data, loss_network, style_distance.grams, device)
+        runs = given_models(options, data, loss_network, style_distance.grams(train_size),
+                           device)
         what = 'given models ({})'.format(', '.join(
             '{} {}'.format(run.name, run.arch) for run in runs))
     else:

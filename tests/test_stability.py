@@ -241,8 +241,9 @@ def test_cli_flat_output_has_no_detail_and_warp_per_detail_na(tmp_path, capsys):
     assert stability.main([source, '--stylized', flat, '--json', out_json,
                            '--no-progress']) == 0
     header, source_line, flat_line = capsys.readouterr().out.splitlines()
-    assert header.split()[-3:] == ['detail', 'warp/detail', 'flicker/rms']
-    assert flat_line.split()[-3:] == ['0.00', 'n/a', 'n/a']
+    cells = dict(zip(header.split(), flat_line.split()))
+    assert (cells['detail'], cells['warp/detail'], cells['flicker/rms']) == (
+        '0.00', 'n/a', 'n/a')
     source_row, flat_row = json.load(open(out_json))['rows']  # null, not inf or NaN
     assert flat_row['warp_mse'] == 0 and flat_row['detail'] == 0
     assert flat_row['warp_per_detail'] is None and flat_row['flicker_per_rms_detail'] is None
@@ -250,6 +251,41 @@ def test_cli_flat_output_has_no_detail_and_warp_per_detail_na(tmp_path, capsys):
         numpy.mean([stability.spatial_detail(f) for f in frames]))
     assert source_row['warp_per_detail'] == pytest.approx(
         source_row['warp_mse'] / source_row['detail'])
+
+
+def test_cli_structure_kept_and_style_distance(tmp_path, capsys, vgg_path):
+    import chainer
+    from PIL import Image
+    import vgg16
+    from faststyle import quality
+    frames = [texture(24, 32, seed=0)] * 2 + [texture(24, 32, seed=1)]
+    source = write_frames(str(tmp_path / 'src'), frames)
+    painting = texture(24, 32, seed=7)
+    style_path = str(tmp_path / 'painting.png')
+    Image.fromarray(painting).save(style_path)
+    # The painting itself as the "stylized" video: at distance 0 from the
+    # style, and with the shapes of another picture. The inverted source
+    # keeps every shape; a flat video none.
+    as_painting = write_frames(str(tmp_path / 'paint'), [painting] * 3)
+    inverted = write_frames(str(tmp_path / 'inv'), [255 - f for f in frames])
+    flat = write_frames(str(tmp_path / 'flat'), [numpy.full((24, 32, 3), 128, numpy.uint8)] * 3)
+    out_json = str(tmp_path / 'f.json')
+    assert stability.main([source, '--stylized', as_painting, '--stylized', inverted,
+                           '--stylized', flat, '--style', style_path, '--vgg', vgg_path,
+                           '--json', out_json, '--no-progress']) == 0
+    header = capsys.readouterr().out.splitlines()[0].split()
+    assert header[-2:] == ['structure', 'style_dist']
+    src, paint, inv, flat_row = json.load(open(out_json))['rows']
+    assert src['structure'] == pytest.approx(1.0) and inv['structure'] == pytest.approx(1.0)
+    assert flat_row['structure'] == 0.0
+    assert paint['structure'] == pytest.approx(numpy.mean(
+        [quality.structure_kept(f, painting) for f in frames]))
+    assert paint['style_dist'] == 0.0
+    assert flat_row['style_dist'] > 0 and src['style_dist'] > 0
+    distance = quality.StyleDistance(vgg16.load_vgg(vgg_path), painting,
+                                     chainer.get_device('@numpy'))
+    assert src['style_dist'] == pytest.approx(numpy.mean([distance(f) for f in frames]),
+                                              rel=1e-5)
 
 
 # --- the sample clip: exact flow checks the flow and the metric -----------------

@@ -8,6 +8,7 @@ import os
 import pytest
 
 from benchmarks import stability_experiment as experiment
+from test_quality import numpy_style_distance
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -101,46 +102,6 @@ def tiny_clip(folder, frames=3):
     for t in range(frames):
         Image.fromarray(base[:, t:t + 40]).save(str(folder / '{:02d}.png'.format(t)))
     return str(folder)
-
-
-def numpy_gram(features):
-    """CFNS's gram, F F^T / (ch h w), of one image's (1, ch, h, w) features."""
-    _, ch, h, w = features.shape
-    flat = features.reshape(ch, h * w).astype(numpy.float64)
-    return flat @ flat.T / (ch * h * w)
-
-
-def numpy_style_distance(vgg, frame, style):
-    """Sum over relu1_2 .. relu4_3 of the mean squared Gram difference, the
-    Grams and the sum in float64 numpy; only the features come from ``vgg``."""
-    import chainer
-    x = frame.transpose(2, 0, 1)[None].astype(numpy.float32)
-    with chainer.using_config('train', False), chainer.no_backprop_mode():
-        fx = [f.array for f in vgg(x)]
-        fs = [f.array for f in vgg(style)]
-    return sum(float(numpy.mean((numpy_gram(a) - numpy_gram(b)) ** 2))
-               for a, b in zip(fx, fs))
-
-
-def test_style_distance_matches_numpy():
-    import chainer
-    vgg = vgg16.VGG16()
-    vgg16_arrays = vgg16_weights.random_weights(3)
-    for name, _, _ in vgg16_weights.LAYERS:
-        getattr(vgg, name).W.array[...] = vgg16_arrays[name + '/W']
-        getattr(vgg, name).b.array[...] = vgg16_arrays[name + '/b']
-    rng = numpy.random.RandomState(1)
-    frame = rng.randint(0, 256, (24, 40, 3)).astype(numpy.uint8)
-    style = rng.uniform(0, 255, (1, 3, 32, 32)).astype(numpy.float32)
-    distance = experiment.StyleDistance(vgg, style, chainer.get_device('@numpy'))
-    expected = numpy_style_distance(vgg, frame, style)
-    assert expected > 0
-    assert abs(distance(frame) - expected) <= 1e-4 * expected
-    # A frame that is the style image itself is at distance 0.
-    same = style[0].transpose(1, 2, 0).astype(numpy.uint8)
-    exact = experiment.StyleDistance(vgg, same.transpose(2, 0, 1)[None].astype(
-        numpy.float32), chainer.get_device('@numpy'))
-    assert exact(same) == 0
 
 
 def test_models_mode(tmp_path, capsys):

@@ -1,0 +1,111 @@
+"""faststyle/quality.py: structure kept and style distance, each against a
+case whose answer is known or a computation written here in numpy."""
+import chainer
+import numpy
+import pytest
+from PIL import Image
+
+from faststyle import quality
+from faststyle import vgg16_weights
+import vgg16
+
+
+def scene(height=48, width=64, seed=0):
+    """A frame with shapes: a few soft-edged rectangles and discs on a gradient."""
+    rng = numpy.random.RandomState(seed)
+    yy, xx = numpy.mgrid[0:height, 0:width].astype(numpy.float64)
+    image = numpy.stack([xx / width * 80 + 40] * 3, axis=2)
+    for _ in range(5):
+        cy, cx = rng.uniform(0, height), rng.uniform(0, width)
+        r = rng.uniform(5, 12)
+        inside = (yy - cy) ** 2 + (xx - cx) ** 2 < r ** 2
+        image[inside] = rng.uniform(0, 255, 3)
+    return numpy.clip(image, 0, 255).astype(numpy.uint8)
+
+
+def test_structure_of_the_source_itself_is_one():
+    frame = scene()
+    assert quality.structure_kept(frame, frame) == pytest.approx(1.0)
+    # Colour changes that keep the shapes keep the structure: an inverted frame
+    # has the same edges.
+    assert quality.structure_kept(frame, 255 - frame) == pytest.approx(1.0)
+
+
+def test_flat_output_keeps_no_structure():
+    frame = scene()
+    flat = numpy.full_like(frame, 128)
+    assert quality.structure_kept(frame, flat) == 0.0
+
+
+def test_shifted_and_unrelated_frames_keep_less():
+    frame = scene()
+    shifted = numpy.roll(frame, 6, axis=1)
+    other = scene(seed=5)
+    kept_shifted = quality.structure_kept(frame, shifted)
+    kept_other = quality.structure_kept(frame, other)
+    assert kept_shifted < 0.9
+    assert kept_other < kept_shifted
+    # Pearson correlation computed here, on the blurred Sobel magnitudes.
+    a = quality.edge_strength(frame).ravel()
+    b = quality.edge_strength(shifted).ravel()
+    assert kept_shifted == pytest.approx(numpy.corrcoef(a, b)[0, 1], abs=1e-9)
+
+
+def test_edge_blur_scales_with_the_width():
+    # The same picture at twice the size has the same structure against its
+    # own shifted copy when the shift doubles too.
+    small = scene(48, 64)
+    big = numpy.asarray(Image.fromarray(small).resize((128, 96), Image.NEAREST))
+    kept_small = quality.structure_kept(small, numpy.roll(small, 3, axis=1))
+    kept_big = quality.structure_kept(big, numpy.roll(big, 6, axis=1))
+    assert kept_big == pytest.approx(kept_small, abs=0.05)
+
+
+def test_frames_of_different_sizes_are_refused():
+    with pytest.raises(ValueError):
+        quality.structure_kept(scene(48, 64), scene(48, 60))
+
+
+def numpy_gram(features):
+    """CFNS's gram, F F^T / (ch h w), of one image's (1, ch, h, w) features."""
+    _, ch, h, w = features.shape
+    flat = features.reshape(ch, h * w).astype(numpy.float64)
+    return flat @ flat.T / (ch * h * w)
+
+
+def numpy_style_distance(vgg, frame, style):
+    """Sum over relu1_2 .. relu4_3 of the mean squared Gram difference, the
+    Grams and the sum in float64 numpy; only the features come from ``vgg``."""
+    x = frame.transpose(2, 0, 1)[None].astype(numpy.float32)
+    with chainer.using_config('train', False), chainer.no_backprop_mode():
+        fx = [f.array for f in vgg(x)]
+        fs = [f.array for f in vgg(style)]
+    return sum(float(numpy.mean((numpy_gram(a) - numpy_gram(b)) ** 2))
+               for a, b in zip(fx, fs))
+
+
+def test_style_distance_matches_numpy():
+    vgg = vgg16.VGG16()
+    vgg16_arrays = vgg16_weights.random_weights(3)
+    for name, _, _ in vgg16_weights.LAYERS:
+        getattr(vgg, name).W.array[...] = vgg16_arrays[name + '/W']
+        getattr(vgg, name).b.array[...] = vgg16_arrays[name + '/b']
+    rng = numpy.random.RandomState(1)
+    frame = rng.randint(0, 256, (24, 40, 3)).astype(numpy.uint8)
+    style = rng.randint(0, 256, (32, 32, 3)).astype(numpy.uint8)
+    device = chainer.get_device('@numpy')
+    # The experiment's use: the style at a fixed size for every frame.
+    distance = quality.StyleDistance(vgg, style, device, fixed_size=(32, 32))
+    expected = numpy_style_distance(vgg, frame, style.transpose(2, 0, 1)[None].astype(
+        numpy.float32))
+    assert expected > 0
+    assert abs(distance(frame) - expected) <= 1e-4 * expected
+    # stability.py's: the style resized to the frame; the style itself is at 0.
+    assert quality.StyleDistance(vgg, style, device)(style) == 0
+    resized = numpy.asarray(Image.fromarray(style).resize((40, 24), Image.BILINEAR))
+    expected = numpy_style_distance(vgg, frame, resized.transpose(2, 0, 1)[None].astype(
+        numpy.float32))
+    assert quality.StyleDistance(vgg, style, device)(frame) == pytest.approx(
+        expected, rel=1e-4)
+
+
