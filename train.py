@@ -54,8 +54,10 @@ def parse_args(argv=None):
                         'style image file name without extension, as CFNS)')
     p.add_argument('--lambda_tv', type=float, default=1e-6,
                    help='weight of the total-variation loss')
-    p.add_argument('--lambda_feat', type=float, default=1.0,
-                   help='weight of the content (relu3_3 feature) loss')
+    p.add_argument('--lambda_feat', type=float, default=None,
+                   help='weight of the content (relu3_3 feature) loss (default: '
+                        '1.0 as CFNS, or 30 when --vgg was converted from HED by '
+                        'vgg16.py --hed, whose features need it to keep the scene)')
     p.add_argument('--lambda_style', type=float, default=5.0,
                    help='weight of the style (Gram matrix) loss')
     p.add_argument('--epoch', '-e', type=int, default=2,
@@ -126,6 +128,8 @@ def parse_args(argv=None):
     for flag in ('batchsize', 'epoch', 'log_interval'):
         if getattr(args, flag) < 1:
             p.error('--{} must be at least 1'.format(flag))
+    if args.lambda_feat is None:
+        args.lambda_feat = vgg16_weights.default_content_weight(args.vgg)
     for flag in ('lambda_tv', 'lambda_feat', 'lambda_style', 'lambda_noise',
                  'noise_range', 'lr'):
         value = getattr(args, flag)
@@ -286,6 +290,9 @@ def describe(args, train_data, skipped, vgg, comm=None):
           'in +-{:g}{}'.format(iterations, args.epoch, args.arch, args.lambda_noise,
                                args.noise_count, args.noise_range,
                                ', new each batch' if args.noise_per_batch else ''))
+    print('losses: content {:g}, style {:g}, total variation {:g}, on the crop without '
+          '{} px along each edge'.format(args.lambda_feat, args.lambda_style,
+                                          args.lambda_tv, args.loss_margin))
     if args.lambda_noise and args.arch == 'deconv':
         print('note: in our measurements L_pop steadied video with --arch resize, '
               'not with the deconv net (docs/stability.md)')

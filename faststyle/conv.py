@@ -153,3 +153,4 @@ def _tap_rows(W):
     """W (out, c, kh, kw) as rows (out*kh*kw, c): one row per output channel and tap."""
     n_out, c, kh, kw = W.shape
     return W.transpose(0, 2, 3, 1).reshape(n_out * kh * kw, c)
+

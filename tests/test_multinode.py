@@ -153,7 +153,8 @@ def reference_training(workdir, vgg_path, paths_per_rank, steps):
         updaters.append(StyleTransferUpdater(
             ReplayIterator(images, args.batchsize), optimizer, vgg, style, device,
             args.image_size, args.lambda_feat, args.lambda_style, args.lambda_tv,
-            args.lambda_noise, args.noise_count, args.noise_range, args.noise_seed))
+            args.lambda_noise, args.noise_count, args.noise_range, args.noise_seed,
+            loss_margin=args.loss_margin))
     def weights():
         return {name.lstrip('/'): param.array.copy()
                 for name, param in optimizer.target.namedparams()}
