@@ -143,7 +143,7 @@ def parse_args(argv=None):
 def get_device(args, comm=None):
     """--device, else -g; under MPI each process takes GPU ``intra_rank``."""
     gpu = args.gpu if comm is None or args.gpu < 0 else multinode.gpu_for_process(comm)
-    device = devices.get_device(devices.specifier(gpu, args.device))
+    device = devices.get_device(devices.specifier(gpu, args.device), 'train')
     device.use()
     return device
 

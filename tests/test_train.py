@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 from faststyle import dataset
+from faststyle import devices
 from faststyle import losses
 import net
 import noise
@@ -424,6 +425,23 @@ def test_bad_inputs_give_one_line_errors(tmp_path, image_dir, style_path, vgg_pa
     numpy.savez(evil, c1=numpy.array([object()], dtype=object))
     fails(train_args(image_dir, style_path, vgg_path, '-i', evil + '.npz'), 'pickled')
     assert not os.path.exists(str(tmp_path / 'models' / 'x.model'))
+
+
+def test_gpu_flag_without_cupy_says_to_drop_it(tmp_path, image_dir, style_path, vgg_path,
+                                               monkeypatch):
+    # The README's example has -g 0; on a CPU-only machine Chainer's message
+    # glued two sentences together and gave no way out.
+    monkeypatch.setattr(chainer.backends.cuda, 'available', False)
+    with pytest.raises(InputError) as info:
+        devices.get_device('@cupy:0', 'train')
+    message = str(info.value)
+    assert 'no GPU' in message and 'drop -g (or use -g -1) to train on the CPU' in message
+    assert '\n' not in message and ').' not in message
+    if not chainer.backends.cuda.available:  # the command itself, on this machine
+        result = run_train(*train_args(image_dir, style_path, vgg_path, '-g', '0'),
+                           cwd=str(tmp_path))
+        assert result.returncode == 2
+        assert_one_line_error(result, 'no GPU', 'CuPy', 'drop -g (or use -g -1)')
 
 
 def test_vgg_conversion_from_chainer_npz(tmp_path):
