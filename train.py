@@ -68,6 +68,13 @@ def parse_args(argv=None):
                         'of this (CFNS; 0: never)')
     p.add_argument('--image_size', type=int, default=256,
                    help='training crop size (a multiple of 4)')
+    cli.add_flag(p, '--scale_crops', action='store_true',
+                 help='scale each dataset image so that its short side is '
+                      '--image_size before the centre crop, so that a crop shows '
+                      'the middle of the whole picture (default: off, CFNS\'s rule: '
+                      'centre-crop without scaling, enlarging only images smaller '
+                      'than the crop; a 720p frame at --image_size 128 then trains '
+                      'on a small patch of it)')
     p.add_argument('--loss_margin', type=int, default=None,
                    help='compute every loss on the crop without this many '
                         'pixels along each edge, so that the net cannot score '
@@ -295,12 +302,21 @@ def describe(args, train_data, skipped, vgg, comm=None):
 
 
 def open_training_data(args, comm):
-    """The dataset; under MPI rank 0 reads the directory and scatters it."""
+    """The dataset; under MPI rank 0 reads the directory and scatters it.
+
+    Whoever reads it notes when CFNS's unscaled crops would be small
+    patches of the images (their sizes come from the headers already read)."""
+    train_data, skipped = None, None
+    if multinode.is_writer(comm):
+        train_data, skipped = dataset.open_dataset(args.dataset, args.image_size,
+                                                   args.scale_crops)
+        note = '' if args.scale_crops else dataset.patch_note(train_data.sizes,
+                                                              args.image_size)
+        if note:
+            print('note: ' + note)
     if comm is None:
-        return dataset.open_dataset(args.dataset, args.image_size)
+        return train_data, skipped
     import chainermn
-    train_data, skipped = (dataset.open_dataset(args.dataset, args.image_size)
-                           if comm.rank == 0 else (None, None))
     return chainermn.scatter_dataset(train_data, comm, shuffle=True,
                                      seed=args.seed), skipped
 

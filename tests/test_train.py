@@ -291,6 +291,55 @@ def test_crop_keeps_large_images_unscaled_as_cfns():
     numpy.testing.assert_array_equal(crop, numpy.asarray(image)[24:56, 34:66])
 
 
+def test_scale_crops_scales_the_short_side_to_the_crop_size(tmp_path, image_dir,
+                                                             style_path, vgg_path):
+    # A 120x80 picture: left half black, right half white, a grey stripe on top.
+    rgb = numpy.zeros((80, 120, 3), numpy.uint8)
+    rgb[:, 60:] = 255
+    rgb[:8] = 128
+    wide = tmp_path / 'wide'
+    wide.mkdir()
+    Image.fromarray(rgb).save(str(wide / 'a.png'))
+    args = train.parse_args(['--scale_crops', '-d', str(wide), '-s', style_path,
+                             '--image_size', '16'])
+    crop = train.open_training_data(args, None)[0][0].transpose(1, 2, 0)
+    # The middle 80x80 square shrunk to 16x16: half black, half white, and
+    # the stripe (a tenth of the height) on top; CFNS's crop is all one
+    # colour near the split, without the stripe.
+    expected = numpy.asarray(Image.fromarray(rgb[:, 20:100]).resize((16, 16), Image.BILINEAR))
+    assert numpy.abs(crop - expected).mean() < 2
+    assert crop[0].mean() == pytest.approx(128, abs=20) and crop[8, 2].max() < 5
+    cfns = train.open_training_data(train.parse_args(args_without(args)), None)[0][0]
+    assert cfns.std() > 0 and numpy.abs(cfns[:, 0] - 128).max() > 100
+    # In --help, with the hyphen spelling as a hidden alias.
+    assert train.parse_args(['--scale-crops', '-s', style_path]).scale_crops
+
+
+def args_without(args):
+    """The same dataset, image size and style, CFNS's crop."""
+    return ['-d', args.dataset, '-s', args.style_image, '--image_size',
+            str(args.image_size)]
+
+
+def test_large_images_give_one_note_suggesting_scale_crops(tmp_path, style_path, capsys):
+    big = tmp_path / 'big'
+    big.mkdir()
+    for i, size in enumerate([(200, 100), (120, 100), (300, 100), (40, 36)]):
+        write_image(str(big / 'img{}.png'.format(i)), size, seed=i)
+
+    def note(*flags):
+        train.open_training_data(train.parse_args(['-d', str(big), '-s', style_path]
+                                                  + list(flags)), None)
+        return [line for line in capsys.readouterr().out.splitlines() if 'note' in line]
+
+    # Three of four short sides (100) are above 3 x 32: most crops are patches.
+    lines = note('--image_size', '32')
+    assert len(lines) == 1 and lines[0].startswith('note: 3 of the 4 ')
+    assert '--scale_crops' in lines[0]
+    assert note('--image_size', '32', '--scale_crops') == []
+    assert note('--image_size', '36') == []  # 100 < 3 x 36
+
+
 # --- training runs ---------------------------------------------------------
 
 def test_training_lowers_the_loss(tmp_path, style_path, vgg_path):
