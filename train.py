@@ -66,6 +66,12 @@ def parse_args(argv=None):
                    help='save models/NAME_EPOCH_BATCH.model/.state after the '
                         'batches of each epoch whose 0-based index is a multiple '
                         'of this (CFNS; 0: never)')
+    cli.add_flag(p, '--keep_snapshots', type=int, default=None, metavar='N',
+                 help='keep only the newest N of the per-epoch snapshots '
+                      'NAME_EPOCH.model/.state that this run writes (about 20 MB '
+                      'each pair): an older pair is removed once a newer one is '
+                      'saved whole; NAME.model/.state and the -c checkpoints are '
+                      'never removed (default: keep all, as CFNS)')
     p.add_argument('--image_size', type=int, default=256,
                    help='training crop size (a multiple of 4)')
     cli.add_flag(p, '--scale_crops', action='store_true',
@@ -130,8 +136,8 @@ def parse_args(argv=None):
     if not 0 <= args.loss_margin <= args.image_size // 4:
         p.error('--loss_margin must be in 0..{} (a quarter of --image_size)'.format(
             args.image_size // 4))
-    for flag in ('batchsize', 'epoch', 'log_interval'):
-        if getattr(args, flag) < 1:
+    for flag in ('batchsize', 'epoch', 'log_interval', 'keep_snapshots'):
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
             p.error('--{} must be at least 1'.format(flag))
     for flag in ('lambda_tv', 'lambda_feat', 'lambda_style', 'lambda_noise',
                  'noise_range', 'lr'):
@@ -200,7 +206,7 @@ def build_trainer(args, device, train_data, comm=None, snapshots=None):
         trainer.extend(multinode.CollectiveStopOnSignal(snapshots, model, comm))
         if comm.rank != 0:
             return trainer, vgg  # only rank 0 writes files and prints
-    trainer.extend(trainer_extensions.epoch_snapshot(snapshots))
+    trainer.extend(trainer_extensions.epoch_snapshot(snapshots, args.keep_snapshots))
     if args.checkpoint > 0:
         trainer.extend(trainer_extensions.checkpoint_snapshot(snapshots, args.checkpoint))
     log_trigger = (args.log_interval, 'iteration')
@@ -381,7 +387,8 @@ def run(argv=None):
         sys.exit(130)
     if multinode.is_writer(comm):
         try:
-            print('saved {}'.format(snapshots.save(trainer)))
+            snapshots.save(trainer)
+            print(snapshots.written())
         except WorkError as e:
             raise WorkError('{}; training finished but its final save failed; {}'.format(
                 e, last_saved(snapshots)))

@@ -390,6 +390,35 @@ def test_train_writes_cfns_files_and_resume_continues_exactly(tmp_path, image_di
         numpy.testing.assert_array_equal(a[key], b[key], err_msg=key)
 
 
+def test_keep_snapshots_keeps_the_newest_epoch_pairs_and_says_what_was_saved(
+        tmp_path, image_dir, style_path, vgg_path):
+    models = tmp_path / 'models'
+    models.mkdir()
+    (models / 'x_9.model').write_bytes(b'another run')  # not this run's: kept
+    args = train_args(image_dir, style_path, vgg_path, '-b', '2', '-e', '4', '-o', 'x')
+    r = run_train(*args, '--keep_snapshots', '2', '-c', '1', cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    names = set(os.listdir(str(models)))
+    epochs = {n for n in names if n.count('_') == 1}
+    assert epochs == {'x_2.model', 'x_2.state', 'x_3.model', 'x_3.state', 'x_9.model'}
+    # The final pair and every -c checkpoint stay.
+    assert {'x.model', 'x.state', 'x_0_0.state', 'x_3_1.model'} <= names
+    assert len([n for n in names if n.count('_') == 2]) == 16
+    assert r.stdout.strip().splitlines()[-1] == (
+        'saved models/x.model and models/x.state; per-epoch snapshots: '
+        'models/x_2..x_3 (.model/.state, 2 older removed by --keep_snapshots); '
+        'checkpoints: models/x_0_0..x_3_1 (.model/.state, 8 pairs)')
+    # By default every epoch's pair is kept, as CFNS, and the message says so.
+    r = run_train(*args[:-1], 'y', '-e', '2', cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert {'y_0.model', 'y_0.state', 'y_1.model', 'y_1.state'} <= set(os.listdir(str(models)))
+    assert r.stdout.strip().splitlines()[-1] == (
+        'saved models/y.model and models/y.state; per-epoch snapshots: '
+        'models/y_0..y_1 (.model/.state)')
+    assert_one_line_error(run_train(*args, '--keep_snapshots', '0', cwd=str(tmp_path)),
+                          '--keep_snapshots')
+
+
 def test_resume_keeps_the_noise_image(tmp_path, image_dir, style_path, vgg_path):
     args = train_args(image_dir, style_path, vgg_path, '-e', '1', '-o', 'x', '-b', '2',
                       '--noise_count', '9')
