@@ -22,9 +22,11 @@ def specifier(gpu, device=None):
 def get_device(spec, task='run'):
     """chainer.get_device, with a one-line InputError for unusable devices.
 
-    ``task`` ('run', 'train') completes the advice given when a GPU is asked
-    for where CuPy cannot be used."""
-    if spec.startswith('@cupy') and not chainer.backends.cuda.available:
+    ``spec`` is a specifier or a chainer Device; ``task`` ('run', 'train')
+    completes the advice given when a GPU is asked for where CuPy cannot be
+    used."""
+    if (isinstance(spec, str) and spec.startswith('@cupy')
+            and not chainer.backends.cuda.available):
         # Chainer's own message glues two sentences together and does not say
         # what to do; a user who copied a '-g 0' example needs the way out.
         problem = ('CuPy is not installed' if importlib.util.find_spec('cupy') is None
