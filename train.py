@@ -122,7 +122,10 @@ def parse_args(argv=None):
                    help='print and log the losses every this many iterations')
     p.add_argument('--preview_interval', type=int, default=1000,
                    help='write a stylized preview image every this many '
-                        'iterations (0: never)')
+                        'iterations (0: never): the whole --preview_image, its '
+                        'long side scaled to 512 pixels (or --image_size if '
+                        'larger), run as generate.py runs the net (padding, '
+                        'median filter), into models/NAME_preview/')
     p.add_argument('--preview_image', default=None,
                    help='content image for previews (default: the first '
                         'dataset image)')
@@ -220,8 +223,8 @@ def build_trainer(args, device, train_data, comm=None, snapshots=None):
     if not args.no_progress and sys.stdout.isatty():
         trainer.extend(chainer_extensions.ProgressBar(update_interval=1))
     if args.preview_interval > 0:
-        preview = (dataset.load_content(args.preview_image, args.image_size)
-                   if args.preview_image else train_data[0])[None]
+        preview = dataset.load_preview(args.preview_image or dataset.first_path(train_data),
+                                       args.image_size)
         trainer.extend(
             trainer_extensions.Preview(preview, snapshots.stem + '_preview'),
             trigger=(args.preview_interval, 'iteration'))

@@ -95,9 +95,28 @@ def load_style(path, size):
     return to_chw(image.resize((size, size), Image.BILINEAR))[None]
 
 
-def load_content(path, size):
-    """A content image cropped like the training data, (3, size, size)."""
-    return to_chw(crop_square(open_user_image(path, 'image'), size))
+# Previews are at least this large (the long side): a style cannot be judged
+# on a 128-px crop.
+PREVIEW_SIDE = 512
+
+
+def load_preview(path, crop_size):
+    """The whole picture at ``path`` for training previews, HxWx3 uint8:
+    scaled so that its long side is max(PREVIEW_SIDE, ``crop_size``), each
+    side a multiple of 4 (what the net takes without extra padding)."""
+    image = open_user_image(path, 'preview image')
+    scale = max(PREVIEW_SIDE, crop_size) / max(image.size)
+    size = tuple(max(4, 4 * int(round(side * scale / 4))) for side in image.size)
+    return numpy.asarray(image.resize(size, Image.BILINEAR))
+
+
+def first_path(data):
+    """The file of the first image of ``data``: an ImageDataset, or the
+    chainer SubDataset of one that ChainerMN's scatter_dataset makes (then
+    the first image of the whole set; SubDataset has no public accessor)."""
+    while isinstance(data, chainer.datasets.SubDataset):
+        data = data._dataset
+    return data.paths[0]
 
 
 # A short side above this many crop sizes makes CFNS's unscaled crop a small

@@ -3,11 +3,11 @@ import os
 import signal
 
 import chainer
-import numpy
 from chainer import training
 from PIL import Image
 
 from faststyle import npz
+from faststyle import stylize
 from faststyle import tempfiles
 
 
@@ -146,24 +146,33 @@ def checkpoint_snapshot(snapshots, interval):
 
 
 class Preview(training.Extension):
-    """Stylize one fixed content image now and then, to watch training."""
+    """Stylize one fixed picture now and then, to watch training.
+
+    The picture is stylized as generate.py does it with its defaults
+    (stylize.py's padding, crop and median filter), so a preview shows what
+    a user of the model would get, not the training crop.
+    """
 
     priority = training.PRIORITY_WRITER
 
-    def __init__(self, image, directory):
-        self.image = image  # (1, 3, H, W) float32 RGB, H and W multiples of 4
+    def __init__(self, frame, directory):
+        self.frame = frame  # HxWx3 uint8 RGB (dataset.load_preview)
         self.directory = directory
 
     def __call__(self, trainer):
         model = trainer.updater.get_optimizer('main').target
         device = trainer.updater.device
+        height, width = self.frame.shape[:2]
+        x = stylize.pad_frame(self.frame, stylize.PADDING)[None]
         with chainer.using_config('train', False), chainer.no_backprop_mode():
             # Per-image statistics: previews leave the running averages alone.
-            y = model(device.send(self.image))
-        rgb = chainer.backend.CpuDevice().send(y.array)[0].transpose(1, 2, 0)
+            y = model(device.send(x))
+        out = stylize.to_uint8(chainer.backend.CpuDevice().send(y.array)[0],
+                               stylize.PADDING, height, width)
+        image = Image.fromarray(stylize.postprocess(self.frame, out,
+                                                    stylize.MEDIAN_FILTER, False))
         path = os.path.join(self.directory,
                             'iter_{:07d}.jpg'.format(trainer.updater.iteration))
-        image = Image.fromarray(numpy.uint8(numpy.clip(rgb, 0, 255)))
         tempfiles.atomic_write(path, lambda f: image.save(f, format='JPEG', quality=92))
 
 

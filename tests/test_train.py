@@ -20,6 +20,7 @@ from faststyle import losses
 import net
 import noise
 from faststyle import npz
+from faststyle import stylize
 import train
 import vgg16
 from faststyle import vgg16_weights
@@ -676,8 +677,8 @@ def test_vgg_preprocessing_caffe_through_the_command_line(tmp_path, image_dir,
         finals['caffe']['main/loss_style'], rel=1e-3)
 
 
-def test_preview_images_are_jpegs_of_the_net_output(tmp_path, image_dir, style_path,
-                                                    vgg_path):
+def test_previews_are_the_whole_picture_stylized_as_generate_does(tmp_path, image_dir,
+                                                                  style_path, vgg_path):
     args = train_args(image_dir, style_path, vgg_path, '-b', '2', '-e', '1', '-o', 'x')
     args[args.index('--preview_interval') + 1] = '1'
     result = run_train(*args, cwd=str(tmp_path))
@@ -687,16 +688,19 @@ def test_preview_images_are_jpegs_of_the_net_output(tmp_path, image_dir, style_p
     previews = []
     for name in sorted(os.listdir(str(directory))):
         with Image.open(str(directory / name)) as image:
-            assert image.format == 'JPEG' and image.size == (32, 32) and image.mode == 'RGB'
+            # The whole 40x36 first image, its long side at 512, sides
+            # multiples of 4 (not the 32-px training crop).
+            assert image.format == 'JPEG' and image.size == (512, 460) and image.mode == 'RGB'
             previews.append(numpy.asarray(image, numpy.float64))
-    # The last preview is the final net (per-image statistics) on the first
-    # dataset image, saved as a JPEG of quality 92: encoding that output here
-    # gives the same pixels. (A random net's output is fine-grained noise that
-    # JPEG changes by ~70 on average, so a plain comparison would say little.)
-    data, _ = dataset.open_dataset(image_dir, 32)
-    model = net.load_model(str(tmp_path / 'models' / 'x.model'))
-    with chainer.using_config('train', False):
-        expected = model(data[0][None]).array[0].transpose(1, 2, 0)
+    # The last preview is the final net on that picture as generate.py runs
+    # it (stylize.Stylizer: padding 50, per-image statistics, median filter
+    # 3), saved as a JPEG of quality 92: encoding that output here gives the
+    # same pixels.
+    frame = numpy.asarray(Image.open(dataset.list_images(image_dir)[0]).convert('RGB')
+                          .resize((512, 460), Image.BILINEAR))
+    model_path = str(tmp_path / 'models' / 'x.model')
+    expected = stylize.Stylizer(model_path, backend='chainer').stylize([frame])[0]
+    unpadded = stylize.Stylizer(model_path, backend='chainer', padding=0).stylize([frame])[0]
 
     def as_jpeg(rgb):
         buffer = io.BytesIO()
@@ -707,10 +711,17 @@ def test_preview_images_are_jpegs_of_the_net_output(tmp_path, image_dir, style_p
     def mean_diff(a, b):
         return float(numpy.mean(numpy.abs(a - b)))
     assert mean_diff(previews[-1], as_jpeg(expected)) < 1
-    assert mean_diff(previews[-1], as_jpeg(expected[..., ::-1])) > 20  # measured 38
-    assert mean_diff(previews[-1], as_jpeg(data[0].transpose(1, 2, 0))) > 20  # 78
+    assert mean_diff(previews[-1], as_jpeg(unpadded)) > 20  # measured 60
+    assert mean_diff(previews[-1], as_jpeg(expected[..., ::-1])) > 20  # 42
+    assert mean_diff(previews[-1], as_jpeg(frame)) > 20  # 72
     # The first preview is the net after one step, not the final one.
     assert mean_diff(previews[0], as_jpeg(expected)) > 5
+
+
+def test_preview_size_keeps_the_aspect_in_multiples_of_4(tmp_path):
+    path = write_image(str(tmp_path / 'tall.png'), (30, 90), seed=0)
+    assert dataset.load_preview(path, 128).shape == (512, 172, 3)  # 30 * 512 / 90 = 170.7
+    assert dataset.load_preview(path, 640).shape == (640, 212, 3)  # --image_size above 512
 
 
 def test_initmodel_starts_from_its_weights_and_its_layout(tmp_path, image_dir, style_path,
