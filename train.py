@@ -68,7 +68,7 @@ def parse_args(argv=None):
                         'of this (CFNS; 0: never)')
     cli.add_flag(p, '--keep_snapshots', type=int, default=None, metavar='N',
                  help='keep only the newest N of the per-epoch snapshots '
-                      'NAME_EPOCH.model/.state that this run writes (about 20 MB '
+                      'NAME_EPOCH.model/.state that this run writes (about 28 MB '
                       'each pair): an older pair is removed once a newer one is '
                       'saved whole; NAME.model/.state and the -c checkpoints are '
                       'never removed (default: keep all, as CFNS)')
