@@ -19,7 +19,9 @@ warp_mse   temporal warping error (Ruder et al. 2016; Lai et al. 2018): output
            frame), then over the frame pairs.
 flicker    mean absolute frame-to-frame change of the output (RGB, per
            channel) where the source stands still: source flow shorter than
-           --still_flow pixels and source change below --still_change.
+           --still_flow pixels of a frame 320 pixels wide (scaled with the
+           measuring width, so that the same motion is still at every --size)
+           and source change below --still_change.
 popping    models only: mean absolute change of the output when fresh sparse
            noise, of the kind the noise-stability loss trains with, is added
            to each input frame (--noise_count pixels, each channel uniform in
@@ -71,6 +73,11 @@ import noise
 import vgg16
 from noise import default_noise_count
 
+# --still_flow is in pixels of a frame this wide: flow lengths scale with the
+# frame, so a fixed threshold called 20 % of a clip's pixels still at full
+# size and 90 % at --size 320. 320 is the sample clip's width, where the
+# default (0.5) was chosen and the published flicker figures were measured.
+STILL_REFERENCE_WIDTH = 320
 # Aspect ratios of SOURCE and a --stylized video may differ this much (codecs
 # round sizes to even numbers, tools to multiples of 4) before it is an error.
 ASPECT_TOLERANCE = 0.03
@@ -170,6 +177,12 @@ def still_mask(previous_src, src, backward_flow, max_flow, max_change):
     length = numpy.sqrt(numpy.sum(backward_flow ** 2, axis=2))
     change = numpy.mean(numpy.abs(src.astype(numpy.float32) - previous_src), axis=2)
     return (length < max_flow) & (change < max_change)
+
+
+def still_flow_pixels(still_flow, width):
+    """--still_flow (pixels at STILL_REFERENCE_WIDTH) in pixels of a frame
+    ``width`` pixels wide."""
+    return still_flow * width / STILL_REFERENCE_WIDTH
 
 
 def absolute_change(a, b, mask=None):
@@ -371,7 +384,8 @@ def measure(source_frames, rows, source_flow, motion_boundaries=False,
     """Feed each source frame (and the flow to the one before) to every row.
 
     ``source_frames`` yields RGB uint8 frames of one size; each row has
-    ``add(src, pair, t)`` and ``totals`` (a RowTotals). Returns the number of frames.
+    ``add(src, pair, t)`` and ``totals`` (a RowTotals). ``still_flow`` is in
+    pixels of a frame STILL_REFERENCE_WIDTH wide. Returns the number of frames.
     """
     previous = None
     t = 0
@@ -380,7 +394,8 @@ def measure(source_frames, rows, source_flow, motion_boundaries=False,
         if previous is not None:
             forward, backward = source_flow(previous, src, t)
             reliable = flowlib.reliable_mask(backward, forward, motion_boundaries)
-            still = still_mask(previous, src, backward, still_flow, still_change)
+            still = still_mask(previous, src, backward,
+                               still_flow_pixels(still_flow, src.shape[1]), still_change)
             pair = PairGeometry(backward, reliable, still)
         for row in rows:
             row.add(src, pair, t)
@@ -448,7 +463,9 @@ def to_json(results, args, frames, size):
         'flow': ('.flo files in ' + args.flow_dir) if args.flow_dir else args.flow,
         'settings': {
             'motion_boundaries': args.motion_boundaries,
-            'still_flow': args.still_flow, 'still_change': args.still_change,
+            'still_flow': args.still_flow,
+            'still_flow_pixels': still_flow_pixels(args.still_flow, size[0]),
+            'still_change': args.still_change,
             'noise_count': args.noise_count or default_noise_count(size[1], size[0]),
             'noise_range': args.noise_range, 'noise_seed': args.noise_seed,
             'stats': args.stats, 'backend': args.backend, 'precision': args.precision,
@@ -496,7 +513,10 @@ def parse_args(argv):
                  help="also leave out motion boundaries (Ruder et al.'s second test) "
                       'from the warping error')
     cli.add_flag(parser, '--still_flow', type=float, default=0.5,
-                 help='flicker: source flow below this many pixels counts as still')
+                 help='flicker: source flow below this many pixels of a frame {} '
+                      'pixels wide counts as still; scaled with the measuring width '
+                      '(1.0 at 640, 2.0 at 1280), so the still share is comparable '
+                      'across sizes'.format(STILL_REFERENCE_WIDTH))
     cli.add_flag(parser, '--still_change', type=float, default=12.0,
                  help='flicker: and the source pixel changes by less than this (mean '
                       'RGB, 0-255; above the sensor noise of typical video)')

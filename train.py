@@ -68,8 +68,21 @@ def parse_args(argv=None):
                    help='save models/NAME_EPOCH_BATCH.model/.state after the '
                         'batches of each epoch whose 0-based index is a multiple '
                         'of this (CFNS; 0: never)')
+    cli.add_flag(p, '--keep_snapshots', type=int, default=None, metavar='N',
+                 help='keep only the newest N of the per-epoch snapshots '
+                      'NAME_EPOCH.model/.state that this run writes (about 28 MB '
+                      'each pair): an older pair is removed once a newer one is '
+                      'saved whole; NAME.model/.state and the -c checkpoints are '
+                      'never removed (default: keep all, as CFNS)')
     p.add_argument('--image_size', type=int, default=256,
                    help='training crop size (a multiple of 4)')
+    cli.add_flag(p, '--scale_crops', action='store_true',
+                 help='scale each dataset image so that its short side is '
+                      '--image_size before the centre crop, so that a crop shows '
+                      'the middle of the whole picture (default: off, CFNS\'s rule: '
+                      'centre-crop without scaling, enlarging only images smaller '
+                      'than the crop; a 720p frame at --image_size 128 then trains '
+                      'on a small patch of it)')
     p.add_argument('--loss_margin', type=int, default=None,
                    help='compute every loss on the crop without this many '
                         'pixels along each edge, so that the net cannot score '
@@ -111,7 +124,10 @@ def parse_args(argv=None):
                    help='print and log the losses every this many iterations')
     p.add_argument('--preview_interval', type=int, default=1000,
                    help='write a stylized preview image every this many '
-                        'iterations (0: never)')
+                        'iterations (0: never): the whole --preview_image, its '
+                        'long side scaled to 512 pixels (or --image_size if '
+                        'larger), run as generate.py runs the net (padding, '
+                        'median filter), into models/NAME_preview/')
     p.add_argument('--preview_image', default=None,
                    help='content image for previews (default: the first '
                         'dataset image)')
@@ -125,8 +141,8 @@ def parse_args(argv=None):
     if not 0 <= args.loss_margin <= args.image_size // 4:
         p.error('--loss_margin must be in 0..{} (a quarter of --image_size)'.format(
             args.image_size // 4))
-    for flag in ('batchsize', 'epoch', 'log_interval'):
-        if getattr(args, flag) < 1:
+    for flag in ('batchsize', 'epoch', 'log_interval', 'keep_snapshots'):
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
             p.error('--{} must be at least 1'.format(flag))
     if args.lambda_feat is None:
         args.lambda_feat = vgg16_weights.default_content_weight(args.vgg)
@@ -147,7 +163,7 @@ def parse_args(argv=None):
 def get_device(args, comm=None):
     """--device, else -g; under MPI each process takes GPU ``intra_rank``."""
     gpu = args.gpu if comm is None or args.gpu < 0 else multinode.gpu_for_process(comm)
-    device = devices.get_device(devices.specifier(gpu, args.device))
+    device = devices.get_device(devices.specifier(gpu, args.device), 'train')
     device.use()
     return device
 
@@ -197,7 +213,7 @@ def build_trainer(args, device, train_data, comm=None, snapshots=None):
         trainer.extend(multinode.CollectiveStopOnSignal(snapshots, model, comm))
         if comm.rank != 0:
             return trainer, vgg  # only rank 0 writes files and prints
-    trainer.extend(trainer_extensions.epoch_snapshot(snapshots))
+    trainer.extend(trainer_extensions.epoch_snapshot(snapshots, args.keep_snapshots))
     if args.checkpoint > 0:
         trainer.extend(trainer_extensions.checkpoint_snapshot(snapshots, args.checkpoint))
     log_trigger = (args.log_interval, 'iteration')
@@ -211,8 +227,8 @@ def build_trainer(args, device, train_data, comm=None, snapshots=None):
     if not args.no_progress and sys.stdout.isatty():
         trainer.extend(chainer_extensions.ProgressBar(update_interval=1))
     if args.preview_interval > 0:
-        preview = (dataset.load_content(args.preview_image, args.image_size)
-                   if args.preview_image else train_data[0])[None]
+        preview = dataset.load_preview(args.preview_image or dataset.first_path(train_data),
+                                       args.image_size)
         trainer.extend(
             trainer_extensions.Preview(preview, snapshots.stem + '_preview'),
             trigger=(args.preview_interval, 'iteration'))
@@ -302,12 +318,21 @@ def describe(args, train_data, skipped, vgg, comm=None):
 
 
 def open_training_data(args, comm):
-    """The dataset; under MPI rank 0 reads the directory and scatters it."""
+    """The dataset; under MPI rank 0 reads the directory and scatters it.
+
+    Whoever reads it notes when CFNS's unscaled crops would be small
+    patches of the images (their sizes come from the headers already read)."""
+    train_data, skipped = None, None
+    if multinode.is_writer(comm):
+        train_data, skipped = dataset.open_dataset(args.dataset, args.image_size,
+                                                   args.scale_crops)
+        note = '' if args.scale_crops else dataset.patch_note(train_data.sizes,
+                                                              args.image_size)
+        if note:
+            print('note: ' + note)
     if comm is None:
-        return dataset.open_dataset(args.dataset, args.image_size)
+        return train_data, skipped
     import chainermn
-    train_data, skipped = (dataset.open_dataset(args.dataset, args.image_size)
-                           if comm.rank == 0 else (None, None))
     return chainermn.scatter_dataset(train_data, comm, shuffle=True,
                                      seed=args.seed), skipped
 
@@ -372,7 +397,8 @@ def run(argv=None):
         sys.exit(130)
     if multinode.is_writer(comm):
         try:
-            print('saved {}'.format(snapshots.save(trainer)))
+            snapshots.save(trainer)
+            print(snapshots.written())
         except WorkError as e:
             raise WorkError('{}; training finished but its final save failed; {}'.format(
                 e, last_saved(snapshots)))

@@ -1,4 +1,4 @@
-"""Training images: a directory read recursively, cropped the CFNS way."""
+"""Training images: a directory read recursively, cropped the CFNS way (or scaled first)."""
 import os
 import zlib
 
@@ -28,22 +28,36 @@ def list_images(directory):
 
 
 def readable_images(paths):
-    """Split ``paths`` into (readable, unreadable) by checking each header."""
-    readable, unreadable = [], []
+    """Split ``paths`` into (readable, their (width, height), unreadable) by
+    checking each header."""
+    readable, sizes, unreadable = [], [], []
     for path in paths:
         try:
             with Image.open(path) as image:
                 images.check_pixels(path, *image.size)
+                size = image.size
                 image.verify()
             readable.append(path)
+            sizes.append(size)
         except Exception:  # PIL raises many types for broken files
             unreadable.append(path)
-    return readable, unreadable
+    return readable, sizes, unreadable
 
 
-def crop_square(image, size):
-    """CFNS's crop: enlarge only if the short side is below ``size``, then centre-crop."""
+def crop_square(image, size, scale=False):
+    """CFNS's crop: enlarge only if the short side is below ``size``, then centre-crop.
+
+    With ``scale``, the image is scaled (up or down) so that its short side
+    is ``size`` first: the crop is the middle square of the whole picture,
+    not a patch of it. Only that square is resampled, with PIL's
+    antialiasing when shrinking.
+    """
     w, h = image.size
+    if scale:
+        side = min(w, h)
+        left, top = (w - side) / 2, (h - side) / 2
+        return image.resize((size, size), Image.BILINEAR,
+                            box=(left, top, left + side, top + side))
     if min(w, h) < size and max(w, h) > 4 * min(w, h):
         # A thin image (1x200000 in a few hundred bytes) would take gigabytes
         # enlarged whole: enlarge only the part that the crop keeps.
@@ -81,9 +95,46 @@ def load_style(path, size):
     return to_chw(image.resize((size, size), Image.BILINEAR))[None]
 
 
-def load_content(path, size):
-    """A content image cropped like the training data, (3, size, size)."""
-    return to_chw(crop_square(open_user_image(path, 'image'), size))
+# Previews are at least this large (the long side): a style cannot be judged
+# on a 128-px crop.
+PREVIEW_SIDE = 512
+
+
+def load_preview(path, crop_size):
+    """The whole picture at ``path`` for training previews, HxWx3 uint8:
+    scaled so that its long side is max(PREVIEW_SIDE, ``crop_size``), each
+    side a multiple of 4 (what the net takes without extra padding)."""
+    image = open_user_image(path, 'preview image')
+    scale = max(PREVIEW_SIDE, crop_size) / max(image.size)
+    size = tuple(max(4, 4 * int(round(side * scale / 4))) for side in image.size)
+    return numpy.asarray(image.resize(size, Image.BILINEAR))
+
+
+def first_path(data):
+    """The file of the first image of ``data``: an ImageDataset, or the
+    chainer SubDataset of one that ChainerMN's scatter_dataset makes (then
+    the first image of the whole set; SubDataset has no public accessor)."""
+    while isinstance(data, chainer.datasets.SubDataset):
+        data = data._dataset
+    return data.paths[0]
+
+
+# A short side above this many crop sizes makes CFNS's unscaled crop a small
+# patch of the picture (a 720p frame at 128 px: a ninth of its height).
+PATCH_RATIO = 3
+
+
+def patch_note(sizes, crop_size):
+    """A note suggesting --scale_crops when most images (``sizes``, from their
+    headers) are so large that CFNS's unscaled crops are small patches; else ''."""
+    large = sum(min(w, h) > PATCH_RATIO * crop_size for w, h in sizes)
+    if 2 * large <= len(sizes):
+        return ''
+    return ('{} of the {} dataset images have a short side over {}x --image_size '
+            '({} px), so each training crop is a small patch of its image (CFNS\'s '
+            'rule: centre-cropped without scaling); --scale_crops scales each image '
+            'to the crop size first'.format(large, len(sizes), PATCH_RATIO,
+                                            PATCH_RATIO * crop_size))
 
 
 class ReproducibleShuffle:
@@ -112,17 +163,21 @@ class ReproducibleShuffle:
 
 
 class ImageDataset(chainer.dataset.DatasetMixin):
-    """Square float32 RGB crops in [0, 255], (3, size, size).
+    """Square float32 RGB crops in [0, 255], (3, size, size), cut by
+    :func:`crop_square` (``scale``: scaled to the crop size first).
 
+    ``sizes``: each image's (width, height) from its header, when known.
     A file that passed the header check but fails to decode is replaced by
     the next readable one, so one bad file in 80k never stops training.
     """
 
-    def __init__(self, paths, size):
+    def __init__(self, paths, size, scale=False, sizes=None):
         if not paths:
             raise InputError('no readable images')
         self.paths = list(paths)
         self.size = size
+        self.scale = scale
+        self.sizes = sizes
         self.failed = set()
 
     def __len__(self):
@@ -134,21 +189,21 @@ class ImageDataset(chainer.dataset.DatasetMixin):
             if path in self.failed:
                 continue
             try:
-                return to_chw(crop_square(images.open_rgb(path), self.size))
+                return to_chw(crop_square(images.open_rgb(path), self.size, self.scale))
             except Exception:
                 self.failed.add(path)
                 print('warning: skipping unreadable image {}'.format(path))
         raise InputError('none of the dataset images can be decoded')
 
 
-def open_dataset(directory, size):
+def open_dataset(directory, size, scale=False):
     """The dataset of ``directory`` and the list of files it skipped."""
     paths = list_images(directory)
     if not paths:
         raise InputError('no images ({}) under {}'.format(
             ', '.join(images.IMAGE_EXTENSIONS), directory))
-    readable, unreadable = readable_images(paths)
+    readable, sizes, unreadable = readable_images(paths)
     if not readable:
         raise InputError('none of the {} image files under {} can be read'.format(
             len(paths), directory))
-    return ImageDataset(readable, size), unreadable
+    return ImageDataset(readable, size, scale, sizes), unreadable

@@ -1,4 +1,6 @@
 """CFNS's ``-g N`` and Chainer's device specifiers, shared by every command."""
+import importlib.util
+
 import chainer
 
 from faststyle.errors import InputError
@@ -17,10 +19,24 @@ def specifier(gpu, device=None):
     return device or ('@cupy:{}'.format(gpu) if gpu >= 0 else '@numpy')
 
 
-def get_device(spec):
-    """chainer.get_device, with a one-line InputError for unusable devices."""
+def get_device(spec, task='run'):
+    """chainer.get_device, with a one-line InputError for unusable devices.
+
+    ``spec`` is a specifier or a chainer Device; ``task`` ('run', 'train')
+    completes the advice given when a GPU is asked for where CuPy cannot be
+    used."""
+    if (isinstance(spec, str) and spec.startswith('@cupy')
+            and not chainer.backends.cuda.available):
+        # Chainer's own message glues two sentences together and does not say
+        # what to do; a user who copied a '-g 0' example needs the way out.
+        problem = ('CuPy is not installed' if importlib.util.find_spec('cupy') is None
+                   else 'CuPy finds no usable CUDA GPU')
+        gpu = spec.partition(':')[2] or '0'
+        raise InputError('no GPU can be used here ({}), and device {} (-g {}) needs one; '
+                         'drop -g (or use -g -1) to {} on the CPU'.format(
+                             problem, spec, gpu, task))
     try:
         return chainer.get_device(spec)
-    except Exception as e:  # unknown specifier, CuPy missing, no such GPU
+    except Exception as e:  # unknown specifier, no such GPU
         reason = ' '.join(str(e).split())
         raise InputError('device {!r} cannot be used: {}'.format(spec, reason))

@@ -46,6 +46,10 @@ SIZE_MULTIPLE = 4
 # kernels up to 255, and padding beyond a few hundred pixels only adds cost.
 MAX_MEDIAN_FILTER = 255
 MAX_PADDING = 1000
+# generate.py's defaults, CFNS's: the padding cropped away after the net, and
+# the median filter on the result (training previews use them too).
+PADDING = 50
+MEDIAN_FILTER = 3
 MAX_PIXELS = images.MAX_PIXELS
 
 
@@ -343,10 +347,10 @@ def make_backend(name, model, device, stats, threads=None, precision='fp32',
 
 def add_arguments(parser, stats_default='instance', stats_default_text=None):
     """The stylizing flags, declared once for generate.py and stability.py."""
-    parser.add_argument('--padding', type=int, default=50,
+    parser.add_argument('--padding', type=int, default=PADDING,
                         help='symmetric padding added around each frame before the '
                              'net and cropped after, against border artefacts')
-    parser.add_argument('--median_filter', type=int, default=3,
+    parser.add_argument('--median_filter', type=int, default=MEDIAN_FILTER,
                         help='size of the median filter applied to the result, 0 for '
                              'none')
     parser.add_argument('--stats', choices=STATS, default=stats_default,
@@ -405,7 +409,7 @@ class Stylizer:
     """
 
     def __init__(self, model_path, device='@numpy', backend='auto', stats='instance',
-                 padding=50, median_filter=3, keep_colors=False, batch=1,
+                 padding=PADDING, median_filter=MEDIAN_FILTER, keep_colors=False, batch=1,
                  threads=None, precision='fp32', streams=None, fp16=False):
         stats = net.stats_name(stats)
         if stats not in STATS:

@@ -3,11 +3,11 @@ import os
 import signal
 
 import chainer
-import numpy
 from chainer import training
 from PIL import Image
 
 from faststyle import npz
+from faststyle import stylize
 from faststyle import tempfiles
 
 
@@ -20,6 +20,10 @@ class Snapshots:
         else:
             self.stem = os.path.join('models', output)
         self.last_saved = None  # what the latest successful save wrote
+        # What this run saved besides NAME.model/.state, for the final message:
+        self.epochs = []  # epochs whose NAME_EPOCH pair is on disk, oldest first
+        self.removed_epochs = 0  # older pairs removed by --keep_snapshots
+        self.checkpoints = []  # NAME_EPOCH_BATCH suffixes, in order
 
     @property
     def model_path(self):
@@ -50,6 +54,51 @@ class Snapshots:
         self.last_saved = self.stem + suffix + '.model and .state'
         return self.stem + suffix + '.model'
 
+    def save_epoch(self, trainer, epoch, keep=None):
+        """NAME_EPOCH.model/.state; with ``keep``, then remove this run's
+        older epoch pairs beyond the newest ``keep``. Only pairs this run
+        wrote are removed, and only once the new pair is complete, so the
+        newest epoch snapshot always survives a crash."""
+        self.save(trainer, '_{}'.format(epoch))
+        self.epochs.append(epoch)
+        while keep is not None and len(self.epochs) > keep:
+            old = self.epochs.pop(0)
+            self.removed_epochs += 1
+            for ext in ('.state', '.model'):
+                path = '{}_{}{}'.format(self.stem, old, ext)
+                try:
+                    os.remove(path)
+                except FileNotFoundError:
+                    pass
+                except OSError as e:  # a leftover file is no reason to stop training
+                    print('warning: could not remove {}: {}'.format(path, e))
+
+    def save_checkpoint(self, trainer, epoch, batch):
+        """NAME_EPOCH_BATCH.model/.state (CFNS's -c); never removed."""
+        suffix = '_{}_{}'.format(epoch, batch)
+        self.save(trainer, suffix)
+        self.checkpoints.append(suffix)
+
+    def written(self):
+        """What this run has saved, in words: the final pair, then the
+        per-epoch snapshots and checkpoints that are on disk."""
+        parts = ['saved {} and {}'.format(self.model_path, self.state_path)]
+        if self.epochs:
+            parts.append('per-epoch snapshots: {} (.model/.state{})'.format(
+                self.span(['_{}'.format(e) for e in self.epochs]),
+                ', {} older removed by --keep_snapshots'.format(self.removed_epochs)
+                if self.removed_epochs else ''))
+        if self.checkpoints:
+            parts.append('checkpoints: {} (.model/.state, {} pairs)'.format(
+                self.span(self.checkpoints), len(self.checkpoints)))
+        return '; '.join(parts)
+
+    def span(self, suffixes):
+        """'models/x_0..x_4': the first and the last of ``suffixes``."""
+        first = self.stem + suffixes[0]
+        return first if len(suffixes) == 1 else '{}..{}{}'.format(
+            first, self.name, suffixes[-1])
+
 
 # Savers run after every other extension of the iteration (the log included),
 # so a snapshot holds the state of a finished iteration.
@@ -73,12 +122,13 @@ def is_checkpoint(trainer, interval):
     return interval > 0 and epoch_and_batch(trainer)[1] % interval == 0
 
 
-def epoch_snapshot(snapshots):
-    """After each epoch: models/NAME_EPOCH.model and .state, as CFNS."""
+def epoch_snapshot(snapshots, keep=None):
+    """After each epoch: models/NAME_EPOCH.model and .state, as CFNS; with
+    ``keep``, only the newest ``keep`` of the pairs this run wrote are kept."""
     @training.make_extension(trigger=(1, 'epoch'), priority=SAVER_PRIORITY)
     def save_epoch(trainer):
         epoch, _ = epoch_and_batch(trainer)
-        snapshots.save(trainer, '_{}'.format(epoch))
+        snapshots.save_epoch(trainer, epoch, keep)
     return save_epoch
 
 
@@ -91,30 +141,38 @@ def checkpoint_snapshot(snapshots, interval):
     @training.make_extension(trigger=lambda trainer: is_checkpoint(trainer, interval),
                              priority=SAVER_PRIORITY)
     def save_checkpoint(trainer):
-        epoch, batch = epoch_and_batch(trainer)
-        snapshots.save(trainer, '_{}_{}'.format(epoch, batch))
+        snapshots.save_checkpoint(trainer, *epoch_and_batch(trainer))
     return save_checkpoint
 
 
 class Preview(training.Extension):
-    """Stylize one fixed content image now and then, to watch training."""
+    """Stylize one fixed picture now and then, to watch training.
+
+    The picture is stylized as generate.py does it with its defaults
+    (stylize.py's padding, crop and median filter), so a preview shows what
+    a user of the model would get, not the training crop.
+    """
 
     priority = training.PRIORITY_WRITER
 
-    def __init__(self, image, directory):
-        self.image = image  # (1, 3, H, W) float32 RGB, H and W multiples of 4
+    def __init__(self, frame, directory):
+        self.frame = frame  # HxWx3 uint8 RGB (dataset.load_preview)
         self.directory = directory
 
     def __call__(self, trainer):
         model = trainer.updater.get_optimizer('main').target
         device = trainer.updater.device
+        height, width = self.frame.shape[:2]
+        x = stylize.pad_frame(self.frame, stylize.PADDING)[None]
         with chainer.using_config('train', False), chainer.no_backprop_mode():
             # Per-image statistics: previews leave the running averages alone.
-            y = model(device.send(self.image))
-        rgb = chainer.backend.CpuDevice().send(y.array)[0].transpose(1, 2, 0)
+            y = model(device.send(x))
+        out = stylize.to_uint8(chainer.backend.CpuDevice().send(y.array)[0],
+                               stylize.PADDING, height, width)
+        image = Image.fromarray(stylize.postprocess(self.frame, out,
+                                                    stylize.MEDIAN_FILTER, False))
         path = os.path.join(self.directory,
                             'iter_{:07d}.jpg'.format(trainer.updater.iteration))
-        image = Image.fromarray(numpy.uint8(numpy.clip(rgb, 0, 255)))
         tempfiles.atomic_write(path, lambda f: image.save(f, format='JPEG', quality=92))
 
 

@@ -243,7 +243,7 @@ def test_an_error_on_rank_0_alone_ends_the_job(workdir, vgg_path, tmp_path):
         workdir, vgg_path, '--preview_interval', '1', '--preview_image', missing),
         timeout=60)
     assert result.returncode == 1
-    assert result.stderr.count('error: image {} does not exist'.format(missing)) == 1
+    assert result.stderr.count('error: preview image {} does not exist'.format(missing)) == 1
     assert 'Traceback' not in result.stderr
 
 

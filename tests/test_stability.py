@@ -130,6 +130,28 @@ def test_identical_frames_give_zero_error():
     assert summary['reliable'] > 0.95 and summary['still'] > 0.95
 
 
+@pytest.mark.parametrize('motion, still', [(0.001, 1.0), (0.002, 0.0)])
+def test_still_share_does_not_depend_on_the_measuring_size(motion, still):
+    # The same camera motion, a fraction of the frame width per frame, seen
+    # at 160 and at 1280 pixels wide: the flow is 8x longer at 1280, and the
+    # still threshold (0.5 px at 320 wide: 0.0016 of the width) with it. A
+    # fixed 0.5 px called the slow motion moving at 1280 (1.3 px) and the
+    # faster one still at 160 (0.32 px).
+    def uniform_flow(width):
+        def source_flow(previous, src, t):
+            backward = numpy.zeros(src.shape[:2] + (2,), numpy.float32)
+            backward[..., 0] = motion * width
+            return -backward, backward
+        return source_flow
+
+    for width in (160, 1280):
+        frame = texture(width * 3 // 4, width)
+        row = stability.SourceRow('source')
+        stability.measure([frame] * 3, [row], uniform_flow(width))
+        assert row.totals.summary()['still'] == pytest.approx(still), width
+    assert stability.still_flow_pixels(0.5, 1280) == 2.0
+
+
 def test_known_shift_warps_to_zero_error_and_is_large_without():
     a, b, backward = shifted_pair(3, 2)
     reliable = flow.inside_frame(backward)

@@ -15,10 +15,12 @@ import pytest
 from PIL import Image
 
 from faststyle import dataset
+from faststyle import devices
 from faststyle import losses
 import net
 import noise
 from faststyle import npz
+from faststyle import stylize
 import train
 import vgg16
 from faststyle import vgg16_weights
@@ -290,6 +292,55 @@ def test_crop_keeps_large_images_unscaled_as_cfns():
     numpy.testing.assert_array_equal(crop, numpy.asarray(image)[24:56, 34:66])
 
 
+def test_scale_crops_scales_the_short_side_to_the_crop_size(tmp_path, image_dir,
+                                                             style_path, vgg_path):
+    # A 120x80 picture: left half black, right half white, a grey stripe on top.
+    rgb = numpy.zeros((80, 120, 3), numpy.uint8)
+    rgb[:, 60:] = 255
+    rgb[:8] = 128
+    wide = tmp_path / 'wide'
+    wide.mkdir()
+    Image.fromarray(rgb).save(str(wide / 'a.png'))
+    args = train.parse_args(['--scale_crops', '-d', str(wide), '-s', style_path,
+                             '--image_size', '16'])
+    crop = train.open_training_data(args, None)[0][0].transpose(1, 2, 0)
+    # The middle 80x80 square shrunk to 16x16: half black, half white, and
+    # the stripe (a tenth of the height) on top; CFNS's crop is all one
+    # colour near the split, without the stripe.
+    expected = numpy.asarray(Image.fromarray(rgb[:, 20:100]).resize((16, 16), Image.BILINEAR))
+    assert numpy.abs(crop - expected).mean() < 2
+    assert crop[0].mean() == pytest.approx(128, abs=20) and crop[8, 2].max() < 5
+    cfns = train.open_training_data(train.parse_args(args_without(args)), None)[0][0]
+    assert cfns.std() > 0 and numpy.abs(cfns[:, 0] - 128).max() > 100
+    # In --help, with the hyphen spelling as a hidden alias.
+    assert train.parse_args(['--scale-crops', '-s', style_path]).scale_crops
+
+
+def args_without(args):
+    """The same dataset, image size and style, CFNS's crop."""
+    return ['-d', args.dataset, '-s', args.style_image, '--image_size',
+            str(args.image_size)]
+
+
+def test_large_images_give_one_note_suggesting_scale_crops(tmp_path, style_path, capsys):
+    big = tmp_path / 'big'
+    big.mkdir()
+    for i, size in enumerate([(200, 100), (120, 100), (300, 100), (40, 36)]):
+        write_image(str(big / 'img{}.png'.format(i)), size, seed=i)
+
+    def note(*flags):
+        train.open_training_data(train.parse_args(['-d', str(big), '-s', style_path]
+                                                  + list(flags)), None)
+        return [line for line in capsys.readouterr().out.splitlines() if 'note' in line]
+
+    # Three of four short sides (100) are above 3 x 32: most crops are patches.
+    lines = note('--image_size', '32')
+    assert len(lines) == 1 and lines[0].startswith('note: 3 of the 4 ')
+    assert '--scale_crops' in lines[0]
+    assert note('--image_size', '32', '--scale_crops') == []
+    assert note('--image_size', '36') == []  # 100 < 3 x 36
+
+
 # --- training runs ---------------------------------------------------------
 
 def test_training_lowers_the_loss(tmp_path, style_path, vgg_path):
@@ -338,6 +389,35 @@ def test_train_writes_cfns_files_and_resume_continues_exactly(tmp_path, image_di
     assert a.keys() == b.keys()
     for key in a:
         numpy.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def test_keep_snapshots_keeps_the_newest_epoch_pairs_and_says_what_was_saved(
+        tmp_path, image_dir, style_path, vgg_path):
+    models = tmp_path / 'models'
+    models.mkdir()
+    (models / 'x_9.model').write_bytes(b'another run')  # not this run's: kept
+    args = train_args(image_dir, style_path, vgg_path, '-b', '2', '-e', '4', '-o', 'x')
+    r = run_train(*args, '--keep_snapshots', '2', '-c', '1', cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    names = set(os.listdir(str(models)))
+    epochs = {n for n in names if n.count('_') == 1}
+    assert epochs == {'x_2.model', 'x_2.state', 'x_3.model', 'x_3.state', 'x_9.model'}
+    # The final pair and every -c checkpoint stay.
+    assert {'x.model', 'x.state', 'x_0_0.state', 'x_3_1.model'} <= names
+    assert len([n for n in names if n.count('_') == 2]) == 16
+    assert r.stdout.strip().splitlines()[-1] == (
+        'saved models/x.model and models/x.state; per-epoch snapshots: '
+        'models/x_2..x_3 (.model/.state, 2 older removed by --keep_snapshots); '
+        'checkpoints: models/x_0_0..x_3_1 (.model/.state, 8 pairs)')
+    # By default every epoch's pair is kept, as CFNS, and the message says so.
+    r = run_train(*args[:-1], 'y', '-e', '2', cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert {'y_0.model', 'y_0.state', 'y_1.model', 'y_1.state'} <= set(os.listdir(str(models)))
+    assert r.stdout.strip().splitlines()[-1] == (
+        'saved models/y.model and models/y.state; per-epoch snapshots: '
+        'models/y_0..y_1 (.model/.state)')
+    assert_one_line_error(run_train(*args, '--keep_snapshots', '0', cwd=str(tmp_path)),
+                          '--keep_snapshots')
 
 
 def test_resume_keeps_the_noise_image(tmp_path, image_dir, style_path, vgg_path):
@@ -424,6 +504,23 @@ def test_bad_inputs_give_one_line_errors(tmp_path, image_dir, style_path, vgg_pa
     numpy.savez(evil, c1=numpy.array([object()], dtype=object))
     fails(train_args(image_dir, style_path, vgg_path, '-i', evil + '.npz'), 'pickled')
     assert not os.path.exists(str(tmp_path / 'models' / 'x.model'))
+
+
+def test_gpu_flag_without_cupy_says_to_drop_it(tmp_path, image_dir, style_path, vgg_path,
+                                               monkeypatch):
+    # The README's example has -g 0; on a CPU-only machine Chainer's message
+    # glued two sentences together and gave no way out.
+    monkeypatch.setattr(chainer.backends.cuda, 'available', False)
+    with pytest.raises(InputError) as info:
+        devices.get_device('@cupy:0', 'train')
+    message = str(info.value)
+    assert 'no GPU' in message and 'drop -g (or use -g -1) to train on the CPU' in message
+    assert '\n' not in message and ').' not in message
+    if not chainer.backends.cuda.available:  # the command itself, on this machine
+        result = run_train(*train_args(image_dir, style_path, vgg_path, '-g', '0'),
+                           cwd=str(tmp_path))
+        assert result.returncode == 2
+        assert_one_line_error(result, 'no GPU', 'CuPy', 'drop -g (or use -g -1)')
 
 
 def test_vgg_conversion_from_chainer_npz(tmp_path):
@@ -581,8 +678,8 @@ def test_vgg_preprocessing_caffe_through_the_command_line(tmp_path, image_dir,
         finals['caffe']['main/loss_style'], rel=1e-4)
 
 
-def test_preview_images_are_jpegs_of_the_net_output(tmp_path, image_dir, style_path,
-                                                    vgg_path):
+def test_previews_are_the_whole_picture_stylized_as_generate_does(tmp_path, image_dir,
+                                                                  style_path, vgg_path):
     args = train_args(image_dir, style_path, vgg_path, '-b', '2', '-e', '1', '-o', 'x')
     args[args.index('--preview_interval') + 1] = '1'
     result = run_train(*args, cwd=str(tmp_path))
@@ -592,16 +689,19 @@ def test_preview_images_are_jpegs_of_the_net_output(tmp_path, image_dir, style_p
     previews = []
     for name in sorted(os.listdir(str(directory))):
         with Image.open(str(directory / name)) as image:
-            assert image.format == 'JPEG' and image.size == (32, 32) and image.mode == 'RGB'
+            # The whole 40x36 first image, its long side at 512, sides
+            # multiples of 4 (not the 32-px training crop).
+            assert image.format == 'JPEG' and image.size == (512, 460) and image.mode == 'RGB'
             previews.append(numpy.asarray(image, numpy.float64))
-    # The last preview is the final net (per-image statistics) on the first
-    # dataset image, saved as a JPEG of quality 92: encoding that output here
-    # gives the same pixels. (A random net's output is fine-grained noise that
-    # JPEG changes by ~70 on average, so a plain comparison would say little.)
-    data, _ = dataset.open_dataset(image_dir, 32)
-    model = net.load_model(str(tmp_path / 'models' / 'x.model'))
-    with chainer.using_config('train', False):
-        expected = model(data[0][None]).array[0].transpose(1, 2, 0)
+    # The last preview is the final net on that picture as generate.py runs
+    # it (stylize.Stylizer: padding 50, per-image statistics, median filter
+    # 3), saved as a JPEG of quality 92: encoding that output here gives the
+    # same pixels.
+    frame = numpy.asarray(Image.open(dataset.list_images(image_dir)[0]).convert('RGB')
+                          .resize((512, 460), Image.BILINEAR))
+    model_path = str(tmp_path / 'models' / 'x.model')
+    expected = stylize.Stylizer(model_path, backend='chainer').stylize([frame])[0]
+    unpadded = stylize.Stylizer(model_path, backend='chainer', padding=0).stylize([frame])[0]
 
     def as_jpeg(rgb):
         buffer = io.BytesIO()
@@ -612,10 +712,17 @@ def test_preview_images_are_jpegs_of_the_net_output(tmp_path, image_dir, style_p
     def mean_diff(a, b):
         return float(numpy.mean(numpy.abs(a - b)))
     assert mean_diff(previews[-1], as_jpeg(expected)) < 1
-    assert mean_diff(previews[-1], as_jpeg(expected[..., ::-1])) > 20  # measured 38
-    assert mean_diff(previews[-1], as_jpeg(data[0].transpose(1, 2, 0))) > 20  # 78
+    assert mean_diff(previews[-1], as_jpeg(unpadded)) > 20  # measured 60
+    assert mean_diff(previews[-1], as_jpeg(expected[..., ::-1])) > 20  # 42
+    assert mean_diff(previews[-1], as_jpeg(frame)) > 20  # 72
     # The first preview is the net after one step, not the final one.
     assert mean_diff(previews[0], as_jpeg(expected)) > 5
+
+
+def test_preview_size_keeps_the_aspect_in_multiples_of_4(tmp_path):
+    path = write_image(str(tmp_path / 'tall.png'), (30, 90), seed=0)
+    assert dataset.load_preview(path, 128).shape == (512, 172, 3)  # 30 * 512 / 90 = 170.7
+    assert dataset.load_preview(path, 640).shape == (640, 212, 3)  # --image_size above 512
 
 
 def test_initmodel_starts_from_its_weights_and_its_layout(tmp_path, image_dir, style_path,
