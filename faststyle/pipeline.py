@@ -100,7 +100,8 @@ def stylize_video(in_path, out_path, stylize, batch=1, progress=True,
             stop.set()
 
     try:
-        writer = video.open_writer(video_tmp, fps, reader.width, reader.height, ffmpeg)
+        writer = video.open_writer(video_tmp, fps, reader.width, reader.height, ffmpeg,
+                                   name=out_path)
         bar = _progress_bar(reader.frame_count_hint, os.path.basename(in_path), progress)
         threads = [threading.Thread(target=decode, daemon=True, name='decode'),
                    threading.Thread(target=encode, daemon=True, name='encode')]
@@ -131,7 +132,7 @@ def stylize_video(in_path, out_path, stylize, batch=1, progress=True,
         audio = False
         if ffmpeg and video.audio_codecs(in_path, ffmpeg):
             muxed_tmp = video.temporary_path(out_path)
-            audio = video.copy_audio(video_tmp, in_path, muxed_tmp, ffmpeg)
+            audio = video.copy_audio(video_tmp, in_path, muxed_tmp, ffmpeg, name=out_path)
         os.replace(muxed_tmp if audio else video_tmp, out_path)
         shortfall = reader.shortfall()
         if shortfall:

@@ -22,7 +22,7 @@ import threading
 import cv2
 
 from faststyle import tempfiles
-from faststyle.errors import InputError
+from faststyle.errors import InputError, WorkError
 
 # OpenCV's FFmpeg backend prints libav's own errors (e.g. "EBML header parsing
 # failed") on stderr; our one-line messages replace them. Read by OpenCV at its
@@ -80,6 +80,35 @@ def ffmpeg_encoders(ffmpeg):
 def say_once(message):
     """A note printed once per process, however many videos are written."""
     note(message)
+
+
+# How the system words a failure to write a file whatever its content (glibc's,
+# musl's and macOS's texts); ffmpeg ends its message with it. Such a failure
+# says nothing about the streams: it is never taken for "this container cannot
+# hold this codec".
+_WRITE_ERROR = re.compile(r'No space left on device|Dis[ck] quota exceeded|'
+                          r'Quota exceeded|Input/output error|I/O error|'
+                          r'File too large|Read-only file system', re.IGNORECASE)
+
+
+def write_error(ffmpeg_stderr):
+    """The system's reason when ffmpeg could not write its output file (a
+    full disk, an I/O error), else None."""
+    match = _WRITE_ERROR.search(ffmpeg_stderr)
+    return match.group(0) if match else None
+
+
+def cannot_write(name, reason):
+    """The WorkError for an output that could not be written; the caller
+    removes its temporary file, so an earlier file of that name is kept."""
+    return WorkError('{}: cannot write it ({}); an existing file of that name is '
+                     'left as it was'.format(name, reason))
+
+
+def _last_line(ffmpeg_stderr, path, name):
+    """ffmpeg's last message line, naming the user's output, not our temporary file."""
+    lines = ffmpeg_stderr.strip().splitlines()
+    return lines[-1].replace(str(path), str(name)) if lines else 'unknown error'
 
 
 def _ffmpeg_path(path):
@@ -159,9 +188,10 @@ class VideoReader:
 
 
 class FfmpegWriter:
-    """Pipes raw RGB frames into an ffmpeg encoder process."""
+    """Pipes raw RGB frames into an ffmpeg encoder process writing ``path``;
+    messages name ``name`` (the output the user gave) instead."""
 
-    def __init__(self, path, fps, width, height, ffmpeg):
+    def __init__(self, path, fps, width, height, ffmpeg, name=None):
         ext = os.path.splitext(path)[1].lower()
         # 4:2:0 chroma needs even sizes; 4:4:4 keeps odd sizes exact.
         pix_fmt = 'yuv420p' if width % 2 == 0 and height % 2 == 0 else 'yuv444p'
@@ -173,6 +203,7 @@ class FfmpegWriter:
                    '-i', '-', '-an'] + FFMPEG_VIDEO_CODECS[ext] + [
                        '-pix_fmt', pix_fmt, _ffmpeg_path(path)]
         self.path = path
+        self.name = name or path
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         # Drained by a thread so a chatty ffmpeg never blocks on a full pipe.
@@ -191,9 +222,12 @@ class FfmpegWriter:
         self.process.kill()
         self.process.wait()
         self._drain.join(5)
-        message = b''.join(self._stderr).decode(errors='replace').strip()
+        message = b''.join(self._stderr).decode(errors='replace')
+        reason = write_error(message)
+        if reason:  # a full disk: the work failed, the input was fine
+            raise cannot_write(self.name, reason)
         raise InputError('{}: ffmpeg could not encode the video: {}'.format(
-            self.path, message.splitlines()[-1] if message else 'unknown error'))
+            self.name, _last_line(message, self.path, self.name)))
 
     def close(self):
         try:
@@ -218,13 +252,14 @@ class FfmpegWriter:
 class OpenCVWriter:
     """cv2.VideoWriter, for when there is no ffmpeg binary."""
 
-    def __init__(self, path, fps, width, height):
+    def __init__(self, path, fps, width, height, name=None):
         ext = os.path.splitext(path)[1].lower()
         self.path = path
         self.writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*OPENCV_FOURCCS[ext]),
                                       fps, (width, height))
         if not self.writer.isOpened():
-            raise InputError('{}: OpenCV cannot write {} videos here'.format(path, ext))
+            raise InputError('{}: OpenCV cannot write {} videos here'.format(
+                name or path, ext))
 
     def write(self, frame):
         self.writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
@@ -236,26 +271,31 @@ class OpenCVWriter:
         self.writer.release()
 
 
-def open_writer(path, fps, width, height, ffmpeg):
-    """The ffmpeg writer when that binary has the encoder, else OpenCV's."""
+def open_writer(path, fps, width, height, ffmpeg, name=None):
+    """The ffmpeg writer when that binary has the encoder, else OpenCV's.
+    ``path`` is the file written, ``name`` the output messages name."""
     ext = os.path.splitext(path)[1].lower()
     if ext not in VIDEO_EXTENSIONS:
         raise InputError('{}: unknown video extension (use one of {})'.format(
-            path, ', '.join(VIDEO_EXTENSIONS)))
+            name or path, ', '.join(VIDEO_EXTENSIONS)))
     if ffmpeg and FFMPEG_VIDEO_CODECS[ext][1] in ffmpeg_encoders(ffmpeg):
-        return FfmpegWriter(path, fps, width, height, ffmpeg)
+        return FfmpegWriter(path, fps, width, height, ffmpeg, name)
     if width % 2 or height % 2:
         say_once('without ffmpeg, OpenCV writes even frame sizes only: odd widths '
                   'and heights lose their last column or row')
-    return OpenCVWriter(path, fps, width, height)
+    return OpenCVWriter(path, fps, width, height, name)
 
 
-def copy_audio(video_path, audio_source, out_path, ffmpeg):
+def copy_audio(video_path, audio_source, out_path, ffmpeg, name=None):
     """Mux ``video_path``'s video and ``audio_source``'s audio into ``out_path``.
 
     The audio is copied as is when the container takes its codec, else
-    re-encoded. Returns True when ``out_path`` was written.
+    re-encoded. Returns True when ``out_path`` was written, False (with a
+    note) when the sound fits neither way. A failure to write (a full disk)
+    raises WorkError naming ``name``, the output the user gave: a silent
+    video must not replace an earlier output because the disk is full.
     """
+    name = name or out_path
     ext = os.path.splitext(out_path)[1].lower()
     base = [ffmpeg, '-y', '-hide_banner', '-loglevel', 'error',
             '-i', _ffmpeg_path(video_path), '-i', _ffmpeg_path(audio_source),
@@ -265,6 +305,9 @@ def copy_audio(video_path, audio_source, out_path, ffmpeg):
                                 capture_output=True, text=True)
         if result.returncode == 0:
             return True
+        reason = write_error(result.stderr)
+        if reason:
+            raise cannot_write(name, reason)
     note('{}: could not copy the audio ({}); the video is written without '
-          'sound'.format(audio_source, result.stderr.strip().splitlines()[-1:]))
+         'sound'.format(audio_source, _last_line(result.stderr, out_path, name)))
     return False

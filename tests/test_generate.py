@@ -273,6 +273,77 @@ def test_audio_reencoded_when_container_refuses_it(models, tmp_path, capsys):
     assert has_audio(out_path)
 
 
+def fake_ffmpeg(directory, step, failure):
+    """An ffmpeg that fails one step of generate.py as a real failure would:
+    ``step`` is an argument only that step's command has ('rawvideo': the
+    encoding, '-map': adding the sound). ``failure`` 'full_disk': the step
+    writes the start of its file, as a filling disk does, then the real
+    ffmpeg runs with its output on /dev/full, whose every write fails with
+    ENOSPC, so the message and exit status are ffmpeg's own; 'codec': the
+    sound is given an encoder that does not exist, as when a container takes
+    the sound neither copied nor re-encoded."""
+    if failure == 'full_disk' and not os.path.exists('/dev/full'):
+        pytest.skip('needs /dev/full')
+    directory.mkdir()
+    path = directory / 'ffmpeg'
+    path.write_text("""#!{python}
+import os, sys
+args = sys.argv[1:]
+if {step!r} in args:
+    if {failure!r} == 'full_disk':
+        out = args[-1][len('file:'):]
+        with open(out, 'wb') as f:
+            f.write(bytes(4096))
+        full = os.path.join({directory!r}, 'full' + os.path.splitext(out)[1])
+        if not os.path.lexists(full):
+            os.symlink('/dev/full', full)
+        args[-1] = 'file:' + full
+    else:
+        args[args.index('-c:a') + 1] = 'no_such_encoder'
+os.execv({real!r}, [{real!r}] + args)
+""".format(python=sys.executable, step=step, failure=failure,
+           directory=str(directory), real=ffmpeg_exe()))
+    path.chmod(0o755)
+    return str(path)
+
+
+@pytest.mark.parametrize('step', ['rawvideo', '-map'])
+def test_full_disk_keeps_the_earlier_output(models, tmp_path, capsys, monkeypatch, step):
+    """A full disk while encoding or while adding the sound: exit 1, one line
+    naming the output (not the hidden temporary file), the earlier output
+    kept as it was (not replaced by a silent video), no temporary file."""
+    ffmpeg = fake_ffmpeg(tmp_path / 'bin', step, 'full_disk')
+    monkeypatch.setattr(video, 'find_ffmpeg', lambda: ffmpeg)
+    source = make_video_ffmpeg(tmp_path / 'clip.mp4', 28, 20, frames=5, fps=10)
+    out_dir = tmp_path / 'out'
+    out_dir.mkdir()
+    out_path = out_dir / 'x.mp4'
+    out_path.write_bytes(b'an earlier output')
+    status, out, err = run_main([source, '-m', models['deconv'], '-o', out_path,
+                                 '--padding', '2'], capsys)
+    assert status == 1 and one_error_line(err), err
+    assert str(out_path) + ': cannot write it (No space left on device)' in err
+    assert '.tmp-' not in err
+    assert out_path.read_bytes() == b'an earlier output'
+    assert os.listdir(out_dir) == ['x.mp4']
+
+
+def test_sound_that_fits_no_way_gives_a_silent_video_and_a_note(models, tmp_path,
+                                                                capsys, monkeypatch):
+    ffmpeg = fake_ffmpeg(tmp_path / 'bin', '-map', 'codec')
+    monkeypatch.setattr(video, 'find_ffmpeg', lambda: ffmpeg)
+    source = make_video_ffmpeg(tmp_path / 'clip.mp4', 28, 20, frames=5, fps=10)
+    out_path = tmp_path / 'out' / 'x.mp4'
+    status, out, err = run_main([source, '-m', models['deconv'], '-o', out_path,
+                                 '--padding', '2'], capsys)
+    assert status == 0, err
+    assert 'could not copy the audio' in err and 'written without sound' in err
+    assert '.tmp-' not in err and 'error' not in err.replace('no_such_encoder', '')
+    assert 'no sound' in out and not has_audio(out_path)
+    assert len(read_video(out_path)[0]) == 5
+    assert os.listdir(out_path.parent) == ['x.mp4']
+
+
 def test_video_without_ffmpeg(models, tmp_path):
     source = make_video_opencv(tmp_path / 'clip.avi', make_frames(4, 20, 28), 15)
     out_path = str(tmp_path / 'out.avi')
