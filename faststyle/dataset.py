@@ -33,7 +33,7 @@ def readable_images(paths):
     readable, sizes, unreadable = [], [], []
     for path in paths:
         try:
-            with Image.open(path) as image:
+            with images.opened(path) as image:
                 images.check_pixels(path, *image.size)
                 size = image.size
                 image.verify()

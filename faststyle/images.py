@@ -5,11 +5,14 @@
   no input takes more than about 3 bytes x MAX_PIXELS to decode.
 * 16-bit and 32-bit grayscale images (PNG, TIFF) are scaled to 8 bits, not
   clipped (PIL's convert('RGB') turns any value above 255 into white).
+* Pictures are turned upright by their EXIF orientation tag, as every viewer
+  shows them (a phone stores a portrait photo sideways with such a tag).
 """
+import contextlib
 import warnings
 
 import numpy
-from PIL import Image
+from PIL import Image, ImageOps
 
 from faststyle.errors import InputError
 from faststyle.cli import check_regular_file
@@ -22,6 +25,20 @@ IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff', '
 # takes 128 bytes per pixel).
 MAX_PIXELS = 40_000_000
 SIXTEEN_BIT_MODES = ('I;16', 'I;16L', 'I;16B', 'I;16N')
+
+
+@contextlib.contextmanager
+def opened(path):
+    """``Image.open(path)`` for a caller that checks the size itself
+    (check_pixels, before decoding), without PIL's two-line warnings: its
+    DecompressionBombWarning, from 89 megapixels on, would come before that
+    check's one line (PIL still refuses twice that, DecompressionBombError);
+    'Corrupt EXIF data' only means that the picture is taken as stored."""
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', Image.DecompressionBombWarning)
+        warnings.filterwarnings('ignore', 'Corrupt EXIF data')
+        with Image.open(path) as image:
+            yield image
 
 
 def check_pixels(path, width, height, max_pixels=None):
@@ -53,12 +70,11 @@ def open_rgb(path, max_pixels=None):
     """
     check_regular_file(path, 'image file')
     try:
-        with Image.open(path) as image:
+        with opened(path) as image:
             check_pixels(path, image.size[0], image.size[1], max_pixels)
-            with warnings.catch_warnings():
-                # We bound the size ourselves, below PIL's own guard.
-                warnings.simplefilter('ignore', Image.DecompressionBombWarning)
-                return to_rgb(image)
+            # Decodes, turns and drops the tag; no copy of an upright picture.
+            ImageOps.exif_transpose(image, in_place=True)
+            return to_rgb(image)
     except InputError:
         raise
     except Image.DecompressionBombError as e:
@@ -76,7 +92,7 @@ def image_size(path):
     """(width, height) from the header only, for readers other than PIL."""
     check_regular_file(path, 'image file')
     try:
-        with Image.open(path) as image:
+        with opened(path) as image:
             return image.size
     except Exception:  # PIL raises many types; the real reader says why
         return None
