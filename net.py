@@ -15,6 +15,10 @@ BatchNormalization statistics (``stats``):
   but per image so frames in one batch never share them), or
   ``'running'``: the averages accumulated during training.
 """
+import sys
+
+from faststyle import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
+
 import chainer
 import chainer.functions as F
 import chainer.links as L
@@ -200,3 +204,17 @@ def load_model(path, stats='instance'):
     model = FastStyleNet(detect_arch(arrays, path), stats=stats)
     npz.load_arrays(arrays, model, source=path)
     return model
+
+
+USED_BY = """net.py is a module, not a command. The commands that use it:
+
+  python train.py -d DATASET/ -s style.jpg -o style   # models/style.model
+  python generate.py photo.jpg -m models/style.model -o out.jpg   # stylize
+  python export_onnx.py models/style.model -o models/style.onnx  # export
+
+Each takes --help."""
+
+
+if __name__ == '__main__':
+    from faststyle import cli
+    sys.exit(cli.module_main(__doc__, USED_BY))

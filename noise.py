@@ -8,6 +8,8 @@ three channels are each uniform in [-noise_range, noise_range]. Training adds
 so the net learns to ignore the small input changes that make strokes appear
 and vanish ("pop") between video frames.
 """
+import sys
+
 import numpy
 
 import chainer.functions as F
@@ -64,3 +66,18 @@ def pop_loss(model, x, y, noise, lambda_noise, region=None):
     if region is not None:
         y, y_noisy = region(y), region(y_noisy)
     return lambda_noise * F.mean_squared_error(y, y_noisy)
+
+
+USED_BY = """noise.py is a module, not a command. The commands that use it:
+
+  python train.py -d DATASET/ -s style.jpg --lambda_noise 1000   # train with L_pop
+      (--noise_range, --noise_count, --noise_seed, --noise_per_batch)
+  python stability.py clip.mp4 -m models/style.model   # its popping figure
+      (a fresh draw per frame; --noise_count, --noise_range, --noise_seed)
+
+Each takes --help."""
+
+
+if __name__ == '__main__':
+    from faststyle import cli
+    sys.exit(cli.module_main(__doc__, USED_BY))

