@@ -355,6 +355,25 @@ def test_video_without_ffmpeg(models, tmp_path):
     assert (len(stylized), fps, width, height) == (4, 15, 28, 20)
 
 
+def test_video_without_ffmpeg_keeps_colours(tmp_path):
+    """Red stays red through OpenCV's reader and writer (BGR inside): blocks
+    of pure colours, passed through unchanged, come out as they went in."""
+    frame = numpy.zeros((32, 48, 3), numpy.uint8)
+    colours = [(255, 0, 0), (0, 255, 0), (0, 0, 255)]
+    for i, colour in enumerate(colours):
+        frame[:, 16 * i:16 * (i + 1)] = colour
+    source = make_video_opencv(tmp_path / 'clip.avi', [frame] * 3, 10)
+    out_path = str(tmp_path / 'out.avi')
+    pipeline.stylize_video(source, out_path, lambda frames: frames, ffmpeg=None,
+                           progress=False)
+    frames = read_video(out_path)[0]
+    assert len(frames) == 3
+    for got in frames:
+        for i, colour in enumerate(colours):
+            block = got[4:-4, 16 * i + 4:16 * (i + 1) - 4].reshape(-1, 3)
+            assert numpy.abs(block.mean(axis=0) - colour).max() < 30, (colour, block.mean(0))
+
+
 def test_no_ffmpeg_said_once(models, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(video, 'find_ffmpeg', lambda: None)
     video.say_once.cache_clear()

@@ -401,6 +401,30 @@ def model_path(tmp_path_factory):
     return path
 
 
+def test_popping_noise_is_fresh_for_every_frame():
+    """stability.py's popping figure adds a new draw of noise to each frame
+    (the same for every model, from --noise_seed and the frame number)."""
+    class Recorder:
+        def __init__(self):
+            self.noise = []
+
+        def stylize(self, frames):
+            src, noisy = frames
+            self.noise.append(noisy.astype(int) - src.astype(int))
+            return frames
+
+    recorders = [Recorder(), Recorder()]
+    for recorder in recorders:
+        row = stability.ModelRow(recorder, 'stub', True, 20, 30.0, 1)
+        for t in range(3):
+            row.add(numpy.full((16, 16, 3), 128, numpy.uint8), None, t)
+    first = recorders[0].noise
+    assert all(numpy.count_nonzero(n.any(axis=2)) == 20 for n in first)
+    assert not numpy.array_equal(first[0], first[1])
+    assert not numpy.array_equal(first[1], first[2])
+    assert all(numpy.array_equal(a, b) for a, b in zip(first, recorders[1].noise))
+
+
 def test_cli_models_popping_rises_with_noise(tmp_path, small_clip, model_path, capsys):
     noisy = small_clip[0]
     source = write_frames(str(tmp_path / 'src'), [f[::2, ::2] for f in noisy[:4]])

@@ -104,13 +104,16 @@ def test_pickled_model_is_refused(tmp_path):
     arrays['c1/W'] = numpy.array([object()], dtype=object)
     numpy.savez(path, **arrays)
     os.rename(path + '.npz', path)
-    with pytest.raises(InputError, match='pickled'):
+    # The message after the path: this test's own folder has 'pickled' in it.
+    with pytest.raises(InputError) as e:
         net.load_model(path)
+    assert str(e.value).startswith(path + ': contains pickled Python objects')
     plain = str(tmp_path / 'plain.model')
     with open(plain, 'wb') as f:
         pickle.dump({'c1/W': 1}, f)
-    with pytest.raises(InputError, match='not a .npz archive'):
+    with pytest.raises(InputError) as e:
         net.load_model(plain)
+    assert str(e.value).startswith(plain + ': ') and 'not a .npz archive' in str(e.value)
 
 
 def test_model_with_unknown_shapes_is_refused(tmp_path):
