@@ -1,0 +1,98 @@
+"""Which content weight keeps the scene: images optimised from noise.
+
+    python -m benchmarks.content_weight --vgg vgg16.model --content photo.jpg \\
+        --style sample_images/candy.jpg [--weights 1 4 10 30 100] [--out grid.png]
+
+A feed-forward net builds its picture from nothing, as an optimisation that
+starts from noise does, so the balance of the losses at which such an
+optimisation shows the scene in the style is the balance a net can learn.
+For each --lambda_feat (content on relu3_3, as train.py; style weight 5,
+total variation 1e-6, CFNS's), Adam (rate 4) optimises an image from uniform
+noise for --steps steps against train.py's losses, and the table gives the
+structure kept and the style distance of the result (faststyle/quality.py).
+--out writes the results side by side, in the order of --weights.
+"""
+import argparse
+
+from faststyle import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
+
+import chainer
+import chainer.functions as F
+import numpy
+from PIL import Image
+
+from faststyle import cli
+from faststyle import images
+from faststyle import losses
+from faststyle import quality
+import vgg16
+
+
+def optimise_from_noise(vgg, content, style_grams, lambda_feat, lambda_style, lambda_tv,
+                        steps, seed=0):
+    """An RGB uint8 image optimised from uniform noise against the training losses."""
+    target = content.transpose(2, 0, 1)[None].astype(numpy.float32)
+    with chainer.no_backprop_mode():
+        features = vgg(target, n_features=losses.CONTENT_LAYER + 1)
+    content_target = features[losses.CONTENT_LAYER].array
+    image = chainer.Link()
+    with image.init_scope():
+        image.pixels = chainer.Parameter(numpy.random.RandomState(seed).uniform(
+            0, 255, target.shape).astype(numpy.float32))
+    optimizer = chainer.optimizers.Adam(alpha=4.0)
+    optimizer.setup(image)
+    for _ in range(steps):
+        y = image.pixels
+        features = vgg(y)
+        loss = lambda_feat * F.mean_squared_error(features[losses.CONTENT_LAYER],
+                                                  content_target)
+        for f, gram in zip(features, style_grams):
+            loss += lambda_style * F.mean_squared_error(losses.gram_matrix(f), gram)
+        loss += lambda_tv * losses.total_variation(y)
+        image.cleargrads()
+        loss.backward()
+        optimizer.update()
+        image.pixels.array[...] = numpy.clip(image.pixels.array, 0, 255)
+    return image.pixels.array[0].transpose(1, 2, 0).round().astype(numpy.uint8)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0],
+                                     formatter_class=cli.HelpFormatter)
+    parser.add_argument('--vgg', default='vgg16.model', help='VGG16 weights (CFNS layout)')
+    parser.add_argument('--content', required=True, help='a photo')
+    parser.add_argument('--style', required=True, help='the style image')
+    parser.add_argument('--size', type=int, default=192,
+                        help='height of the optimised image (the style is resized '
+                             'to size x size, as train.py does with --image_size)')
+    parser.add_argument('--weights', type=float, nargs='+', default=[1, 4, 10, 30, 100],
+                        help='content weights (--lambda_feat) to try')
+    parser.add_argument('--steps', type=int, default=150, help='Adam steps')
+    parser.add_argument('--out', help='write the results side by side to this image')
+    args = parser.parse_args(argv)
+
+    vgg = vgg16.load_vgg(args.vgg)
+    photo = images.open_rgb(args.content)
+    width = int(round(photo.width * args.size / photo.height / 4)) * 4
+    content = numpy.asarray(photo.resize((width, args.size), Image.BILINEAR))
+    painting = numpy.asarray(images.open_rgb(args.style))
+    style_distance = quality.StyleDistance(vgg, painting, chainer.get_device('@numpy'))
+    grams = style_distance.grams((args.size, args.size))
+    print('{} ({}x{}) from noise, {} Adam steps, style weight 5, tv 1e-6, VGG16 {}{}'.format(
+        args.content, width, args.size, args.steps, args.vgg,
+        ' (RANDOM stand-in: says nothing)' if vgg.is_stand_in else ''))
+    print('{:>12} {:>10} {:>15}'.format('lambda_feat', 'structure', 'style distance'))
+    results = []
+    for weight in args.weights:
+        result = optimise_from_noise(vgg, content, grams, weight, 5.0, 1e-6, args.steps)
+        results.append(result)
+        print('{:>12g} {:>10.2f} {:>15.0f}'.format(
+            weight, quality.structure_kept(content, result), style_distance(result)),
+            flush=True)
+    if args.out:
+        Image.fromarray(numpy.concatenate(results, axis=1)).save(args.out)
+        print('wrote', args.out)
+
+
+if __name__ == '__main__':
+    main()
