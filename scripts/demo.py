@@ -6,6 +6,8 @@
    style (models/candy_vanilla.model, models/candy_stab.model, made by
    scripts/train_sample_models.py) and writes demo_output/compare.png:
    content | style | vanilla | stabilized;
+   and demo_output/gallery.png: every shipped style on a real street frame
+   (sample_images/street.jpg, never trained on);
 2. stylizes the sample clip with both and writes demo_output/compare.mp4:
    source | vanilla | stabilized, and measures both with stability.py;
 3. trains a net for a few minutes with the HED VGG16 loss network
@@ -36,6 +38,11 @@ CONTENT = 'sample_images/tubingen.jpg'
 CLIP = 'sample_images/tubingen_pan.mp4'
 MODELS = (('vanilla', 'models/candy_vanilla.model'),
           ('stabilized', 'models/candy_stab.model'))
+STREET = 'sample_images/street.jpg'
+GALLERY = (('candy', 'models/candy_stab.model'), ('mosaic', 'models/mosaic_stab.model'),
+           ('udnie', 'models/udnie_stab.model'),
+           ('rain princess', 'models/rain_princess_stab.model'),
+           ('candy, vanilla twin', 'models/candy_vanilla.model'))
 VGG = 'vgg16.model'
 # The short training: a few minutes on 2 CPU cores.
 DEMO_TRAINING_SIZE = 96
@@ -80,6 +87,21 @@ def write_compare_image(stylized, path, height=288):
     cv2.imwrite(path, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
 
 
+def write_gallery(stylized, path, height=272, per_row=3):
+    """The source frame and each style's output, captioned, ``per_row`` a row."""
+    panels = [labelled(images.read_rgb_array(STREET), 'street frame (source)', height)]
+    panels += [labelled(images.read_rgb_array(p), name, height) for name, p in stylized]
+    rows = [side_by_side(panels[i:i + per_row]) for i in range(0, len(panels), per_row)]
+    width = max(row.shape[1] for row in rows)
+    gap = numpy.full((4, width, 3), 255, numpy.uint8)
+    grid = []
+    for row in rows:
+        pad = numpy.full((row.shape[0], width - row.shape[1], 3), 255, numpy.uint8)
+        grid += [numpy.concatenate([row, pad], axis=1), gap]
+    rgb = numpy.concatenate(grid[:-1], axis=0)
+    cv2.imwrite(path, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+
+
 def write_compare_video(videos, path):
     """Source | each stylized video, frame by frame, captioned."""
     readers = [video.VideoReader(p) for _, p in videos]
@@ -113,7 +135,7 @@ def main(argv=None):
                             formatter_class=cli.RawDescriptionHelpFormatter).parse_args(argv)
     start = time.time()
     os.chdir(ROOT)
-    missing = [p for _, p in MODELS if not os.path.isfile(p)]
+    missing = [p for _, p in MODELS + GALLERY if not os.path.isfile(p)]
     if missing:
         sys.exit('error: {} is missing; the sample models are part of the repository '
                  '(git lfs is not used: check your clone)'.format(missing[0]))
@@ -128,6 +150,13 @@ def main(argv=None):
         stylized.append((name, out))
     write_compare_image(stylized, os.path.join(OUT, 'compare.png'))
     print('wrote {}/compare.png'.format(OUT))
+    street = []
+    for name, model in GALLERY:
+        out = os.path.join(OUT, 'street_{}.jpg'.format(os.path.basename(model)[:-6]))
+        run('generate.py', STREET, '-m', model, '-o', out)
+        street.append((name, out))
+    write_gallery(street, os.path.join(OUT, 'gallery.png'))
+    print('wrote {}/gallery.png'.format(OUT))
 
     # 2. the clip, both sample models, and how steady each is
     clips = [('source', CLIP)]
