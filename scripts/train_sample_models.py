@@ -21,9 +21,9 @@ larger ``--epochs`` (and ``--only``) to train the twins on. The finished
 nets are written, compressed, to models/NAME_vanilla.model,
 models/NAME_stab.model (the first lambda) and models/NAME_stabLAMBDA.model
 (any others), with a models/NAME_sample.json that records how they were
-made, including the iterations each phase really ran. The defaults make the
-shipped pair, candy_vanilla and candy_stab (models/README.md says how
-candy_stab1000 was added).
+made, including the iterations each phase really ran. Its defaults made
+the earlier candy pair; the current sample models were trained by train.py
+directly, with the commands in models/README.md and models/samples.json.
 """
 import argparse
 import json
