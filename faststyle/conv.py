@@ -3,13 +3,13 @@
 Chainer's CPU convolution multiplies its im2col matrix (n, c, kh, kw, oh, ow)
 by the weights with ``numpy.tensordot`` over the (c, kh, kw) axes, which
 first copies the whole matrix into (n, oh, ow, c, kh, kw) order and returns
-the output in (n, oh, ow, out) order, copied again by every later layer; its
-weight gradient makes the im2col matrix a second time. Here the same
-products are one ``matmul`` of W (out, c*kh*kw) with each image's matrix
-(c*kh*kw, oh*ow), which is already contiguous, and the result is NCHW as it
-comes; the weight gradient is computed only when the weights need one
-(constant weights are passed as arrays). Same sums, same order of magnitude of rounding (tests compare
-every output and gradient with Chainer's F.convolution_2d).
+the output in (n, oh, ow, out) order, copied again by every later layer.
+Here the same products are one ``matmul`` of W (out, c*kh*kw) with each
+image's matrix (c*kh*kw, oh*ow), which is already contiguous, and the result
+is NCHW as it comes; the weight gradient is computed only when the weights
+need one (constant weights are passed as arrays). Same sums, rounding of the
+same order (tests compare every output and gradient with Chainer's
+F.convolution_2d).
 
 Other devices (CuPy: cuDNN or im2col + cuBLAS) keep Chainer's own function.
 """
