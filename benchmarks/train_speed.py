@@ -104,25 +104,10 @@ def measure(tree, size, lambda_noise, arch, steps, vgg_path, extra_flags=()):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def matmul_peak(size=2048, repeats=5):
-    """Best float32 GEMM rate of numpy (its BLAS) in GFLOP/s."""
-    import numpy
-    rng = numpy.random.RandomState(0)
-    a = rng.rand(size, size).astype(numpy.float32)
-    b = rng.rand(size, size).astype(numpy.float32)
-    a @ b
-    best = float('inf')
-    for _ in range(repeats):
-        start = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - start)
-    return 2 * size ** 3 / best / 1e9
-
-
 def minimum_flops(size, arch, lambda_noise):
     """FLOPs of the minimum work of one step (see the module's docstring)."""
-    import net
     from benchmarks.generate_speed import multiply_adds
+    import net
     transform = 2 * multiply_adds(net.FastStyleNet(arch), size, size)
     vgg_to = [2 * 9 * size * size * sum(c_in * c_out * fraction
                                          for c_in, c_out, fraction in VGG_LAYERS[:n])
@@ -151,6 +136,7 @@ def loss_difference(ours, theirs):
 
 
 def main():
+    from benchmarks.generate_speed import matmul_peak
     from faststyle import cli
     from faststyle import vgg16_weights
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0],
