@@ -109,3 +109,45 @@ def test_style_distance_matches_numpy():
         expected, rel=1e-4)
 
 
+
+
+def lab_of(colour):
+    """cv2's Lab of one RGB uint8 colour (the reference conversion)."""
+    import cv2
+    unit = numpy.array([[colour]], dtype=numpy.float32) / 255
+    return cv2.cvtColor(unit, cv2.COLOR_RGB2Lab)[0, 0].astype(numpy.float64)
+
+
+def test_palette_distance_of_the_painting_itself_is_zero():
+    painting = scene(seed=3)
+    assert quality.palette_distance(painting, painting) == pytest.approx(0.0, abs=1e-6)
+    # Where the pixels are does not matter, only which colours there are.
+    shuffled = numpy.random.RandomState(0).permutation(painting.reshape(-1, 3))
+    assert quality.palette_distance(shuffled.reshape(painting.shape), painting) == \
+        pytest.approx(0.0, abs=1e-6)
+
+
+def test_palette_distance_of_flat_colours_is_their_lab_distance():
+    red = numpy.full((8, 8, 3), (200, 30, 40), numpy.uint8)
+    blue = numpy.full((8, 8, 3), (20, 60, 210), numpy.uint8)
+    expected = numpy.linalg.norm(lab_of((200, 30, 40)) - lab_of((20, 60, 210)))
+    assert quality.palette_distance(red, blue) == pytest.approx(expected, rel=1e-4)
+
+
+def test_palette_distance_counts_a_narrower_spread():
+    # Two grey images with the same mean lightness: one half black half
+    # white, one all mid-grey of that mean. For Gaussians of equal mean and
+    # commuting covariances the distance is the Frobenius norm of the
+    # difference of the square roots: here the lightness standard deviation.
+    half = numpy.zeros((8, 8, 3), numpy.uint8)
+    half[:, 4:] = 255
+    l_black, l_white = lab_of((0, 0, 0))[0], lab_of((255, 255, 255))[0]
+    l_mean = (l_black + l_white) / 2
+    # The grey whose Lab lightness is that mean, from the CIE formula's inverse.
+    y = ((l_mean + 16) / 116) ** 3
+    srgb = 1.055 * y ** (1 / 2.4) - 0.055
+    grey = numpy.full((8, 8, 3), int(round(srgb * 255)), numpy.uint8)
+    spread = (l_white - l_black) / 2
+    assert quality.palette_distance(half, grey) == pytest.approx(spread, rel=0.02)
+    # A wider palette is nearer a wide painting than a flat one is.
+    assert quality.palette_distance(grey, half) > quality.palette_distance(half, half) + 10
