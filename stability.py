@@ -47,6 +47,10 @@ structure  how much of the scene's shapes the output keeps: correlation of
 style_dist with --style PAINTING: how far the output's textures and colours are
            from the painting's (CFNS's style loss, unweighted, with the VGG16
            of --vgg; the painting resized to the frame); lower is closer.
+palette    with --style: how far the output's colours are from the painting's
+           (the distance of Gaussians fitted to their CIELAB colours, in Lab
+           units); the style distance with HED's edge-tuned features can
+           miss that a picture has only one or two of the painting's colours.
 """
 import itertools
 import json
@@ -232,6 +236,7 @@ class RowTotals:
         self.style_distance = style_distance
         self.structure_sum = 0.0
         self.style_sum = 0.0
+        self.palette_sum = 0.0
         self.pair_warp_mse = []
         self.reliable_pixels = 0
         self.flicker_sum = 0.0
@@ -263,6 +268,7 @@ class RowTotals:
             self.structure_sum += quality.structure_kept(source, out)
         if self.style_distance is not None:
             self.style_sum += self.style_distance(out)
+            self.palette_sum += self.style_distance.palette(out)
         self._previous = out
         self.frames += 1
 
@@ -288,6 +294,8 @@ class RowTotals:
             'structure': self.structure_sum / self.frames if self.frames else None,
             'style_dist': (self.style_sum / self.frames
                            if self.frames and self.style_distance else None),
+            'palette': (self.palette_sum / self.frames
+                        if self.frames and self.style_distance else None),
         }
 
 
@@ -442,7 +450,8 @@ def format_table(results):
                ('popping', 'popping', '{:.3f}'), ('detail', 'detail', '{:.2f}'),
                ('warp/detail', 'warp_per_detail', '{:.3f}'),
                ('flicker/rms', 'flicker_per_rms_detail', '{:.3f}'),
-               ('structure', 'structure', '{:.2f}'), ('style_dist', 'style_dist', '{:.0f}')]
+               ('structure', 'structure', '{:.2f}'), ('style_dist', 'style_dist', '{:.0f}'),
+               ('palette', 'palette', '{:.1f}')]
     rows = [[('n/a' if r[key] is None else fmt.format(r[key])) for _, key, fmt in columns]
             for r in results]
     widths = [max(len(title), *(len(row[i]) for row in rows))

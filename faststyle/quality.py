@@ -97,7 +97,8 @@ def palette_distance(rgb, palette):
 
 
 class StyleDistance:
-    """The style distance of RGB uint8 frames (H, W, 3) to one style image.
+    """The style distance of RGB uint8 frames (H, W, 3) to one style image
+    (call it), and their palette distance (:meth:`palette`).
 
     ``style`` is an RGB uint8 image (H, W, 3), resized (bilinear, as CFNS
     resizes its style image) to each frame's size, or to ``fixed_size``
@@ -111,6 +112,7 @@ class StyleDistance:
         self.device = device
         self.fixed_size = fixed_size
         self._grams = {}
+        self.colours = colour_gaussian(numpy.asarray(self.style))
 
     def grams(self, size):
         """The style's Gram matrices at ``size`` (width, height)."""
@@ -121,6 +123,10 @@ class StyleDistance:
             with chainer.using_config('train', False), chainer.no_backprop_mode():
                 self._grams[size] = losses.style_grams(self.vgg, batch)
         return self._grams[size]
+
+    def palette(self, frame):
+        """The :func:`palette_distance` of a frame to the style image."""
+        return palette_distance(frame, self.colours)
 
     def __call__(self, frame):
         size = self.fixed_size or (frame.shape[1], frame.shape[0])

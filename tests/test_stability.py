@@ -296,7 +296,7 @@ def test_cli_structure_kept_and_style_distance(tmp_path, capsys, vgg_path):
                            '--stylized', flat, '--style', style_path, '--vgg', vgg_path,
                            '--json', out_json, '--no-progress']) == 0
     header = capsys.readouterr().out.splitlines()[0].split()
-    assert header[-2:] == ['structure', 'style_dist']
+    assert header[-3:] == ['structure', 'style_dist', 'palette']
     src, paint, inv, flat_row = json.load(open(out_json))['rows']
     assert src['structure'] == pytest.approx(1.0) and inv['structure'] == pytest.approx(1.0)
     assert flat_row['structure'] == 0.0
@@ -308,6 +308,12 @@ def test_cli_structure_kept_and_style_distance(tmp_path, capsys, vgg_path):
                                      chainer.get_device('@numpy'))
     assert src['style_dist'] == pytest.approx(numpy.mean([distance(f) for f in frames]),
                                               rel=1e-5)
+    # The painting's own colours are at palette distance 0; the flat grey
+    # frame's, the distance of that one Lab colour to the painting's Gaussian.
+    assert paint['palette'] == pytest.approx(0.0, abs=1e-6)
+    assert flat_row['palette'] == pytest.approx(quality.palette_distance(
+        numpy.full((24, 32, 3), 128, numpy.uint8), painting))
+    assert flat_row['palette'] > 10
 
 
 # --- the sample clip: exact flow checks the flow and the metric -----------------
