@@ -10,7 +10,7 @@ PYTHON ?= $(shell for p in python3.11 python3.10 python3.9 python3.12 python3.13
 	command -v $$p >/dev/null 2>&1 && $$p -c '$(SUPPORTED)' 2>/dev/null \
 	&& { echo $$p; break; }; done)
 
-.PHONY: demo test venv clean check-venv
+.PHONY: demo test slurm-test slurm-packages venv clean check-venv
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt requirements-mpi.txt requirements-data.txt constraints.txt
 	@test -n "$(PYTHON)" && $(PYTHON) -c '$(SUPPORTED)' || { echo "error: need Python 3.8-3.13 (Chainer 7.8.1 with faststyle/chainer_compat.py); run make PYTHON=/path/to/python3.X"; exit 1; }
@@ -32,6 +32,21 @@ demo: venv
 
 test: venv
 	$(PY) -m pytest -q tests
+
+# The jobs/ scripts through sbatch on a one-node SLURM started on this machine
+# (tests/slurm; a few minutes). Its daemons run as root; the Debian/Ubuntu
+# packages are installed if missing. Where SLURM cannot start, this fails.
+slurm-test: venv slurm-packages
+	$(PY) -m pytest -q tests/slurm
+
+SLURM_COMMANDS := munged slurmctld slurmd sbatch scontrol
+slurm-packages:
+	@missing=; for c in $(SLURM_COMMANDS); do command -v $$c >/dev/null 2>&1 || missing=1; done; \
+	test -z "$$missing" && exit 0; \
+	command -v apt-get >/dev/null 2>&1 || { echo "error: SLURM is missing ($(SLURM_COMMANDS)) and there is no apt-get: install slurm-wlm and munge"; exit 1; }; \
+	sudo=; test "$$(id -u)" = 0 || sudo=sudo; \
+	echo "installing slurm-wlm and munge with apt-get"; \
+	$$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q slurm-wlm munge
 
 clean:
 	rm -rf $(VENV) demo_output

@@ -44,3 +44,21 @@ def image_dir(tmp_path):
 @pytest.fixture
 def style_path(tmp_path):
     return write_image(str(tmp_path / 'style.jpg'), (48, 48), seed=99)
+
+
+def model_arrays(path):
+    """The arrays of a saved .model or .state (an npz archive), by name."""
+    with numpy.load(path) as archive:
+        return {key: archive[key] for key in archive.files}
+
+
+def assert_same_arrays(path, expected_path, rounding_only=()):
+    """The exact-resume check: the same names and bit for bit the same arrays;
+    those whose names end with one of ``rounding_only`` equal to float32 rounding."""
+    actual, expected = model_arrays(path), model_arrays(expected_path)
+    assert sorted(actual) == sorted(expected)
+    for key in expected:
+        if key.endswith(tuple(rounding_only)):
+            numpy.testing.assert_allclose(actual[key], expected[key], rtol=1e-6, err_msg=key)
+        else:
+            numpy.testing.assert_array_equal(actual[key], expected[key], err_msg=key)

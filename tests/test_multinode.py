@@ -14,7 +14,7 @@ import chainer
 import numpy
 import pytest
 
-from conftest import ROOT, write_image
+from conftest import ROOT, assert_same_arrays, model_arrays, write_image
 
 from faststyle import dataset
 import train
@@ -69,11 +69,6 @@ def rank_arrays(record, rank):
     prefix = 'rank{}/'.format(rank)
     return {key[len(prefix):]: record[key] for key in record.files
             if key.startswith(prefix) and key != prefix + 'paths'}
-
-
-def model_arrays(path):
-    with numpy.load(path) as archive:
-        return {key: archive[key] for key in archive.files}
 
 
 def is_parameter(key):
@@ -217,10 +212,8 @@ def test_resume_continues_the_group_run_exactly(two_rank_run, workdir, vgg_path)
     state = numpy.load(str(resume_dir / 'models' / 'resumed.state'))
     assert int(state['updater/iteration']) == 2
     # The same weights as the uninterrupted run: no step lost or repeated.
-    resumed = model_arrays(str(resume_dir / 'models' / 'resumed.model'))
-    uninterrupted = model_arrays(str(run_dir / 'models' / 'mpi.model'))
-    for key in uninterrupted:
-        numpy.testing.assert_array_equal(resumed[key], uninterrupted[key], err_msg=key)
+    assert_same_arrays(str(resume_dir / 'models' / 'resumed.model'),
+                       str(run_dir / 'models' / 'mpi.model'))
 
 
 def test_resume_with_another_process_count_is_refused(two_rank_run, workdir, vgg_path):
