@@ -141,7 +141,7 @@ class OneNodeSlurm:
         self.spawn('slurmctld', ['slurmctld', '-D', '-i', '-f', self.conf])
         self.spawn('slurmd', ['slurmd', '-D', '-N', self.host, '-f', self.conf])
         self.wait_until(lambda: self.node_state() == 'idle',
-                        'the node did not become idle (sinfo: {!r})'.format(self.node_state()))
+                        'the node did not become idle in {} s'.format(START_TIMEOUT))
 
     def spawn(self, name, command):
         out = open(os.path.join(self.root, 'log', name + '.out'), 'wb')
@@ -160,7 +160,10 @@ class OneNodeSlurm:
             time.sleep(0.5)
 
     def node_state(self):
-        result = self.run(['sinfo', '-h', '-n', self.host, '-o', '%T'], check=False)
+        try:
+            result = self.run(['sinfo', '-h', '-n', self.host, '-o', '%T'], check=False)
+        except subprocess.TimeoutExpired:  # slurmctld not answering yet
+            return ''
         return result.stdout.strip()
 
     def run(self, command, check=True, env=None, cwd=None):

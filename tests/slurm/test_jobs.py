@@ -39,9 +39,12 @@ def slurm(tmp_path_factory):
     cluster = OneNodeSlurm(tmp_path_factory.mktemp('slurm'))
     try:
         cluster.start()
+        failure = None
     except ClusterError as e:
+        failure = str(e)
+    if failure:  # outside the except block: the message alone, no chained traceback
         cluster.stop()
-        pytest.fail('cannot start a one-node SLURM: {}'.format(e), pytrace=False)
+        pytest.fail('cannot start a one-node SLURM: {}'.format(failure), pytrace=False)
     yield cluster
     cluster.stop()
 
@@ -170,10 +173,10 @@ IMAGES = 40  # 20 per process: an epoch is 20 iterations of -b 1
 TRAIN_OPTIONS = ['--nodes=1', '--ntasks-per-node=2', '--cpus-per-task=1',
                  '--gpus-per-node=0']
 # The interrupted run must still be training when SLURM signals it. With
-# --time=1 and --signal=B:TERM@10 the signal comes 20 to 50 s after the start
-# (slurmctld checks time limits every 30 s), the kill 30 s or more after it.
+# --time=1 and --signal=B:TERM@5 the signal comes 25 to 55 s after the start
+# (slurmctld looks at time limits every 30 s), the kill 30 s or more after it.
 TRAINING_SECONDS = 75
-TIME_LIMIT_OPTIONS = ['--time=1', '--signal=B:TERM@10']
+TIME_LIMIT_OPTIONS = ['--time=1', '--signal=B:TERM@5']
 
 
 @pytest.fixture(scope='module')
