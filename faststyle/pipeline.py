@@ -45,7 +45,8 @@ def stylize_video(in_path, out_path, stylize, batch=1, progress=True,
     ``stylize`` maps a list of frames to a list of stylized frames; it is
     called with up to ``batch`` frames. Decoding and encoding run in their own
     threads, with bounded queues, so they overlap with ``stylize``.
-    ``ffmpeg``: 'auto' (find one), a path, or None (OpenCV only, no audio).
+    ``ffmpeg``: 'auto' (find one), a path, or None; used only without PyAV
+    (then None means OpenCV writes, without sound).
     """
     if os.path.exists(out_path) and os.path.samefile(in_path, out_path):
         raise InputError('{}: refusing to overwrite the input video'.format(out_path))
@@ -54,7 +55,7 @@ def stylize_video(in_path, out_path, stylize, batch=1, progress=True,
             out_path, ', '.join(video.VIDEO_EXTENSIONS)))
     if ffmpeg == 'auto':
         ffmpeg = video.find_ffmpeg()
-        if ffmpeg is None:
+        if ffmpeg is None and video.import_av() is None:
             video.say_once('no ffmpeg binary found (pip install imageio-ffmpeg, or put '
                       'ffmpeg on PATH): videos are written without sound')
     start = time.perf_counter()
@@ -78,8 +79,8 @@ def stylize_video(in_path, out_path, stylize, batch=1, progress=True,
 
     def decode():
         try:
-            for frame in reader:
-                _put(decoded, frame, stop)
+            for item in reader.frames_with_times():  # (frame, time stamp)
+                _put(decoded, item, stop)
                 if stop.is_set():
                     return
             _put(decoded, _END, stop)
@@ -90,10 +91,10 @@ def stylize_video(in_path, out_path, stylize, batch=1, progress=True,
     def encode():
         try:
             while True:
-                frame = _get(stylized, stop)
-                if frame is _END:
+                item = _get(stylized, stop)
+                if item is _END:
                     break
-                writer.write(frame)
+                writer.write(*item)
                 bar.update(1)
         except Exception as e:
             failures.append(e)
@@ -101,7 +102,9 @@ def stylize_video(in_path, out_path, stylize, batch=1, progress=True,
 
     try:
         writer = video.open_writer(video_tmp, fps, reader.width, reader.height, ffmpeg,
-                                   name=out_path)
+                                   name=out_path, time_base=reader.time_base,
+                                   sample_aspect=reader.sample_aspect,
+                                   audio_source=in_path)
         bar = _progress_bar(reader.frame_count_hint, os.path.basename(in_path), progress)
         threads = [threading.Thread(target=decode, daemon=True, name='decode'),
                    threading.Thread(target=encode, daemon=True, name='encode')]
@@ -112,14 +115,14 @@ def stylize_video(in_path, out_path, stylize, batch=1, progress=True,
         while not finished and not stop.is_set():
             chunk = []
             while len(chunk) < batch:
-                frame = _get(decoded, stop)
-                if frame is _END:
+                item = _get(decoded, stop)
+                if item is _END:
                     finished = True
                     break
-                chunk.append(frame)
+                chunk.append(item)
             if chunk:
-                for out in stylize(chunk):
-                    _put(stylized, out, stop)
+                for out, (_, stamp) in zip(stylize([frame for frame, _ in chunk]), chunk):
+                    _put(stylized, (out, stamp), stop)
                 frames_done += len(chunk)
         _put(stylized, _END, stop)
         threads[1].join()
@@ -129,11 +132,14 @@ def stylize_video(in_path, out_path, stylize, batch=1, progress=True,
         writer_closed = True
         bar.close()
 
-        audio = False
-        if ffmpeg and video.audio_codecs(in_path, ffmpeg):
+        # PyAV's writer has muxed the sound in; else ffmpeg adds it now.
+        audio = bool(writer.adds_audio and writer.audio)
+        written = video_tmp
+        if not writer.adds_audio and ffmpeg and video.audio_codecs(in_path, ffmpeg):
             muxed_tmp = video.temporary_path(out_path)
             audio = video.copy_audio(video_tmp, in_path, muxed_tmp, ffmpeg, name=out_path)
-        os.replace(muxed_tmp if audio else video_tmp, out_path)
+            written = muxed_tmp if audio else video_tmp
+        os.replace(written, out_path)
         shortfall = reader.shortfall()
         if shortfall:
             print('warning: {}; {} has {} frames'.format(shortfall, out_path, frames_done),
