@@ -371,9 +371,11 @@ class AvWriter:
         try:
             self.stream = self.container.add_stream(codec, rate=rate)
             self.stream.width, self.stream.height = width, height
-            # 4:2:0 chroma needs even sizes; 4:4:4 keeps odd sizes exact.
-            self.stream.pix_fmt = ('yuv420p' if width % 2 == 0 and height % 2 == 0
-                                   else 'yuv444p')
+            # 4:2:0 chroma needs even sizes; 4:4:4 keeps odd sizes exact
+            # where the encoder has it (MPEG-4 part 2 rounds the chroma up).
+            formats = [f.name for f in av.Codec(codec, 'w').video_formats or ()]
+            self.stream.pix_fmt = ('yuv444p' if (width % 2 or height % 2) and
+                                   'yuv444p' in formats else 'yuv420p')
             self.stream.options = dict(options)
             self.stream.codec_context.time_base = self.time_base
             self.stream.time_base = self.time_base
