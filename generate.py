@@ -245,8 +245,9 @@ def run(args):
             # One bad input never ends the batch.
             failed += 1
             work_failed += not isinstance(e, InputError)
-            print('error: {}'.format(e if str(e) else 'out of memory on {}'.format(
-                in_path)), file=sys.stderr)
+            if isinstance(e, MemoryError):
+                e = '{}: out of memory{}'.format(in_path, ' ({})'.format(e) if str(e) else '')
+            print('error: {}'.format(e), file=sys.stderr)
     if several:
         print('done: {} written, {} skipped, {} failed{}'.format(
             len(pairs) - skipped - failed, skipped, failed,

@@ -21,8 +21,9 @@ from faststyle.cli import check_regular_file
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff', '.ppm',
                     '.pgm')
 # About 8K x 5K: well above any photo or video frame this project stylizes or
-# trains on, well below what would exhaust memory (the net's first layer
-# takes 128 bytes per pixel).
+# trains on. A hard cap, checked from the header before decoding; whether a
+# frame also fits in the memory left is stylize.Stylizer's check (the net
+# takes 320 to 1200 bytes a pixel by backend, stylize.BYTES_PER_PIXEL).
 MAX_PIXELS = 40_000_000
 SIXTEEN_BIT_MODES = ('I;16', 'I;16L', 'I;16B', 'I;16N')
 

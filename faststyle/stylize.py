@@ -51,6 +51,62 @@ MAX_PADDING = 1000
 PADDING = 50
 MEDIAN_FILTER = 3
 MAX_PIXELS = images.MAX_PIXELS
+# Peak memory of stylize() per pixel the net is given (the frame with its
+# padding), by backend: the slope that benchmarks/memory_per_pixel.py
+# measured between two frame sizes, rounded up (docs/reliability.md). A
+# frame whose estimate exceeds the memory left is refused before the net runs.
+BYTES_PER_PIXEL = {'openvino': 320, 'opencv': 1200, 'onnxruntime': 1100, 'chainer': 1150}
+
+
+def _fields(path):
+    """'Name: value ...' lines of a /proc file as {name: first number}."""
+    fields = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                name, _, rest = line.partition(':')
+                if rest.split() and rest.split()[0].isdigit():
+                    fields[name] = int(rest.split()[0])
+    except OSError:
+        pass
+    return fields
+
+
+def available_memory():
+    """Bytes this process can still take, or None where no source is known
+    (not Linux): the least of the system's MemAvailable, the cgroup's
+    memory.max less its use, and the address-space limit (``ulimit -v``)
+    less the address space this process has."""
+    left = []
+    meminfo = _fields('/proc/meminfo')
+    if 'MemAvailable' in meminfo:
+        left.append(meminfo['MemAvailable'] * 1024)
+    try:
+        with open('/sys/fs/cgroup/memory.max') as f:
+            maximum = f.read().strip()
+        with open('/sys/fs/cgroup/memory.current') as f:
+            current = int(f.read())
+        if maximum != 'max':
+            left.append(int(maximum) - current)
+    except (OSError, ValueError):
+        pass
+    try:
+        import resource
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+    except (ImportError, OSError, ValueError):
+        soft = None
+    if soft is not None and soft != resource.RLIM_INFINITY:
+        size = _fields('/proc/self/status').get('VmSize')
+        if size is not None:
+            left.append(soft - size * 1024)
+    return max(0, min(left)) if left else None
+
+
+def padded_size(height, width, padding):
+    """The (height, width) the net is given: the frame, ``padding`` on each
+    side, then up to a multiple of SIZE_MULTIPLE (see pad_frame)."""
+    return tuple(n + 2 * padding + (-(n + 2 * padding) % SIZE_MULTIPLE)
+                 for n in (height, width))
 
 
 def pad_frame(frame, padding):
@@ -232,6 +288,17 @@ class OpenVINOBackend:
         releases the GIL. (OpenVINO's AsyncInferQueue runs Python callbacks
         in its own threads instead; that deadlocked when a compiled net was
         freed, holding the GIL, while one of them waited for it.)"""
+        try:
+            self._infer_each(inputs, finish)
+        except RuntimeError as e:
+            # OpenVINO reports a failed allocation as its own RuntimeError
+            # ("Failed to allocate ..."), not as MemoryError.
+            if not is_allocation_failure(e):
+                raise
+            raise MemoryError('OpenVINO could not allocate its memory ({})'.format(
+                last_line(e)))
+
+    def _infer_each(self, inputs, finish):
         requests = None
         pending = collections.deque()  # (index, request), oldest first
 
@@ -262,6 +329,19 @@ class OpenVINOBackend:
             out[index] = y[0]
         self.infer_each((batch[i:i + 1] for i in range(len(batch))), finish)
         return out
+
+
+def last_line(error):
+    """The last line of an engine's multi-line message (the reason)."""
+    lines = str(error).strip().splitlines()
+    return lines[-1].strip() if lines else type(error).__name__
+
+
+def is_allocation_failure(error):
+    """Whether an engine's RuntimeError says that memory ran out."""
+    text = str(error).lower()
+    return any(words in text for words in ('failed to allocate', 'bad_alloc',
+                                           'out of memory', 'cannot allocate'))
 
 
 def onnx_available():
@@ -453,12 +533,14 @@ class Stylizer:
     def infer(self, frames):
         """The net on ``frames`` (same-size list), in batches; raw uint8 results."""
         height, width = frames[0].shape[:2]
-        padded = (height + 2 * self.padding + 3) * (width + 2 * self.padding + 3)
+        padded_height, padded_width = padded_size(height, width, self.padding)
+        padded = padded_height * padded_width
         if padded > MAX_PIXELS:
             raise InputError('a {}x{} frame with padding {} is {:.0f} megapixels, more '
                              'than the {:.0f} the net is given at most'.format(
                                  width, height, self.padding, padded / 1e6,
                                  MAX_PIXELS / 1e6))
+        self.check_memory(width, height, padded)
         results = [None] * len(frames)
         if isinstance(self.backend, OpenVINOBackend):
             def finish(index, y):
@@ -473,6 +555,27 @@ class Stylizer:
             for i, out in enumerate(y):
                 results[start + i] = to_uint8(out, self.padding, height, width)
         return results
+
+    def memory_needed(self, padded_pixels):
+        """Bytes stylize() takes at its peak for frames of ``padded_pixels``
+        (with padding): a batch of them with the Chainer and ONNX backends,
+        one frame per request with OpenVINO (its requests share one plan)."""
+        frames = 1 if isinstance(self.backend, OpenVINOBackend) else self.batch
+        return BYTES_PER_PIXEL[self.backend_name] * padded_pixels * frames
+
+    def check_memory(self, width, height, padded_pixels):
+        """InputError, before the net runs, when the frame needs more memory
+        than the machine has left (see available_memory)."""
+        needed = self.memory_needed(padded_pixels)
+        left = available_memory()
+        if left is not None and needed > left:
+            raise InputError(
+                'a {}x{} frame needs about {:.1f} GB with the {} backend ({} bytes a '
+                'pixel with padding {}); this machine has {:.1f} GB left: shrink it{}'
+                .format(width, height, needed / 1e9, self.backend_name,
+                        BYTES_PER_PIXEL[self.backend_name], self.padding, left / 1e9,
+                        '' if self.backend_name == 'openvino' or self.batch == 1
+                        else ' or lower --batch'))
 
     def stylize(self, frames):
         """List of HxWx3 uint8 RGB arrays -> stylized list, same shapes."""

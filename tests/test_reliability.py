@@ -247,6 +247,85 @@ def test_a_too_large_input_does_not_end_the_batch(tmp_path, model_path, monkeypa
 
 
 
+def test_openvino_out_of_memory_does_not_end_the_batch(tmp_path, model_path,
+                                                       monkeypatch, capsys):
+    """OpenVINO reports memory running out (as under ``ulimit -v`` with a
+    4000x4000 image) with its own RuntimeError, not MemoryError: one line
+    naming the input, the other inputs still done, exit 1 (the work failed,
+    not the input). Its message is imitated: a real one needs gigabytes."""
+    from faststyle import stylize
+    assert stylize.import_openvino() is not None, (
+        'openvino is missing: `make test` installs it (requirements.txt)')
+    inputs = tmp_path / 'in'
+    inputs.mkdir()
+    write_image(str(inputs / 'big.png'), (40, 40), seed=1)
+    write_image(str(inputs / 'small.png'), (8, 8), seed=2)
+    compile_for_size = stylize.OpenVINOBackend.requests_for
+
+    def requests_for(self, height, width):
+        if height * width > 30 * 30:
+            raise RuntimeError('Exception from src/inference/src/cpp/core.cpp:109:\n'
+                               'Failed to allocate 6553600000 bytes of memory')
+        return compile_for_size(self, height, width)
+    monkeypatch.setattr(stylize.OpenVINOBackend, 'requests_for', requests_for)
+    status = generate.main([str(inputs), '-m', model_path, '-o', str(tmp_path / 'out'),
+                            '--backend', 'openvino', '--padding', '0'])
+    out, err = capsys.readouterr()
+    assert status == 1, err
+    assert one_error_line(err), err
+    assert 'big.png: out of memory (OpenVINO could not allocate its memory (Failed to ' \
+        'allocate 6553600000 bytes of memory))' in err
+    assert 'done: 1 written, 0 skipped, 1 failed' in out
+    assert os.listdir(str(tmp_path / 'out')) == ['small.png']
+
+
+def test_memory_bound_follows_what_the_machine_has_left(tmp_path, model_path,
+                                                        monkeypatch, capsys):
+    """A frame is refused, before the net runs, when bytes-per-pixel times
+    the pixels the net is given (padded to a multiple of 4) exceeds the
+    memory left; one byte more left and it is stylized."""
+    from faststyle import stylize
+    path = str(tmp_path / 'in.png')
+    write_image(path, (30, 21), seed=1)  # 30 wide, 21 high
+    padding = 3
+    # Independently: the net is given ceil((21 + 6) / 4) * 4 = 28 rows and
+    # ceil((30 + 6) / 4) * 4 = 36 columns.
+    needed = stylize.BYTES_PER_PIXEL['chainer'] * 28 * 36
+    argv = [path, '-m', model_path, '-o', str(tmp_path / 'out.png'), '--backend',
+            'chainer', '--padding', str(padding)]
+    monkeypatch.setattr(stylize, 'available_memory', lambda: needed - 1)
+    status = generate.main(argv)
+    out, err = capsys.readouterr()
+    assert status == 2 and one_error_line(err), err
+    assert 'a 30x21 frame needs about' in err and 'with the chainer backend' in err
+    assert not os.path.exists(str(tmp_path / 'out.png'))
+    monkeypatch.setattr(stylize, 'available_memory', lambda: needed)
+    assert generate.main(argv) == 0, capsys.readouterr().err
+    # --batch N keeps N frames in the net at once.
+    stylizer = stylize.Stylizer(model_path, backend='chainer', batch=3)
+    assert stylizer.memory_needed(1000) == 3 * 1000 * stylize.BYTES_PER_PIXEL['chainer']
+
+
+AVAILABLE_UNDER_ULIMIT = r"""
+import resource
+from faststyle import stylize
+size = [int(line.split()[1]) * 1024 for line in open('/proc/self/status')
+        if line.startswith('VmSize:')][0]
+resource.setrlimit(resource.RLIMIT_AS, (size + 300 * 2**20, resource.RLIM_INFINITY))
+print(stylize.available_memory())
+"""
+
+
+def test_available_memory_follows_ulimit_v():
+    """Under ``ulimit -v`` (RLIMIT_AS) what is left is the limit less the
+    address space the process has: set 300 MiB above it, about 300 MiB."""
+    assert os.path.exists('/proc/self/status'), 'this test needs Linux /proc'
+    result = subprocess.run([sys.executable, '-c', AVAILABLE_UNDER_ULIMIT], cwd=REPO,
+                            capture_output=True, text=True, check=True)
+    left = int(result.stdout.split()[-1])
+    assert 280 * 2**20 <= left <= 300 * 2**20, left
+
+
 def test_pil_size_warning_does_not_come_before_our_error(tmp_path, model_path,
                                                           monkeypatch, capsys):
     """PIL warns (two lines) from 89 megapixels on, below the error our own
