@@ -65,8 +65,11 @@ def parse_args(argv):
                         help='process only inputs I, I+N, I+2N, ... of the sorted '
                              'input list (0 <= I < N), for array jobs')
     parser.add_argument('--overwrite', action='store_true',
-                        help='with several inputs, redo outputs that already exist '
-                             '(default: skip them; outputs are only ever complete)')
+                        help='replace outputs that already exist in the output '
+                             'directory (default: skip them, so a rerun finishes an '
+                             'interrupted batch; outputs are only ever complete). A '
+                             'file that -o names, or the default out.jpg, is always '
+                             'replaced, as in CFNS; either way the output line says so')
     parser.add_argument('--no_progress', action='store_true',
                         help='no progress bar (it is shown only on a terminal anyway)')
     return parser.parse_args(argv)
@@ -177,32 +180,41 @@ class Stylizers:
 
 
 def process(stylizers, args, in_path, out_path):
-    """Stylize one input into ``out_path`` and print a summary line."""
+    """Stylize one input into ``out_path`` and print a summary line (which
+    says when an earlier file was replaced)."""
+    replaced = ' (replaced the earlier file)' if os.path.exists(out_path) else ''
     try:
-        _process(stylizers, args, in_path, out_path)
+        _process(stylizers, args, in_path, out_path, replaced)
     except OSError as e:  # e.g. the output directory cannot be created or written
         raise WorkError('{}: cannot write it ({})'.format(out_path, e.strerror or e))
 
 
-def _process(stylizers, args, in_path, out_path):
+def replaces_existing(args, several):
+    """The one rule for outputs that exist: replaced when the command names
+    the file (-o FILE, or CFNS's default out.jpg, for one input), else, in
+    an output directory, skipped unless --overwrite."""
+    return args.overwrite or (not several and not (args.out and os.path.isdir(args.out)))
+
+
+def _process(stylizers, args, in_path, out_path, replaced=''):
     kind = check_pair(in_path, out_path)
     if kind == 'image':
         start = time.perf_counter()
         frame = images.read_rgb_array(in_path)
         result = stylizers.get(args.stats or IMAGE_STATS).stylize([frame])[0]
         write_image(result, out_path)
-        print('{}: {}x{} in {:.2f} s'.format(out_path, frame.shape[1], frame.shape[0],
-                                            time.perf_counter() - start))
+        print('{}: {}x{} in {:.2f} s{}'.format(out_path, frame.shape[1], frame.shape[0],
+                                              time.perf_counter() - start, replaced))
         return
     stylizer = stylizers.get(args.stats or VIDEO_STATS)
     summary = pipeline.stylize_video(in_path, out_path, stylizer.stylize,
                                   batch=stylizer.frames_per_call,
                                   progress=not args.no_progress)
-    print('{}: {} frames in {:.1f} s ({:.2f} frames/s), {}x{} at {:.3f} frames/s, {}'
+    print('{}: {} frames in {:.1f} s ({:.2f} frames/s), {}x{} at {:.3f} frames/s, {}{}'
           .format(out_path, summary['frames'], summary['seconds'],
                   summary['frames'] / max(summary['seconds'], 1e-9),
                   summary['width'], summary['height'], summary['fps'],
-                  'with sound' if summary['audio'] else 'no sound'))
+                  'with sound' if summary['audio'] else 'no sound', replaced))
 
 
 def run(args):
@@ -235,9 +247,12 @@ def run(args):
     any_video = any(kind_of(path) == 'video' for path in files)
     stylizers.get(args.stats or (VIDEO_STATS if any_video else IMAGE_STATS))
     failed = skipped = work_failed = 0
+    replace = replaces_existing(args, several)
     for in_path, out_path in pairs:
-        if several and not args.overwrite and os.path.exists(out_path):
+        if not replace and os.path.exists(out_path):
             skipped += 1
+            if not several:
+                print('{}: exists, skipped (--overwrite replaces it)'.format(out_path))
             continue
         try:
             process(stylizers, args, in_path, out_path)

@@ -188,14 +188,31 @@ def to_float16(model):
 
 def detect_arch(arrays, source='model'):
     """Tell the layout of a CFNS model from the shape of ``d1/W``."""
-    shape = arrays.get('d1/W', None)
-    shape = None if shape is None else tuple(shape.shape)
+    if 'd1/W' not in arrays:
+        raise InputError('{}: not a fast-style model: {}'.format(source, what_file(arrays)))
+    shape = tuple(arrays['d1/W'].shape)
     if shape == (128, 64, 4, 4):
         return 'deconv'
     if shape == (64, 128, 3, 3):
         return 'resize'
     raise InputError('{}: not a fast-style model (d1/W has shape {}, expected '
                      '(128, 64, 4, 4) or (64, 128, 3, 3))'.format(source, shape))
+
+
+def what_file(arrays):
+    """What an archive without a transform net's layers holds, in words."""
+    names = list(arrays)
+    # train.py's snapshot of the trainer, or an Adam state alone (CFNS's:
+    # the moments m and v of each parameter).
+    if any(name.startswith('updater/') for name in names) or (
+            any(name.endswith('/m') for name in names) and
+            any(name.endswith('/v') for name in names)):
+        return ('it is a .state snapshot (training state, for train.py -r); give '
+                'the .model saved next to it')
+    if 'conv1_1/W' in arrays:
+        return 'it holds the VGG16 loss network (vgg16.model), used only in training'
+    return 'it has no d1/W layer ({} arrays, first {})'.format(
+        len(names), ', '.join(sorted(names)[:3]) or 'none')
 
 
 def load_model(path, stats='instance'):

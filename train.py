@@ -181,6 +181,8 @@ def build_trainer(args, device, train_data, comm=None, snapshots=None):
         if model.arch != args.arch:
             print('note: {} is a {} net; training that layout'.format(
                 args.initmodel, model.arch))
+            # What follows (the summary and its notes) speaks of this layout.
+            args.arch = model.arch
     model.to_device(device)
     optimizer = chainer.optimizers.Adam(alpha=args.lr)
     if comm is None:

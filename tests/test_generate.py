@@ -627,6 +627,31 @@ def test_directory_shard_and_skip(models, tmp_path, capsys):
     assert status == 0 and '4 written, 0 skipped' in out
 
 
+def test_one_rule_for_outputs_that_exist(models, tmp_path, capsys):
+    """A file that -o names is replaced (as CFNS did), and the output line
+    says so; an output in a directory is skipped unless --overwrite, for
+    one input as for several."""
+    image = tmp_path / 'in.png'
+    Image.fromarray(make_frames(1, 20, 28)[0]).save(image)
+    common = ['-m', models['deconv'], '--padding', '2']
+    named = tmp_path / 'named.png'
+    named.write_bytes(b'an earlier output')
+    status, out, err = run_main([image, '-o', named] + common, capsys)
+    assert status == 0 and 'named.png: 28x20 in' in out, err
+    assert 'replaced the earlier file' in out and Image.open(named).size == (28, 20)
+    status, out, err = run_main([image, '-o', tmp_path / 'new.png'] + common, capsys)
+    assert status == 0 and 'replaced' not in out, err
+    directory = tmp_path / 'dir'
+    directory.mkdir()
+    (directory / 'in.png').write_bytes(b'an earlier output')
+    status, out, err = run_main([image, '-o', directory] + common, capsys)
+    assert status == 0 and 'in.png: exists, skipped (--overwrite replaces it)' in out, err
+    assert (directory / 'in.png').read_bytes() == b'an earlier output'
+    status, out, err = run_main([image, '-o', directory, '--overwrite'] + common, capsys)
+    assert status == 0 and 'replaced the earlier file' in out, err
+    assert Image.open(directory / 'in.png').size == (28, 20)
+
+
 # --- bad input: one line, non-zero exit, the rest still done --------------------
 
 def one_error_line(err):

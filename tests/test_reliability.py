@@ -78,6 +78,48 @@ def test_resume_from_a_model_is_refused_and_the_model_kept(
     assert open(model_path, 'rb').read() == before
 
 
+def test_a_state_or_vgg_file_given_as_a_model_says_what_it_is(
+        tmp_path, image_dir, style_path, vgg_path, monkeypatch, capsys):
+    """generate.py -m with train.py's .state, CFNS's .state (Adam's arrays)
+    or the VGG16 file: one line saying what the file is, exit 2."""
+    monkeypatch.chdir(tmp_path)
+    assert train.main(small_args(image_dir, style_path, vgg_path, '--no_progress',
+                                 '-o', 'x')) in (0, None)
+    ours = str(tmp_path / 'models' / 'x.state')
+    args = train.parse_args(small_args(image_dir, style_path, vgg_path))
+    data, _ = dataset.open_dataset(image_dir, 32)
+    trainer, _ = train.build_trainer(args, chainer.get_device('@numpy'), data)
+    trainer.updater.update()  # Adam's moments exist from the first step on
+    cfns = str(tmp_path / 'cfns.state')
+    chainer.serializers.save_npz(cfns, trainer.updater.get_optimizer('main'))
+    image = str(tmp_path / 'in.png')
+    write_image(image, (16, 16), seed=1)
+    for path, says in ((ours, '.state snapshot'), (cfns, '.state snapshot'),
+                       (vgg_path, 'VGG16 loss network')):
+        status = generate.main([image, '-m', path, '-o', str(tmp_path / 'out.png')])
+        err = capsys.readouterr().err
+        assert status == 2 and one_error_line(err), err
+        assert err.startswith('error: {}: not a fast-style model: '.format(path)), err
+        assert says in err and 'shape None' not in err, err
+
+
+def test_initmodel_of_the_other_layout_gives_one_consistent_note(
+        tmp_path, image_dir, style_path, vgg_path, capsys):
+    """-i with a resize net while --arch says deconv (the default): the note
+    says that layout is trained, and the summary speaks of it, not of deconv."""
+    resize = str(tmp_path / 'resize.model')
+    chainer.serializers.save_npz(resize, net.FastStyleNet('resize'))
+    args = train.parse_args(small_args(image_dir, style_path, vgg_path, '-i', resize))
+    assert args.arch == 'deconv' and args.lambda_noise > 0
+    data, skipped = dataset.open_dataset(image_dir, 32)
+    trainer, vgg = train.build_trainer(args, chainer.get_device('@numpy'), data)
+    train.describe(args, data, skipped, vgg)
+    out = capsys.readouterr().out
+    assert 'is a resize net; training that layout' in out
+    assert 'resize net, L_pop' in out
+    assert 'not with the deconv net' not in out  # the note for training deconv
+
+
 def test_state_is_recognised_by_what_it_holds(tmp_path, image_dir, style_path, vgg_path):
     args = train.parse_args(small_args(image_dir, style_path, vgg_path))
     data, _ = dataset.open_dataset(image_dir, 32)
