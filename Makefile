@@ -10,7 +10,7 @@ PYTHON ?= $(shell for p in python3.11 python3.10 python3.9 python3.12 python3.13
 	command -v $$p >/dev/null 2>&1 && $$p -c '$(SUPPORTED)' 2>/dev/null \
 	&& { echo $$p; break; }; done)
 
-.PHONY: demo test slurm-test slurm-packages venv clean check-venv
+.PHONY: demo test slurm-test slurm-packages display-packages venv clean check-venv
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt requirements-mpi.txt requirements-data.txt constraints.txt
 	@test -n "$(PYTHON)" && $(PYTHON) -c '$(SUPPORTED)' || { echo "error: need Python 3.8-3.13 (Chainer 7.8.1 with faststyle/chainer_compat.py); run make PYTHON=/path/to/python3.X"; exit 1; }
@@ -30,8 +30,20 @@ venv: check-venv
 demo: venv
 	$(PY) -m scripts.demo
 
-test: venv
+test: venv display-packages
 	$(PY) -m pytest -q tests
+
+# The live preview test (generate.py --camera) runs a real X server and
+# presses q in its window: Debian's xvfb and xdotool, installed if missing.
+# Where they cannot be, that test fails, saying what to install.
+DISPLAY_COMMANDS := Xvfb xdotool
+display-packages:
+	@missing=; for c in $(DISPLAY_COMMANDS); do command -v $$c >/dev/null 2>&1 || missing=1; done; \
+	test -z "$$missing" && exit 0; \
+	command -v apt-get >/dev/null 2>&1 || { echo "note: no apt-get: install Xvfb and xdotool for the live preview test"; exit 0; }; \
+	sudo=; test "$$(id -u)" = 0 || sudo=sudo; \
+	echo "installing xvfb and xdotool with apt-get"; \
+	$$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q xvfb xdotool
 
 # The jobs/ scripts through sbatch on a one-node SLURM started on this machine
 # (tests/slurm; a few minutes). Its daemons run as root; the Debian/Ubuntu

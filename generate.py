@@ -58,9 +58,10 @@ def parse_args(argv):
     stylize.add_arguments(parser, stats_default=None, stats_default_text=(
         IMAGE_STATS if IMAGE_STATS == VIDEO_STATS else
         '{} for images, {} for videos'.format(IMAGE_STATS, VIDEO_STATS)))
-    parser.add_argument('--camera', type=int, default=None, metavar='N',
+    parser.add_argument('--camera', type=camera.source, default=None, metavar='N',
                         help='stylize camera N live in a preview window (q or Esc '
-                             'quits); needs a display')
+                             'quits); needs a display. A video file or stream address '
+                             'instead of N previews it, played in a loop')
     parser.add_argument('--shard', default=None, metavar='I/N',
                         help='process only inputs I, I+N, I+2N, ... of the sorted '
                              'input list (0 <= I < N), for array jobs')

@@ -15,8 +15,15 @@ def has_display():
     return True
 
 
+def source(text):
+    """--camera's value: a camera number, or a video file or stream address
+    to preview a style on (played in a loop)."""
+    return int(text) if text.isdigit() else text
+
+
 def run_camera(index, stylize, window='fast style (q or Esc to quit)'):
-    """Show camera ``index`` stylized live until q, Esc or the window is closed.
+    """Show camera ``index`` (or a video file, looped) stylized live until q,
+    Esc or the window is closed.
 
     Returns (frames, seconds)."""
     if not has_display():
@@ -31,6 +38,10 @@ def run_camera(index, stylize, window='fast style (q or Esc to quit)'):
         cv2.namedWindow(window, cv2.WINDOW_NORMAL)
         while True:
             ok, frame = capture.read()
+            if not ok and not isinstance(index, int) and frames:
+                # A file ended: play it again, as a preview does.
+                capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                ok, frame = capture.read()
             if not ok:
                 raise InputError('camera {}: no more frames'.format(index))
             rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)

@@ -1,8 +1,10 @@
 """generate.py, stylize.py and video.py on small frames, on the CPU."""
 import os
 import re
+import shutil
 import subprocess
 import sys
+import time
 
 import cv2
 import numpy
@@ -770,6 +772,101 @@ def test_camera_without_display(models, monkeypatch, capsys):
     monkeypatch.setattr(sys, 'platform', 'linux')
     status, _, err = run_main(['--camera', '0', '-m', models['deconv']], capsys)
     assert status == 2 and one_error_line(err) and 'display' in err
+
+
+def screenshot(display, width, height):
+    """The X screen as an RGB array, grabbed by ffmpeg (x11grab), no cursor."""
+    raw = subprocess.run([ffmpeg_exe(), '-loglevel', 'error', '-f', 'x11grab',
+                          '-draw_mouse', '0', '-video_size', '{}x{}'.format(width, height),
+                          '-i', display, '-frames:v', '1', '-f', 'rawvideo',
+                          '-pix_fmt', 'rgb24', '-'], capture_output=True).stdout
+    if len(raw) != width * height * 3:
+        return None
+    return numpy.frombuffer(raw, numpy.uint8).reshape(height, width, 3)
+
+
+def shown_picture(screen, toolbar=40):
+    """The picture in a preview window that fills ``screen`` (the window's
+    own grab): what differs from the window's flat background below its
+    toolbar, or None."""
+    background = screen[-1, -1].astype(int)
+    differs = numpy.abs(screen.astype(int) - background).sum(axis=2) > 30
+    differs[:toolbar] = False
+    rows, columns = numpy.nonzero(differs)
+    if len(rows) == 0:
+        return None
+    return screen[rows.min():rows.max() + 1, columns.min():columns.max() + 1]
+
+
+def test_live_preview_under_a_real_x_server(models, tmp_path):
+    """--camera with a video file as its source, as a person would use it: a
+    real X server (Xvfb), a screenshot that shows the stylized frame (not the
+    input), q pressed in the window quits with status 0 and the frame rate."""
+    for tool in ('Xvfb', 'xdotool'):
+        assert shutil.which(tool), ('{} is missing: `make test` installs it (apt-get '
+                                    'install xvfb xdotool)'.format(tool))
+    clip = str(tmp_path / 'clip.mp4')
+    subprocess.run([ffmpeg_exe(), '-y', '-loglevel', 'error', '-f', 'lavfi', '-i',
+                    'color=c=0x3060c0:size=160x120:rate=10', '-frames:v', '5',
+                    '-c:v', 'libx264', '-pix_fmt', 'yuv444p', clip], check=True)
+    frame = read_video(clip)[0][0]
+    wanted = stylize.Stylizer(models['deconv'], padding=4).stylize([frame])[0]
+    read_end, write_end = os.pipe()
+    xvfb = subprocess.Popen(['Xvfb', '-displayfd', str(write_end), '-screen', '0',
+                             '640x480x24', '-nolisten', 'tcp'], pass_fds=[write_end],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(write_end)
+    preview = None
+    try:
+        display = ':' + os.read(read_end, 16).decode().strip()
+        env = dict(os.environ, DISPLAY=display)
+        env.pop('WAYLAND_DISPLAY', None)
+        preview = subprocess.Popen(
+            [sys.executable, os.path.join(REPO, 'generate.py'), '--camera', clip,
+             '-m', models['deconv'], '--padding', '4'], env=env, cwd=str(tmp_path),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # The window, once it is there, then its picture, grabbed until it
+        # shows the stylized frame (Qt may scale it a little) or time is up.
+        deadline = time.monotonic() + 120
+        window = seen = None
+        while True:
+            assert preview.poll() is None, preview.communicate()
+            assert time.monotonic() < deadline, (
+                'no stylized frame in the preview within 120 s; last seen: {}'.format(seen))
+            time.sleep(0.5)
+            if window is None:
+                found = subprocess.run(['xdotool', 'search', '--name', 'fast style'],
+                                       env=env, capture_output=True, text=True).stdout
+                window = found.split()[0] if found.split() else None
+                continue
+            geometry = dict(line.split('=') for line in subprocess.run(
+                ['xdotool', 'getwindowgeometry', '--shell', window], env=env,
+                capture_output=True, text=True).stdout.split())
+            x, y, width, height = (int(geometry[k]) for k in ('X', 'Y', 'WIDTH', 'HEIGHT'))
+            screen = screenshot(display, 640, 480)
+            picture = None if screen is None else shown_picture(
+                screen[y:y + height, x:x + width])
+            if picture is None:
+                continue
+            shown = cv2.resize(wanted, picture.shape[1::-1], interpolation=cv2.INTER_AREA)
+            flat = cv2.resize(frame, picture.shape[1::-1], interpolation=cv2.INTER_AREA)
+            seen = (picture.shape, blurred_diff(picture, shown), blurred_diff(picture, flat))
+            if abs(picture.shape[1] / picture.shape[0] - 4 / 3) < 0.1 and seen[1] < 10:
+                break
+        # Not the input's flat colour either (measured: 0.0 from the
+        # stylized frame, 41 from the input).
+        assert seen[2] > 20, seen
+        subprocess.run(['xdotool', 'windowfocus', '--sync', window, 'key', 'q'],
+                       env=env, check=True, timeout=30)
+        out, err = preview.communicate(timeout=60)
+        assert preview.returncode == 0, err
+        assert re.search(r'camera .*clip\.mp4: \d+ frames in .* frames/s\)', out), out
+    finally:
+        for process in (preview, xvfb):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait()
+        os.close(read_end)
 
 
 def test_bad_flags(models, tmp_path, capsys):
