@@ -835,7 +835,8 @@ def test_live_preview_under_a_real_x_server(models, tmp_path):
                 'no stylized frame in the preview within 120 s; last seen: {}'.format(seen))
             time.sleep(0.5)
             if window is None:
-                found = subprocess.run(['xdotool', 'search', '--name', 'fast style'],
+                found = subprocess.run(['xdotool', 'search', '--onlyvisible', '--name',
+                                        'fast style'],
                                        env=env, capture_output=True, text=True).stdout
                 window = found.split()[0] if found.split() else None
                 continue
