@@ -250,6 +250,17 @@ def quarter_turns(display_matrix):
     return int(round(degrees / 90.0)) % 4, bool(mirrored)
 
 
+def display_matrix(frame):
+    """The bytes of a PyAV frame's display matrix (its rotation tag), or None."""
+    side_data = frame.side_data
+    for item in side_data:
+        # PyAV 19 iterates over the types, earlier versions over the entries.
+        entry = item if hasattr(item, 'type') else side_data[item]
+        if str(entry.type).endswith('DISPLAYMATRIX'):
+            return bytes(entry)
+    return None
+
+
 class AvReader:
     """Frames of a video file as RGB uint8 arrays, read by PyAV and turned
     upright by the stream's rotation tag; each comes with its time stamp.
@@ -291,9 +302,8 @@ class AvReader:
         try:
             for frame in self.container.decode(self.stream):
                 if turns is None:  # the tag is the stream's: read it once
-                    matrix = [bytes(data) for data in frame.side_data
-                              if str(data.type).endswith('DISPLAYMATRIX')]
-                    turns, mirrored = quarter_turns(matrix[0]) if matrix else (0, False)
+                    matrix = display_matrix(frame)
+                    turns, mirrored = quarter_turns(matrix) if matrix else (0, False)
                 rgb = frame.to_ndarray(format='rgb24')
                 if mirrored:
                     rgb = rgb[:, ::-1]
