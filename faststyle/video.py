@@ -237,17 +237,15 @@ def import_av():
 
 
 def quarter_turns(display_matrix):
-    """(turns, mirrored) that show a stored picture upright, from the 3x3
-    display matrix of a stream (nine int32, 16.16 fixed point, as FFmpeg
-    stores it): ``numpy.rot90(frame, turns)`` after a left-right flip when
-    ``mirrored``. Angles are rounded to quarter turns, as players do."""
+    """(turns, mirrored) that show a stored picture as FFmpeg's players do,
+    from the 3x3 display matrix of a stream (nine int32, 16.16 fixed point):
+    ``numpy.rot90(frame, turns)``, after a left-right flip when ``mirrored``.
+    Angles are rounded to quarter turns, as players do. (The rule was read
+    off ffmpeg's own output for all eight turns and flips; the tests check
+    it against ffmpeg.)"""
     a, b, _, c, d = numpy.frombuffer(display_matrix, '<i4', 9)[:5] / 65536.0
-    mirrored = a * d - b * c < 0
-    if mirrored:  # a flip of the first column, then a pure rotation
-        a, c = -a, -c
-    # FFmpeg's av_display_rotation_get: degrees counter-clockwise.
-    degrees = -math.degrees(math.atan2(b, a))
-    return int(round(degrees / 90.0)) % 4, bool(mirrored)
+    degrees = math.degrees(math.atan2(c, d))
+    return int(round(degrees / 90.0)) % 4, bool(a * d - b * c < 0)
 
 
 def display_matrix(frame):
