@@ -371,6 +371,7 @@ class AvWriter:
         rate = fractions.Fraction(fps).limit_denominator(1001)
         self.timestamped = time_base is not None and ext in TIMESTAMPED_CONTAINERS
         self.time_base = time_base if self.timestamped else 1 / rate
+        self.frame_step = max(1, round(1 / (rate * self.time_base)))
         self.last_pts = None
         self.frames = 0
         self.audio_in = None
@@ -475,12 +476,14 @@ class AvWriter:
     def write(self, frame, pts=None):
         def step():
             image = self.av.VideoFrame.from_ndarray(frame, format='rgb24')
-            if self.timestamped and pts is not None:
-                # Encoders need increasing stamps; a damaged input may repeat one.
-                stamp = pts if self.last_pts is None or pts > self.last_pts \
-                    else self.last_pts + 1
-            else:
+            if not self.timestamped:
                 stamp = self.frames
+            elif pts is not None:
+                stamp = pts
+            else:  # a frame without a stamp (raw streams): one frame after the last
+                stamp = 0 if self.last_pts is None else self.last_pts + self.frame_step
+            if self.last_pts is not None and stamp <= self.last_pts:
+                stamp = self.last_pts + 1  # encoders need increasing stamps
             self.last_pts = stamp
             image.pts = stamp
             image.time_base = self.time_base

@@ -390,6 +390,20 @@ def test_variable_frame_rate_keeps_the_time_stamps(models, tmp_path, capsys, ext
         times_in, times_out)
 
 
+def test_frames_without_time_stamps_are_spaced_by_the_rate(tmp_path, pyav):
+    """A frame that comes without a stamp (raw streams have none) is shown
+    one frame after the one before, not at the start of the clip."""
+    import fractions
+    out_path = str(tmp_path / 'out.mp4')
+    writer = video.AvWriter(video.import_av(), out_path, 10, 32, 24,
+                            time_base=fractions.Fraction(1, 1000))
+    for i, frame in enumerate(make_frames(4, 24, 32)):
+        writer.write(frame, pts=None if i >= 2 else 100 * i)
+    writer.close()
+    assert numpy.allclose(frame_times(out_path), [0, 0.1, 0.2, 0.3], atol=0.002), \
+        frame_times(out_path)
+
+
 @pytest.mark.parametrize('ext', ['.mp4', '.mkv'])
 def test_sample_aspect_ratio_is_kept(tmp_path, ext, pyav):
     """A 176x144 clip of non-square pixels (SAR 128:117) is not squeezed."""
