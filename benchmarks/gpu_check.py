@@ -5,7 +5,7 @@
 
 1. Both nets ('deconv', 'resize'): forward and backward on the GPU against
    the CPU (same weights, same input, training mode), relative error.
-2. 50 training steps at 256 px with and without L_pop (train.build_trainer,
+2. 50 training steps at 256 px with and without L_pop (training.build_trainer,
    stand-in VGG16 weights from faststyle.vgg16_weights.random_weights: speed does not depend on
    the values): seconds per step.
 3. stylize.Stylizer on 1280x720 frames, float32 and float16 (--fp16), batch 1

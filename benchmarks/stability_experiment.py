@@ -88,7 +88,7 @@ from faststyle import quality
 from faststyle import tempfiles
 import stability
 from faststyle import stylize
-import train
+from faststyle import training
 import vgg16
 from faststyle import vgg16_weights
 from scripts import content_crops
@@ -216,21 +216,16 @@ def train_run(run, options, data, data_dir, loss_network, workdir, device, log=s
     """Train ``run`` for ``options.iterations`` steps; fills its history and timing."""
     run.model_path = os.path.join(workdir, run.name + '.model')
     run.arch = options.arch
-    # No --vgg_preprocessing: train.py takes what the file records, as we do.
-    argv = ['-s', options.style, '-d', data_dir, '--vgg', loss_network.path,
-            '--image_size', str(options.image_size), '--arch', options.arch,
-            '--lambda_noise', repr(float(run.lambda_noise)),
-            '--lambda_style', repr(options.lambda_style),
-            '--lambda_tv', repr(options.lambda_tv),
-            '--seed', str(options.seed), '-o', run.model_path,
-            '--no_progress', '--preview_interval', '0']
-    if options.noise_count:
-        argv += ['--noise_count', str(options.noise_count)]
-    if run.per_batch:
-        argv.append('--noise_per_batch')
-    args = train.parse_args(argv)
-    run.noise_count = args.noise_count if run.lambda_noise else None
-    trainer, vgg = train.build_trainer(args, device, data)
+    # No vgg_preprocessing: training takes what the file records, as we do.
+    config = training.TrainConfig(
+        style_image=options.style, dataset=data_dir, vgg=loss_network.path,
+        image_size=options.image_size, arch=options.arch,
+        lambda_noise=float(run.lambda_noise), lambda_style=options.lambda_style,
+        lambda_tv=options.lambda_tv, seed=options.seed, output=run.model_path,
+        no_progress=True, preview_interval=0, noise_count=options.noise_count or None,
+        noise_per_batch=run.per_batch)
+    run.noise_count = config.noise_count if run.lambda_noise else None
+    trainer, vgg = training.build_trainer(config, device, data)
     updater = trainer.updater
     times = []
     log_every = max(1, options.iterations // 5)

@@ -45,13 +45,12 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def train_arguments(args):
-    argv = ['-s', args.style_image, '-d', args.dataset, '--vgg', args.vgg,
-            '--image_size', str(args.image_size), '-b', str(args.batchsize),
-            '--no_progress', '--preview_interval', '0', '-o', 'benchmark']
-    if args.communicator:
-        argv += ['--communicator', args.communicator]
-    return argv
+def train_config(args):
+    from faststyle import training
+    return training.TrainConfig(
+        style_image=args.style_image, dataset=args.dataset, vgg=args.vgg,
+        image_size=args.image_size, batchsize=args.batchsize, no_progress=True,
+        preview_interval=0, output='benchmark', communicator=args.communicator)
 
 
 def measure(args):
@@ -59,12 +58,12 @@ def measure(args):
     import numpy
 
     from faststyle import multinode
-    import train
-    train_args = train.parse_args(train_arguments(args))
+    from faststyle import training
+    config = train_config(args)
     comm = multinode.create_communicator(args.communicator) if args.communicator else None
-    device = train.get_device(train_args, comm)
-    train_data, _ = train.open_training_data(train_args, comm)
-    trainer, _ = train.build_trainer(train_args, device, train_data, comm)
+    device = training.get_device(config, comm)
+    train_data, _ = training.open_training_data(config, comm)
+    trainer, _ = training.build_trainer(config, device, train_data, comm)
     updater = trainer.updater
     model = updater.get_optimizer('main').target
 

@@ -65,7 +65,14 @@ def benchmark_trainer(device, size, lambda_noise, workdir, arch='deconv', vgg_pa
                              '-o', os.path.join(workdir, 'bench.model')]
                             + list(extra_flags))
     data, _ = dataset.open_dataset(images, size)
-    trainer, _ = train.build_trainer(args, device, data)
+    # The worker also runs on older revisions (--baseline), so it speaks
+    # train.py's flags, the interface every revision has, and finds
+    # build_trainer where that revision keeps it.
+    try:
+        from faststyle.training import build_trainer
+    except ImportError:
+        build_trainer = train.build_trainer
+    trainer, _ = build_trainer(args, device, data)
     return trainer
 
 

@@ -90,8 +90,8 @@ class MultiNodeUpdater(StyleTransferUpdater):
     losses together and all stop, before any update, if there is one.
     """
 
-    def __init__(self, *args, comm, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, iterator, optimizer, vgg, style, device, config, comm):
+        super().__init__(iterator, optimizer, vgg, style, device, config)
         self.comm = comm
 
     def check_finite(self, value):

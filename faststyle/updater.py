@@ -20,34 +20,26 @@ class StyleTransferUpdater(chainer.training.updaters.StandardUpdater):
     note tuned to about 10 %).
     """
 
-    def __init__(self, iterator, optimizer, vgg, style, device, image_size,
-                 lambda_feat, lambda_style, lambda_tv, lambda_noise, noise_count,
-                 noise_range, noise_seed, noise_per_batch=False, loss_margin=0):
+    def __init__(self, iterator, optimizer, vgg, style, device, config):
+        """``config``: a training.TrainConfig; its image size, loss weights,
+        loss margin and noise settings are used."""
         super().__init__(iterator, optimizer, device=device)
         self.vgg = vgg
-        self.image_size = image_size
+        self.config = config
         with chainer.using_config('train', False), chainer.no_backprop_mode():
             self.style_grams = losses.style_grams(vgg, device.send(style))
-        self.lambda_feat = lambda_feat
-        self.lambda_style = lambda_style
-        self.lambda_tv = lambda_tv
-        self.lambda_noise = lambda_noise
-        self.noise_count = noise_count
-        self.noise_range = noise_range
-        self.noise_seed = noise_seed
-        self.noise_per_batch = noise_per_batch
-        self.loss_margin = loss_margin
-        self.noise = self.make_noise(noise_seed) if lambda_noise else None
+        self.noise = self.make_noise(config.noise_seed) if config.lambda_noise else None
 
     def make_noise(self, seed):
         batchsize = self.get_iterator('main').batch_size
+        config = self.config
         return self.device.send(noise.make_noise(
-            batchsize, self.image_size, self.noise_count, self.noise_range, seed))
+            batchsize, config.image_size, config.noise_count, config.noise_range, seed))
 
     def noise_for_iteration(self):
         """The fixed noise image, or a fresh one per batch (seeded by iteration)."""
-        if self.noise_per_batch:
-            return self.make_noise(self.noise_seed + self.iteration + 1)
+        if self.config.noise_per_batch:
+            return self.make_noise(self.config.noise_seed + self.iteration + 1)
         return self.noise
 
     def update_core(self):
@@ -60,14 +52,15 @@ class StyleTransferUpdater(chainer.training.updaters.StandardUpdater):
         # learns to paint the style into a frame along the borders (its
         # zero-padded convolutions find the edge, and a Gram matrix is a
         # global statistic), which generate.py's padding then crops away.
-        inside = functools.partial(losses.interior, margin=self.loss_margin)
+        config = self.config
+        inside = functools.partial(losses.interior, margin=config.loss_margin)
         loss_feat, loss_style, loss_tv = losses.perceptual_losses(
-            self.vgg, inside(x), inside(y), self.style_grams, self.lambda_feat,
-            self.lambda_style, self.lambda_tv)
+            self.vgg, inside(x), inside(y), self.style_grams, config.lambda_feat,
+            config.lambda_style, config.lambda_tv)
         loss_pop = 0.0
-        if self.lambda_noise:
+        if config.lambda_noise:
             loss_pop = noise.pop_loss(model, x, y, self.noise_for_iteration(),
-                                      self.lambda_noise, region=inside)
+                                      config.lambda_noise, region=inside)
         loss = loss_feat + loss_style + loss_tv + loss_pop
         value = float(loss.array)
         self.check_finite(value)

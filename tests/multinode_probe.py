@@ -29,6 +29,7 @@ from mpi4py import MPI  # noqa: E402
 from faststyle import dataset  # noqa: E402
 from faststyle import losses  # noqa: E402
 import train  # noqa: E402
+from faststyle import training  # noqa: E402
 from faststyle import updater  # noqa: E402
 
 
@@ -54,13 +55,13 @@ def watch_loads(loaded):
 
 
 def capture_trainer(captured):
-    build_trainer = train.build_trainer
+    build_trainer = training.build_trainer
 
     def build_and_keep(*args, **kwargs):
         trainer, vgg = build_trainer(*args, **kwargs)
         captured['trainer'] = trainer
         return trainer, vgg
-    train.build_trainer = build_and_keep
+    training.build_trainer = build_and_keep
 
 
 def poison_loss(at_iteration):

@@ -18,6 +18,7 @@ from conftest import ROOT, assert_same_arrays, model_arrays, write_image
 
 from faststyle import dataset
 import train
+from faststyle import training
 from faststyle.updater import StyleTransferUpdater
 
 # mpi4py and mpich (mpiexec) are in requirements-dev.txt: without them these
@@ -138,7 +139,7 @@ def reference_training(workdir, vgg_path, paths_per_rank, steps):
     device = chainer.get_device('@numpy')
     train_data, _ = dataset.open_dataset(args.dataset, args.image_size)
     # build_trainer seeds and builds the net exactly as each rank does.
-    trainer, vgg = train.build_trainer(args, device, train_data)
+    trainer, vgg = training.build_trainer(args, device, train_data)
     optimizer = GradientMeanOptimizer(trainer.updater.get_optimizer('main'), PROCESSES)
     style = dataset.load_style(args.style_image, args.image_size)
     updaters = []
@@ -146,10 +147,7 @@ def reference_training(workdir, vgg_path, paths_per_rank, steps):
         loader = dataset.ImageDataset(list(paths), args.image_size)
         images = [loader.get_example(i) for i in range(len(paths))]
         updaters.append(StyleTransferUpdater(
-            ReplayIterator(images, args.batchsize), optimizer, vgg, style, device,
-            args.image_size, args.lambda_feat, args.lambda_style, args.lambda_tv,
-            args.lambda_noise, args.noise_count, args.noise_range, args.noise_seed,
-            loss_margin=args.loss_margin))
+            ReplayIterator(images, args.batchsize), optimizer, vgg, style, device, args))
     def weights():
         return {name.lstrip('/'): param.array.copy()
                 for name, param in optimizer.target.namedparams()}

@@ -27,6 +27,7 @@ from faststyle import npz
 import stability
 from faststyle import tempfiles
 import train
+from faststyle import training
 import vgg16
 from faststyle import video
 from conftest import write_image
@@ -123,21 +124,21 @@ def test_initmodel_of_the_other_layout_gives_one_consistent_note(
 def test_state_is_recognised_by_what_it_holds(tmp_path, image_dir, style_path, vgg_path):
     args = train.parse_args(small_args(image_dir, style_path, vgg_path))
     data, _ = dataset.open_dataset(image_dir, 32)
-    trainer, _ = train.build_trainer(args, chainer.get_device('@numpy'), data)
+    trainer, _ = training.build_trainer(args, chainer.get_device('@numpy'), data)
     trainer.updater.update()
     adam = str(tmp_path / 'cfns.state')
     chainer.serializers.save_npz(adam, trainer.updater.get_optimizer('main'))
-    fresh, _ = train.build_trainer(args, chainer.get_device('@numpy'), data)
-    assert train.resume(fresh, adam) == 'optimizer state only (a CFNS .state)'
+    fresh, _ = training.build_trainer(args, chainer.get_device('@numpy'), data)
+    assert training.resume(fresh, adam) == 'optimizer state only (a CFNS .state)'
     # Neither a file of other arrays nor an Adam state of another net passes.
     other = write_npz(str(tmp_path / 'other.state'), {'x': numpy.zeros(3, numpy.float32)})
     with pytest.raises(InputError, match='not a .state snapshot'):
-        train.resume(fresh, other)
+        training.resume(fresh, other)
     wrong = dict(model_arrays(adam))
     wrong['c1/W/m'] = numpy.zeros((1, 2), numpy.float32)
     wrong_path = write_npz(str(tmp_path / 'wrong.state'), wrong)
     with pytest.raises(InputError, match=r'c1/W/m has shape \(1, 2\)'):
-        train.resume(fresh, wrong_path)
+        training.resume(fresh, wrong_path)
 
 
 def test_state_of_another_dataset_size_is_refused(tmp_path, image_dir, style_path,

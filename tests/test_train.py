@@ -22,6 +22,7 @@ import noise
 from faststyle import npz
 from faststyle import stylize
 import train
+from faststyle import training
 import vgg16
 from faststyle import vgg16_weights
 from conftest import ROOT, write_image
@@ -59,6 +60,13 @@ def run_train(*args, cwd, timeout=300):
 def train_args(image_dir, style_path, vgg_path, *extra):
     return ['-d', image_dir, '-s', style_path, '--vgg', vgg_path, '--image_size', '32',
             '--no_progress', '--preview_interval', '0', '--log_interval', '1'] + list(extra)
+
+
+def small_config(image_dir, style_path, vgg_path, **settings):
+    """The TrainConfig of train_args, built directly."""
+    return training.TrainConfig(style_image=style_path, dataset=image_dir, vgg=vgg_path,
+                                image_size=32, no_progress=True, preview_interval=0,
+                                log_interval=1, **settings)
 
 
 def assert_one_line_error(result, *words):
@@ -306,14 +314,14 @@ def test_scale_crops_scales_the_short_side_to_the_crop_size(tmp_path, image_dir,
     Image.fromarray(rgb).save(str(wide / 'a.png'))
     args = train.parse_args(['--scale_crops', '-d', str(wide), '-s', style_path,
                              '--image_size', '16'])
-    crop = train.open_training_data(args, None)[0][0].transpose(1, 2, 0)
+    crop = training.open_training_data(args, None)[0][0].transpose(1, 2, 0)
     # The middle 80x80 square shrunk to 16x16: half black, half white, and
     # the stripe (a tenth of the height) on top; CFNS's crop is all one
     # colour near the split, without the stripe.
     expected = numpy.asarray(Image.fromarray(rgb[:, 20:100]).resize((16, 16), Image.BILINEAR))
     assert numpy.abs(crop - expected).mean() < 2
     assert crop[0].mean() == pytest.approx(128, abs=20) and crop[8, 2].max() < 5
-    cfns = train.open_training_data(train.parse_args(args_without(args)), None)[0][0]
+    cfns = training.open_training_data(train.parse_args(args_without(args)), None)[0][0]
     assert cfns.std() > 0 and numpy.abs(cfns[:, 0] - 128).max() > 100
     # In --help, with the hyphen spelling as a hidden alias.
     assert train.parse_args(['--scale-crops', '-s', style_path]).scale_crops
@@ -332,7 +340,7 @@ def test_large_images_give_one_note_suggesting_scale_crops(tmp_path, style_path,
         write_image(str(big / 'img{}.png'.format(i)), size, seed=i)
 
     def note(*flags):
-        train.open_training_data(train.parse_args(['-d', str(big), '-s', style_path]
+        training.open_training_data(train.parse_args(['-d', str(big), '-s', style_path]
                                                   + list(flags)), None)
         return [line for line in capsys.readouterr().out.splitlines() if 'note' in line]
 
@@ -432,24 +440,23 @@ def test_resume_keeps_the_noise_image(tmp_path, image_dir, style_path, vgg_path)
     numpy.testing.assert_array_equal(saved, noise.make_noise(2, 32, 9, 30.0, seed=0))
     parsed = train.parse_args(args + ['-e', '2', '--noise_seed', '5'])
     data, _ = dataset.open_dataset(image_dir, 32)
-    trainer, _ = train.build_trainer(parsed, chainer.get_device('@numpy'), data)
-    train.resume(trainer, str(tmp_path / 'models' / 'x.state'))
+    trainer, _ = training.build_trainer(parsed, chainer.get_device('@numpy'), data)
+    training.resume(trainer, str(tmp_path / 'models' / 'x.state'))
     numpy.testing.assert_array_equal(trainer.updater.noise, saved)
     assert trainer.updater.iteration == 2
 
 
 def test_cfns_optimizer_state_resumes_the_optimizer(tmp_path, image_dir, style_path,
                                                     vgg_path):
-    args = train.parse_args(train_args(image_dir, style_path, vgg_path, '-o',
-                                       str(tmp_path / 'x.model')))
+    args = small_config(image_dir, style_path, vgg_path, output=str(tmp_path / 'x.model'))
     data, _ = dataset.open_dataset(image_dir, 32)
-    trainer, _ = train.build_trainer(args, chainer.get_device('@numpy'), data)
+    trainer, _ = training.build_trainer(args, chainer.get_device('@numpy'), data)
     optimizer = trainer.updater.get_optimizer('main')
     trainer.updater.update()
     path = str(tmp_path / 'cfns.state')
     chainer.serializers.save_npz(path, optimizer)  # what CFNS wrote as NAME.state
-    fresh, _ = train.build_trainer(args, chainer.get_device('@numpy'), data)
-    assert 'optimizer state only' in train.resume(fresh, path)
+    fresh, _ = training.build_trainer(args, chainer.get_device('@numpy'), data)
+    assert 'optimizer state only' in training.resume(fresh, path)
     assert fresh.updater.get_optimizer('main').t == 1
 
 
@@ -571,10 +578,10 @@ def spy_on_pop_loss(monkeypatch):
 @pytest.mark.parametrize('per_batch', [False, True])
 def test_noise_per_batch_draws_a_new_image_every_batch(image_dir, style_path, vgg_path,
                                                        monkeypatch, per_batch):
-    flags = ['-b', '2', '--noise_count', '9'] + (['--noise_per_batch'] if per_batch else [])
-    args = train.parse_args(train_args(image_dir, style_path, vgg_path, *flags))
+    args = small_config(image_dir, style_path, vgg_path, batchsize=2, noise_count=9,
+                        noise_per_batch=per_batch)
     data, _ = dataset.open_dataset(image_dir, 32)
-    trainer, _ = train.build_trainer(args, chainer.get_device('@numpy'), data)
+    trainer, _ = training.build_trainer(args, chainer.get_device('@numpy'), data)
     calls = spy_on_pop_loss(monkeypatch)
     for _ in range(3):
         trainer.updater.update()
@@ -601,11 +608,10 @@ def test_noise_per_batch_changes_the_pop_loss(image_dir, style_path, vgg_path,
     from the first step (the per-batch image is not the fixed one)."""
     values = {}
     for per_batch in (False, True):
-        flags = ['-b', '2', '--noise_count', '9'] + (['--noise_per_batch'] if per_batch
-                                                      else [])
-        args = train.parse_args(train_args(image_dir, style_path, vgg_path, *flags))
+        args = small_config(image_dir, style_path, vgg_path, batchsize=2, noise_count=9,
+                            noise_per_batch=per_batch)
         data, _ = dataset.open_dataset(image_dir, 32)
-        trainer, _ = train.build_trainer(args, chainer.get_device('@numpy'), data)
+        trainer, _ = training.build_trainer(args, chainer.get_device('@numpy'), data)
         calls = spy_on_pop_loss(monkeypatch)
         trainer.updater.update()
         values[per_batch] = calls[0][1]
@@ -652,14 +658,14 @@ def test_vgg_preprocessing_caffe_reaches_the_loss(tmp_path, image_dir, style_pat
     for flags, wanted in (([], 'caffe'), (['--vgg_preprocessing', 'cfns'], 'cfns'),
                           (['--vgg_preprocessing', 'caffe'], 'caffe')):
         args = train.parse_args(train_args(image_dir, style_path, hed_vgg, *flags))
-        trainer, vgg = train.build_trainer(args, chainer.get_device('@numpy'), data)
+        trainer, vgg = training.build_trainer(args, chainer.get_device('@numpy'), data)
         assert trainer.updater.vgg is vgg and vgg.preprocessing == wanted, flags
         for got, want in zip(trainer.updater.style_grams, expected[wanted]):
             numpy.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
     # A CFNS file (no record) is 'cfns' unless the flag says 'caffe'.
     for flags, wanted in (([], 'cfns'), (['--vgg_preprocessing', 'caffe'], 'caffe')):
         args = train.parse_args(train_args(image_dir, style_path, vgg_path, *flags))
-        _, vgg = train.build_trainer(args, chainer.get_device('@numpy'), data)
+        _, vgg = training.build_trainer(args, chainer.get_device('@numpy'), data)
         assert vgg.preprocessing == wanted
 
 
@@ -858,7 +864,7 @@ def first_step_losses(image_dir, style_path, vgg_path, flags, paint_border=False
     net's outputs get fresh random pixels in a 4-px frame along the edges."""
     args = train.parse_args(train_args(image_dir, style_path, vgg_path, *flags))
     data, _ = dataset.open_dataset(image_dir, 32)
-    trainer, _ = train.build_trainer(args, chainer.get_device('@numpy'), data)
+    trainer, _ = training.build_trainer(args, chainer.get_device('@numpy'), data)
     model = trainer.updater.get_optimizer('main').target
     if paint_border:
         rng = numpy.random.RandomState(0)
@@ -912,6 +918,12 @@ def test_default_loss_margin_and_content_weight_follow_the_size_and_loss_network
     args = train.parse_args(train_args(image_dir, style_path, hed_path,
                                        '--lambda_feat', '2', '--loss_margin', '0'))
     assert args.lambda_feat == 2.0 and args.loss_margin == 0
+    # Built directly, without train.py's flags: the same derived defaults.
+    config = training.TrainConfig(style_image=style_path, vgg=hed_path, image_size=64)
+    assert (config.lambda_feat, config.loss_margin, config.output) == (30.0, 8, 'style')
+    assert config.noise_count == round(1000 * 64 * 64 / 512 ** 2)
+    with pytest.raises(InputError, match='loss_margin'):
+        training.TrainConfig(style_image=style_path, image_size=64, loss_margin=17)
     result = run_train(*train_args(image_dir, style_path, vgg_path, '--loss_margin', '9'),
                        cwd=str(tmp_path))
     assert result.returncode == 2 and 'loss_margin' in result.stderr

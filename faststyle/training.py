@@ -1,0 +1,367 @@
+"""Training a fast style-transfer net: its configuration and the trainer.
+
+    config = TrainConfig(style_image='style.jpg', dataset='photos/', image_size=128)
+    train(config)      # models/style.model and models/style.state
+
+:class:`TrainConfig` holds every setting of a run, each with its default
+(CFNS's, plus the noise-stability loss); train.py's flags are its fields.
+:func:`build_trainer` makes the model, optimizer, updater and Chainer trainer
+from it; :func:`train` runs them as train.py does, on one process or over MPI.
+"""
+import collections
+import dataclasses
+import functools
+import math
+import os
+import sys
+from typing import Optional
+
+import chainer
+import numpy
+from chainer import training as chainer_training
+from chainer.training import extensions as chainer_extensions
+
+from faststyle import cli
+from faststyle import dataset
+from faststyle import devices
+from faststyle import multinode
+from faststyle import npz
+from faststyle import trainer_extensions
+from faststyle import vgg16_weights
+from faststyle.errors import InputError, WorkError
+from faststyle.updater import DivergedError, StyleTransferUpdater
+import net
+import noise
+import vgg16
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """One training run. Defaults are CFNS's, plus the noise-stability loss.
+
+    Four defaults depend on other settings and are filled in when left None:
+    ``output`` (the style image's file name without extension, as CFNS),
+    ``lambda_feat`` (30 for a loss network converted from HED, whose
+    features need it to keep the scene, else CFNS's 1.0), ``loss_margin``
+    (an eighth of ``image_size``) and ``noise_count`` (1000 at 512x512,
+    scaled with the area). An impossible value is an InputError.
+    """
+
+    style_image: str
+    dataset: str = 'dataset'
+    batchsize: int = 1
+    initmodel: Optional[str] = None
+    resume: Optional[str] = None
+    output: Optional[str] = None
+    # The weights of the losses.
+    lambda_tv: float = 1e-6
+    lambda_feat: Optional[float] = None
+    lambda_style: float = 5.0
+    lambda_noise: float = 1000.0
+    epoch: int = 2
+    lr: float = 1e-3
+    checkpoint: int = 0
+    keep_snapshots: Optional[int] = None
+    image_size: int = 256
+    scale_crops: bool = False
+    loss_margin: Optional[int] = None
+    vgg: str = 'vgg16.model'
+    vgg_preprocessing: Optional[str] = None
+    arch: str = 'deconv'
+    # The fixed sparse noise image of L_pop.
+    noise_range: float = 30.0
+    noise_count: Optional[int] = None
+    noise_seed: int = 0
+    noise_per_batch: bool = False
+    communicator: Optional[str] = None
+    seed: int = 0
+    log_interval: int = 100
+    preview_interval: int = 1000
+    preview_image: Optional[str] = None
+    no_progress: bool = False
+    gpu: int = -1
+    device: Optional[str] = None
+
+    def __post_init__(self):
+        if self.image_size < 16 or self.image_size % 4:
+            raise InputError('--image_size must be a multiple of 4 and at least 16')
+        if self.loss_margin is None:
+            self.loss_margin = self.image_size // 8
+        if not 0 <= self.loss_margin <= self.image_size // 4:
+            raise InputError('--loss_margin must be in 0..{} (a quarter of '
+                             '--image_size)'.format(self.image_size // 4))
+        for name in ('batchsize', 'epoch', 'log_interval', 'keep_snapshots'):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise InputError('--{} must be at least 1'.format(name))
+        if self.lambda_feat is None:
+            self.lambda_feat = vgg16_weights.default_content_weight(self.vgg)
+        for name in ('lambda_tv', 'lambda_feat', 'lambda_style', 'lambda_noise',
+                     'noise_range', 'lr'):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise InputError('--{} must be a finite number >= 0, not {}'.format(
+                    name, value))
+        if self.output is None:
+            self.output = os.path.splitext(os.path.basename(self.style_image))[0]
+        if self.noise_count is None:
+            self.noise_count = noise.default_noise_count(self.image_size)
+        if not 0 < self.noise_count <= self.image_size ** 2:
+            raise InputError('--noise_count must be in 1..{}'.format(self.image_size ** 2))
+        for name, choices in (('arch', net.ARCHS), ('communicator', multinode.COMMUNICATORS),
+                              ('vgg_preprocessing', vgg16_weights.PREPROCESSING)):
+            value = getattr(self, name)
+            if value is not None and value not in choices:
+                raise InputError('--{} must be one of {}, not {!r}'.format(
+                    name, ', '.join(choices), value))
+
+
+def defaults():
+    """{setting: default} of every TrainConfig field that has one (train.py's
+    flags take them from here)."""
+    return {field.name: field.default for field in dataclasses.fields(TrainConfig)
+            if field.default is not dataclasses.MISSING}
+
+
+def get_device(config, comm=None):
+    """--device, else -g; under MPI each process takes GPU ``intra_rank``."""
+    gpu = config.gpu if comm is None or config.gpu < 0 else multinode.gpu_for_process(comm)
+    device = devices.get_device(devices.specifier(gpu, config.device), 'train')
+    device.use()
+    return device
+
+
+def build_trainer(config, device, train_data, comm=None, snapshots=None):
+    """Model, optimizer, updater and trainer with every extension, ready to run.
+
+    ``snapshots`` (trainer_extensions.Snapshots, default: the one of
+    ``config.output``) is where the savers write; the caller keeps it to save
+    at the end and to say what was saved."""
+    numpy.random.seed(config.seed)
+    model = net.FastStyleNet(config.arch)
+    if config.initmodel:
+        model = net.load_model(config.initmodel)
+        if model.arch != config.arch:
+            print('note: {} is a {} net; training that layout'.format(
+                config.initmodel, model.arch))
+            # What follows (the summary and its notes) speaks of this layout.
+            config.arch = model.arch
+    model.to_device(device)
+    optimizer = chainer.optimizers.Adam(alpha=config.lr)
+    if comm is None:
+        optimizer.setup(model)
+    else:
+        optimizer = multinode.setup_optimizer(optimizer, model, comm)
+
+    vgg = vgg16.load_vgg(config.vgg, config.vgg_preprocessing)
+    vgg.to_device(device)
+    style = dataset.load_style(config.style_image, config.image_size)
+    order = dataset.ReproducibleShuffle(config.seed, len(train_data), config.batchsize)
+    iterator = chainer.iterators.SerialIterator(
+        train_data, config.batchsize, order_sampler=order)
+    make_updater = (StyleTransferUpdater if comm is None else
+                    functools.partial(multinode.MultiNodeUpdater, comm=comm))
+    updater = make_updater(iterator, optimizer, vgg, style, device, config)
+
+    if snapshots is None:
+        snapshots = trainer_extensions.Snapshots(config.output)
+    trainer = chainer_training.Trainer(updater, (config.epoch, 'epoch'), out=snapshots.directory)
+    if comm is None:
+        trainer.extend(trainer_extensions.StopOnSignal(snapshots))
+    else:
+        # Collective extensions: on every rank, with the same triggers.
+        trainer.extend(multinode.average_before_snapshots(model, comm, config.checkpoint))
+        trainer.extend(multinode.CollectiveStopOnSignal(snapshots, model, comm))
+        if comm.rank != 0:
+            return trainer, vgg  # only rank 0 writes files and prints
+    trainer.extend(trainer_extensions.epoch_snapshot(snapshots, config.keep_snapshots))
+    if config.checkpoint > 0:
+        trainer.extend(trainer_extensions.checkpoint_snapshot(snapshots, config.checkpoint))
+    log_trigger = (config.log_interval, 'iteration')
+    trainer.extend(chainer_extensions.LogReport(
+        trigger=log_trigger, filename=snapshots.name + '.log'))
+    trainer.extend(chainer_extensions.PrintReport(
+        ['epoch', 'iteration', 'main/loss', 'main/loss_feat', 'main/loss_style',
+         'main/loss_tv', 'main/loss_pop', 'main/pop_share', 'elapsed_time'],
+        out=trainer_extensions.CleanLog(sys.stdout)), trigger=log_trigger)
+    # On a terminal only: in a file or a batch-job log its cursor escapes are noise.
+    if not config.no_progress and sys.stdout.isatty():
+        trainer.extend(chainer_extensions.ProgressBar(update_interval=1))
+    if config.preview_interval > 0:
+        preview = dataset.load_preview(config.preview_image or dataset.first_path(train_data),
+                                       config.image_size)
+        trainer.extend(
+            trainer_extensions.Preview(preview, snapshots.stem + '_preview'),
+            trigger=(config.preview_interval, 'iteration'))
+    return trainer, vgg
+
+
+def resume(trainer, path, per_process=False):
+    """Load a .state: ours restores everything, a CFNS one the optimizer only.
+
+    The kind is told from what the file holds: ours has the trainer's
+    ``updater/...`` entries, CFNS's is a Chainer Adam serialization (``t``,
+    ``epoch`` and ``m``/``v`` of every parameter). Anything else, a .model
+    above all, is refused: training from scratch over it would lose it.
+    So is a .state of another dataset, or under MPI (``per_process``) of
+    another number of processes: its data order could not continue.
+    """
+    arrays = npz.open_npz(path)
+    iterator = trainer.updater.get_iterator('main')
+    if any(key.startswith('updater/') for key in arrays):
+        order_key = 'updater/iterator:main/order'
+        if order_key in arrays:
+            saved = arrays.header(order_key)[0]
+            # An epoch uses n_data - n_data % batchsize images (CFNS).
+            epoch_size = iterator.order_sampler.epoch_size
+            if tuple(saved) != (epoch_size,):
+                raise InputError(
+                    '{}: its data order is for epochs of {} images{}, this run has {}; '
+                    'resume with the same -d and -b{}, or start from its weights with '
+                    '-i'.format(path, saved[0] if saved else 0,
+                                ' per process' if per_process else '', epoch_size,
+                                ' and as many processes' if per_process else ''))
+        note = ''
+        noise_image = trainer.updater.noise
+        if noise_image is not None and 'updater/noise' not in arrays:
+            # A snapshot trained without L_pop, continued with it: the noise
+            # image is the one --noise_seed draws (it is saved from now on).
+            arrays = collections.ChainMap(arrays, {'updater/noise': noise_image})
+            note = '; it was trained without L_pop, which starts now'
+        npz.load_arrays(arrays, trainer, source=path)
+        return 'iteration {}{}'.format(trainer.updater.iteration, note)
+    optimizer = trainer.updater.get_optimizer('main')
+    check_cfns_state(arrays, optimizer.target, path)
+    npz.load_arrays(arrays, optimizer, strict=False, source=path)
+    return 'optimizer state only (a CFNS .state)'
+
+
+def check_cfns_state(arrays, model, path):
+    """InputError unless ``arrays`` is an Adam state for ``model``'s parameters."""
+    params = {name.lstrip('/'): param for name, param in model.namedparams()}
+    moments = [key for key in arrays if key.rsplit('/', 1)[-1] in ('m', 'v', 'vhat')]
+    if 't' not in arrays or not moments:
+        looks = ('a .model (network weights): start from it with -i, not -r'
+                 if 'c1/W' in arrays else
+                 'not a .state snapshot of train.py or CFNS (no optimizer state)')
+        raise InputError('{}: {}'.format(path, looks))
+    for key in moments:
+        param = params.get(key.rsplit('/', 1)[0])
+        if param is None:
+            raise InputError('{}: {} belongs to no parameter of the {} net'.format(
+                path, key, model.arch))
+        if tuple(arrays.header(key)[0]) != tuple(param.shape):
+            raise InputError('{}: {} has shape {}, the parameter has {}'.format(
+                path, key, tuple(arrays.header(key)[0]), tuple(param.shape)))
+
+
+def describe(config, train_data, skipped, vgg, comm=None):
+    print('{} training images{} ({} unreadable, skipped){}'.format(
+        len(train_data), '' if comm is None else ' per process', len(skipped),
+        ': first {}'.format(skipped[0]) if skipped else ''))
+    if comm is not None:
+        print('{} communicator: {}'.format(
+            config.communicator, multinode.describe_group(comm, config.batchsize)))
+    iterations = config.epoch * (len(train_data) // config.batchsize)  # as CFNS
+    print('{} iterations, {} epochs, {} net, L_pop: lambda {:g}, {} noisy pixels '
+          'in +-{:g}{}'.format(iterations, config.epoch, config.arch, config.lambda_noise,
+                               config.noise_count, config.noise_range,
+                               ', new each batch' if config.noise_per_batch else ''))
+    print('losses: content {:g}, style {:g}, total variation {:g}, on the crop without '
+          '{} px along each edge'.format(config.lambda_feat, config.lambda_style,
+                                          config.lambda_tv, config.loss_margin))
+    if config.lambda_noise and config.arch == 'deconv':
+        print('note: in our measurements L_pop steadied video with --arch resize, '
+              'not with the deconv net (docs/stability.md)')
+    if vgg.is_stand_in:
+        print('WARNING: {} holds RANDOM stand-in VGG16 weights, so this run will '
+              'not learn a style; {}.'.format(config.vgg, vgg16_weights.HOW_TO_GET))
+
+
+def open_training_data(config, comm):
+    """The dataset; under MPI rank 0 reads the directory and scatters it.
+
+    Whoever reads it notes when CFNS's unscaled crops would be small
+    patches of the images (their sizes come from the headers already read)."""
+    train_data, skipped = None, None
+    if multinode.is_writer(comm):
+        train_data, skipped = dataset.open_dataset(config.dataset, config.image_size,
+                                                   config.scale_crops)
+        note = '' if config.scale_crops else dataset.patch_note(train_data.sizes,
+                                                              config.image_size)
+        if note:
+            print('note: ' + note)
+    if comm is None:
+        return train_data, skipped
+    import chainermn
+    return chainermn.scatter_dataset(train_data, comm, shuffle=True,
+                                     seed=config.seed), skipped
+
+
+def check_outputs(config, snapshots):
+    """Before any work: can the model, the snapshot, the log and the
+    previews be written where -o says?"""
+    for path in (snapshots.model_path, snapshots.state_path):
+        cli.check_writable(path)
+    if config.preview_interval > 0:
+        cli.check_writable_directory(snapshots.stem + '_preview', 'preview folder')
+
+
+
+def train(config):
+    """Train as train.py does: check the outputs, read the data, build the
+    trainer, resume, run, save; on one process, or over MPI with
+    ``config.communicator``. Returns an exit status (see cli.py)."""
+    snapshots = trainer_extensions.Snapshots(config.output)
+    comm = None
+    trainer = None
+    try:
+        if config.communicator:
+            comm = multinode.create_communicator(config.communicator)
+            multinode.abort_on_uncaught_exceptions()
+        if multinode.is_writer(comm):
+            check_outputs(config, snapshots)
+        device = get_device(config, comm)
+        train_data, skipped = open_training_data(config, comm)
+        trainer, vgg = build_trainer(config, device, train_data, comm, snapshots)
+        if multinode.is_writer(comm):
+            describe(config, train_data, skipped, vgg, comm)
+        if config.resume:
+            state = resume(trainer, config.resume, per_process=comm is not None)
+            if multinode.is_writer(comm):
+                print('resumed from {}: {}'.format(config.resume, state))
+        # Our own exceptions get a one-line message below, not the loop's traceback.
+        trainer.run(show_loop_exception_msg=False)
+    except InputError as e:
+        if comm is not None:  # maybe this rank only: the others would hang
+            multinode.abort(comm, 'error: {}'.format(e))
+        print('error: {}'.format(e), file=sys.stderr)
+        return 2
+    except WorkError as e:  # a snapshot could not be written (full disk, ...)
+        raise WorkError('{}; training stopped at iteration {}; {}'.format(
+            e, trainer.updater.iteration if trainer else 0, last_saved(snapshots)))
+    except DivergedError as e:  # under MPI all ranks raise it together
+        hint = ('try a lower --lr' if trainer.updater.iteration > 0 else
+                'it did at the first step: check the style image, --vgg and -i')
+        sys.exit('error: {}; training stopped and nothing was saved for this '
+                 'iteration (the last snapshot is intact); {}'.format(e, hint)
+                 if multinode.is_writer(comm) else 1)
+    except trainer_extensions.Interrupted as e:  # under MPI all ranks raise it together
+        if multinode.is_writer(comm):
+            print('\ninterrupted ({}); saved {} and {}; continue with -r {}'.format(
+                e, snapshots.model_path, snapshots.state_path, snapshots.state_path))
+        sys.exit(130)
+    if multinode.is_writer(comm):
+        try:
+            snapshots.save(trainer)
+            print(snapshots.written())
+        except WorkError as e:
+            raise WorkError('{}; training finished but its final save failed; {}'.format(
+                e, last_saved(snapshots)))
+
+
+def last_saved(snapshots):
+    """Which snapshot survives a failed save, in words."""
+    path = snapshots.last_saved
+    return ('the last complete snapshot is {}'.format(path) if path else
+            'no snapshot of this run was saved')
+
