@@ -117,8 +117,9 @@ class FastStyleNet(chainer.Chain):
 
     def layers(self, ops, x):
         """The forward pass, written once for both of its interpreters: ``ops``
-        is ChainerOps (computes it) or export_onnx.py's graph builder (writes it
-        as ONNX nodes), so the exported graph cannot drift from the net."""
+        is ChainerOps (computes it) or faststyle/onnx_graph.py's GraphBuilder
+        (writes it as ONNX nodes), so the exported graph cannot drift from the
+        net."""
         if self.arch == 'deconv':
             def layer(conv, bn, h):  # CFNS master
                 return ops.normalize(bn, ops.elu(ops.conv(conv, h)))

@@ -33,7 +33,7 @@ from faststyle import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py
 import numpy
 
 from faststyle import stylize
-import stability
+from faststyle import stability_measures
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -59,8 +59,8 @@ def figures(frames):
     share = numpy.mean([s for s, _ in shares])
     uniform = shares[0][1]
     mean_frame = numpy.mean([f.astype(numpy.float64) for f in frames], axis=0)
-    static = (stability.spatial_detail(mean_frame) /
-              numpy.mean([stability.spatial_detail(f) for f in frames]))
+    static = (stability_measures.spatial_detail(mean_frame) /
+              numpy.mean([stability_measures.spatial_detail(f) for f in frames]))
     return share, share / uniform, static
 
 
@@ -73,9 +73,9 @@ def main(argv=None):
     p.add_argument('--frames', type=int, default=48, help='the first N frames (0: all)')
     p.add_argument('--median_filter', type=int, default=3, help="generate.py's default")
     args = p.parse_args(argv)
-    frames = list(itertools.islice(stability.iter_frames(args.clip), args.frames or None))
-    size = stability.measuring_size(frames[0].shape[1], frames[0].shape[0], args.size)
-    frames = [stability.resize(frame, size) for frame in frames]
+    frames = list(itertools.islice(stability_measures.iter_frames(args.clip), args.frames or None))
+    size = stability_measures.measuring_size(frames[0].shape[1], frames[0].shape[0], args.size)
+    frames = [stability_measures.resize(frame, size) for frame in frames]
     print('{} frames at {}x{}, median filter {}'.format(
         len(frames), frames[0].shape[1], frames[0].shape[0], args.median_filter))
     print('| video | grid share | x uniform | static |')

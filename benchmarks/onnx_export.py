@@ -1,8 +1,8 @@
-"""export_onnx.py's graph against Chainer's own exporter (onnx_chainer).
+"""faststyle/onnx_graph.py's graph against Chainer's own exporter (onnx_chainer).
 
     python -m benchmarks.onnx_export [--size 320x240] [--repeat 20]
 
-export_onnx.py writes the ONNX graph from net.py's layer description
+faststyle/onnx_graph.py writes the ONNX graph from net.py's layer description
 (FastStyleNet.layers) instead of tracing the net with onnx_chainer, which
 Chainer 7 ships. This prints, for both layouts and both BatchNorm
 statistics, on a RANDOM net (speed and graph shape do not depend on the
@@ -28,7 +28,7 @@ from faststyle import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py
 import chainer
 import numpy
 
-import export_onnx
+from faststyle import onnx_graph
 import net
 from faststyle import stylize
 
@@ -40,7 +40,7 @@ def tracing_export(model, x):
     try:
         with chainer.using_config('train', False), warnings.catch_warnings():
             warnings.simplefilter('ignore')  # "tested only with opset 7 ~ 11"
-            return onnx_chainer.export(model, x, opset_version=export_onnx.OPSET), None
+            return onnx_chainer.export(model, x, opset_version=onnx_graph.OPSET), None
     except Exception as error:  # the exporter's own refusal, reported as a figure
         return None, '{}: {}'.format(type(error).__name__, str(error).split('\n')[0][:90])
 
@@ -81,7 +81,7 @@ def main(argv=None):
     for arch in net.ARCHS:
         for stats in net.STATS:
             model = net.FastStyleNet(arch, stats=stats)
-            ours = export_onnx.to_onnx(model, stats)
+            ours = onnx_graph.to_onnx(model, stats)
             traced, why_not = tracing_export(model, x)
             print('\n{} layout, {} statistics'.format(arch, stats))
             print('  export_onnx.py : {}'.format(describe(ours)))

@@ -86,7 +86,7 @@ import noise
 from faststyle import npz
 from faststyle import quality
 from faststyle import tempfiles
-import stability
+from faststyle import stability_measures
 from faststyle import stylize
 from faststyle import training
 import vgg16
@@ -309,36 +309,38 @@ def choose_lambda(stable_run, target=TARGET_SHARE):
 
 # --- measuring ------------------------------------------------------------------
 
-class ExperimentRow(stability.ModelRow):
-    """stability.ModelRow that measures popping on the first few frames only."""
+class MeasuredRow:
+    """A row of the table: a stability_measures row and, for a model, its
+    run and the BatchNorm statistics it was stylized with."""
 
-    def __init__(self, stylizer, name, popping_frames, style_distance, noise_seed=1):
-        super().__init__(stylizer, name, True, 0, 30.0, noise_seed, style_distance)
-        self.popping_frames = popping_frames
+    def __init__(self, row, run=None, stats=None):
+        self.row = row
+        self.run = run
+        self.stats = stats
 
-    def add(self, src, pair, t):
-        self.popping = t < self.popping_frames
-        super().add(src, pair, t)
+    def summary(self):
+        return self.row.totals.summary()
 
 
 def measure_models(runs, options, style_distance, log=say):
     """stability.py's figures for every model and BatchNorm statistics, in one
     pass over the clip (the source flow is computed once)."""
-    source = stability.SourceFrames(options.clip, options.size, options.frames)
-    rows = [stability.SourceRow('source', style_distance)]
+    source = stability_measures.SourceFrames(options.clip, options.size, options.frames)
+    rows = [MeasuredRow(stability_measures.SourceRow('source', style_distance))]
     for run in runs:
         for stats in options.stats:
             stylizer = stylize.Stylizer(run.model_path, device=options.device,
                                         backend=options.backend, stats=stats)
-            row = ExperimentRow(stylizer, run.name, options.popping_frames,
-                                style_distance)
-            row.run, row.stats = run, stats
-            rows.append(row)
+            row = stability_measures.ModelRow(
+                stylizer, run.name, popping_frames=options.popping_frames,
+                style_distance=style_distance)
+            rows.append(MeasuredRow(row, run, stats))
     log('measuring {} rows on {} ({}x{}, {} frames, popping on the first {}, backend {})'
         .format(len(rows) - 1, options.clip, source.size[0], source.size[1],
                 options.frames or 'all', options.popping_frames,
-                rows[-1].stylizer.backend_name))
-    frames = stability.measure(source, rows, stability.SourceFlow(options.flow))
+                rows[-1].row.stylizer.backend_name))
+    frames = stability_measures.measure(source, [r.row for r in rows],
+                                        stability_measures.SourceFlow(options.flow))
     return rows, frames, source.size
 
 
@@ -367,8 +369,8 @@ def measured_cells(f, popping=True):
 def table_rows(rows):
     out = []
     for row in rows:
-        f = row.totals.summary()
-        if isinstance(row, stability.SourceRow):
+        f = row.summary()
+        if row.run is None:
             out.append(['source (clip)', '', ''] + measured_cells(f, popping=False) +
                        ['', '', '', '', ''])
             continue
@@ -407,9 +409,8 @@ def document(options, loss_network, runs, rows, frames, size, lambda_note, start
         'clip': {'path': options.clip, 'frames': frames, 'size': list(size)},
         'lambda_choice': lambda_note,
         'runs': [run.summary() for run in runs],
-        'rows': [dict(row.totals.summary(),
-                      model=getattr(getattr(row, 'run', None), 'name', 'source'),
-                      stats=getattr(row, 'stats', None)) for row in rows],
+        'rows': [dict(row.summary(), model=row.run.name if row.run else 'source',
+                      stats=row.stats) for row in rows],
         'seconds_total': time.time() - started,
     }
 

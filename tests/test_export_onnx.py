@@ -16,6 +16,7 @@ import onnxruntime  # NOQA: E402
 
 import export_onnx  # NOQA: E402
 import net  # NOQA: E402
+from faststyle import onnx_graph  # NOQA: E402
 from faststyle import stylize  # NOQA: E402
 
 
@@ -77,7 +78,7 @@ def test_stylizer_backends_match_chainer_at_odd_sizes(models, arch, stats, backe
 def test_space_to_depth_last_layer_is_the_same_net(models, arch, stats):
     """The graph the openvino backend runs: the last convolution rewritten as
     SpaceToDepth -> Conv -> DepthToSpace computes the same (onnxruntime)."""
-    proto = export_onnx.to_onnx(net.load_model(models[arch], stats), stats,
+    proto = onnx_graph.to_onnx(net.load_model(models[arch], stats), stats,
                                 space_to_depth=True)
     onnx.checker.check_model(proto, full_check=True)
     ops = [node.op_type for node in proto.graph.node]

@@ -25,6 +25,7 @@ from scripts import make_sample_clip
 import net
 from faststyle import npz
 import stability
+from faststyle import stability_measures
 from faststyle import tempfiles
 import train
 from faststyle import training
@@ -461,7 +462,7 @@ def test_fifos_are_not_taken_for_images(tmp_path, image_dir):
     os.mkfifo(os.path.join(image_dir, 'pipe.jpg'))
     assert [os.path.basename(p) for p in dataset.list_images(image_dir)] == [
         'img0.png', 'img1.png', 'img2.png', 'img3.png']
-    assert 'pipe.jpg' not in ''.join(stability.frame_files(image_dir))
+    assert 'pipe.jpg' not in ''.join(stability_measures.frame_files(image_dir))
     with pytest.raises(InputError, match='not a regular file'):
         images.open_rgb(os.path.join(image_dir, 'pipe.jpg'))
 

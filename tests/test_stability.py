@@ -12,6 +12,7 @@ from faststyle import flow
 from scripts import make_sample_clip as clip
 import noise
 import stability
+from faststyle import stability_measures
 from faststyle.errors import InputError
 from helpers_generate import read_video
 
@@ -50,10 +51,10 @@ def write_frames(folder, frames):
 
 def measure_frames(frames, stylized=None, **kwargs):
     """Figures of the source (and optionally a stylized version) of in-memory frames."""
-    rows = [stability.SourceRow('source')]
+    rows = [stability_measures.SourceRow('source')]
     if stylized is not None:
         rows.append(ListRow(stylized))
-    stability.measure(frames, rows, stability.SourceFlow('dis'), **kwargs)
+    stability_measures.measure(frames, rows, stability_measures.SourceFlow('dis'), **kwargs)
     return [row.totals.summary() for row in rows]
 
 
@@ -62,7 +63,7 @@ class ListRow:
 
     def __init__(self, frames):
         self.frames = frames
-        self.totals = stability.RowTotals('list', 'video')
+        self.totals = stability_measures.RowTotals('list', 'video')
 
     def add(self, src, pair, t):
         self.totals.add(self.frames[t], pair)
@@ -146,18 +147,18 @@ def test_still_share_does_not_depend_on_the_measuring_size(motion, still):
 
     for width in (160, 1280):
         frame = texture(width * 3 // 4, width)
-        row = stability.SourceRow('source')
-        stability.measure([frame] * 3, [row], uniform_flow(width))
+        row = stability_measures.SourceRow('source')
+        stability_measures.measure([frame] * 3, [row], uniform_flow(width))
         assert row.totals.summary()['still'] == pytest.approx(still), width
-    assert stability.still_flow_pixels(0.5, 1280) == 2.0
+    assert stability_measures.still_flow_pixels(0.5, 1280) == 2.0
 
 
 def test_known_shift_warps_to_zero_error_and_is_large_without():
     a, b, backward = shifted_pair(3, 2)
     reliable = flow.inside_frame(backward)
     assert 0.8 < reliable.mean() < 1.0  # the strip that entered the frame is left out
-    assert stability.warping_error(a, b, backward, reliable) < 1e-6
-    unwarped = stability.warping_error(a, b, numpy.zeros_like(backward), reliable)
+    assert stability_measures.warping_error(a, b, backward, reliable) < 1e-6
+    unwarped = stability_measures.warping_error(a, b, numpy.zeros_like(backward), reliable)
     assert unwarped > 500
     # The same with flow computed by DIS from the frames themselves.
     estimator = flow.FlowEstimator('dis')
@@ -165,7 +166,7 @@ def test_known_shift_warps_to_zero_error_and_is_large_without():
     forward = estimator(a, b)
     mask = flow.reliable_mask(computed, forward)
     assert mask.mean() > 0.7
-    assert stability.warping_error(a, b, computed, mask) < 0.02 * unwarped
+    assert stability_measures.warping_error(a, b, computed, mask) < 0.02 * unwarped
 
 
 def test_consistency_check_flags_occlusions_and_motion_boundaries():
@@ -211,29 +212,29 @@ def doubled_contrast(frame):
 
 def test_detail_definition_flat_ramp_and_contrast():
     flat = numpy.full((12, 16, 3), 77, numpy.uint8)
-    assert stability.spatial_detail(flat) == 0.0
+    assert stability_measures.spatial_detail(flat) == 0.0
     # Horizontal steps of 3: 9 across, 0 down; the two directions are averaged.
     ramp = numpy.repeat((numpy.arange(16) * 3)[None, :, None], 12, 0).repeat(3, 2)
-    assert stability.spatial_detail(ramp.astype(numpy.uint8)) == pytest.approx(4.5)
-    assert stability.spatial_detail(ramp.transpose(1, 0, 2).astype(numpy.uint8)) == \
+    assert stability_measures.spatial_detail(ramp.astype(numpy.uint8)) == pytest.approx(4.5)
+    assert stability_measures.spatial_detail(ramp.transpose(1, 0, 2).astype(numpy.uint8)) == \
         pytest.approx(4.5)
     frame = low_contrast(24, 32)
-    assert stability.spatial_detail(frame) > 1
-    assert stability.spatial_detail(doubled_contrast(frame)) == pytest.approx(
-        4 * stability.spatial_detail(frame))
+    assert stability_measures.spatial_detail(frame) > 1
+    assert stability_measures.spatial_detail(doubled_contrast(frame)) == pytest.approx(
+        4 * stability_measures.spatial_detail(frame))
 
 
 def shifted_figures(frames, dx=2, flow_dx=1.5):
     """Figures of frames panned by ``dx`` px each, warped with a flow that is
     off by half a pixel (a small, known warping error), all pixels still."""
-    figures = stability.RowTotals('pan', 'video')
+    figures = stability_measures.RowTotals('pan', 'video')
     backward = numpy.zeros(frames[0].shape[:2] + (2,), numpy.float32)
     backward[..., 0] = flow_dx
     reliable = flow.inside_frame(backward)
     still = numpy.ones(frames[0].shape[:2], bool)
     for t, frame in enumerate(frames):
         figures.add(frame, None if t == 0 else
-                    stability.PairGeometry(backward, reliable, still))
+                    stability_measures.PairGeometry(backward, reliable, still))
     return figures.summary()
 
 
@@ -252,7 +253,7 @@ def test_warp_per_detail_is_invariant_to_contrast():
         plain['flicker_per_rms_detail'], rel=1e-4)
     assert plain['warp_per_detail'] == pytest.approx(plain['warp_mse'] / plain['detail'])
     assert plain['detail'] == pytest.approx(
-        numpy.mean([stability.spatial_detail(f) for f in frames]))
+        numpy.mean([stability_measures.spatial_detail(f) for f in frames]))
 
 
 def test_cli_flat_output_has_no_detail_and_warp_per_detail_na(tmp_path, capsys):
@@ -270,7 +271,7 @@ def test_cli_flat_output_has_no_detail_and_warp_per_detail_na(tmp_path, capsys):
     assert flat_row['warp_mse'] == 0 and flat_row['detail'] == 0
     assert flat_row['warp_per_detail'] is None and flat_row['flicker_per_rms_detail'] is None
     assert source_row['detail'] == pytest.approx(
-        numpy.mean([stability.spatial_detail(f) for f in frames]))
+        numpy.mean([stability_measures.spatial_detail(f) for f in frames]))
     assert source_row['warp_per_detail'] == pytest.approx(
         source_row['warp_mse'] / source_row['detail'])
 
@@ -329,9 +330,9 @@ def test_clip_exact_flow_matches_dis_and_warps_source_to_near_zero(small_clip):
         forward = clip.exact_flow(poses[t - 1], poses[t], SMALL)
         reliable = flow.reliable_mask(backward, forward)
         assert reliable.mean() > 0.6  # only what left the frame is unreliable
-        errors_exact.append(stability.warping_error(clean[t - 1], clean[t], backward,
+        errors_exact.append(stability_measures.warping_error(clean[t - 1], clean[t], backward,
                                                     reliable))
-        errors_unwarped.append(stability.warping_error(
+        errors_unwarped.append(stability_measures.warping_error(
             clean[t - 1], clean[t], numpy.zeros_like(backward), reliable))
         computed = estimator(noisy[t], noisy[t - 1])
         inside = flow.inside_frame(backward)
@@ -388,8 +389,8 @@ def test_shipped_clip_is_what_the_script_makes(photo):
 # --- popping with a model, and the command line ----------------------------------
 
 def test_sparse_noise_is_seeded_and_sparse():
-    assert stability.default_noise_count(512, 512) == 1000
-    assert stability.default_noise_count(240, 320) == 293
+    assert noise.default_noise_count(512, 512) == 1000
+    assert noise.default_noise_count(240, 320) == 293
     a = noise.sparse_noise(24, 32, 10, 30, numpy.random.RandomState([1, 0]))
     b = noise.sparse_noise(24, 32, 10, 30, numpy.random.RandomState([1, 0]))
     numpy.testing.assert_array_equal(a, b)
@@ -415,20 +416,28 @@ def test_popping_noise_is_fresh_for_every_frame():
             self.noise = []
 
         def stylize(self, frames):
-            src, noisy = frames
-            self.noise.append(noisy.astype(int) - src.astype(int))
+            if len(frames) == 2:
+                src, noisy = frames
+                self.noise.append(noisy.astype(int) - src.astype(int))
             return frames
 
-    recorders = [Recorder(), Recorder()]
-    for recorder in recorders:
-        row = stability.ModelRow(recorder, 'stub', True, 20, 30.0, 1)
+    def popping_noise(popping_frames=None):
+        recorder = Recorder()
+        row = stability_measures.ModelRow(recorder, 'stub', popping_frames,
+                                          noise_count=20, noise_range=30.0, noise_seed=1)
         for t in range(3):
             row.add(numpy.full((16, 16, 3), 128, numpy.uint8), None, t)
-    first = recorders[0].noise
+        return recorder.noise
+
+    first = popping_noise()
     assert all(numpy.count_nonzero(n.any(axis=2)) == 20 for n in first)
     assert not numpy.array_equal(first[0], first[1])
     assert not numpy.array_equal(first[1], first[2])
-    assert all(numpy.array_equal(a, b) for a, b in zip(first, recorders[1].noise))
+    assert all(numpy.array_equal(a, b) for a, b in zip(first, popping_noise()))
+    # popping_frames: noisy copies of the first frames only, the same draws.
+    assert len(popping_noise(0)) == 0
+    assert all(numpy.array_equal(a, b) for a, b in zip(first, popping_noise(2)))
+    assert len(popping_noise(2)) == 2
 
 
 def test_cli_models_popping_rises_with_noise(tmp_path, small_clip, model_path, capsys):

@@ -77,7 +77,7 @@ from PIL import Image  # noqa: E402
 
 import net  # noqa: E402
 from faststyle import npz  # noqa: E402
-import stability  # noqa: E402
+from faststyle import stability_measures  # noqa: E402
 from faststyle import stylize  # noqa: E402
 import vgg16  # noqa: E402
 from faststyle import vgg16_weights
@@ -138,7 +138,7 @@ def test_models_mode(tmp_path, capsys):
     # The style-distance column: recomputed from the stylized frames in numpy.
     vgg = vgg16.load_vgg(str(workdir / 'vgg16_random.model'))
     style = experiment.dataset.load_style(experiment.DEFAULT_STYLE, 32)
-    source = list(stability.SourceFrames(clip, 40, 3))
+    source = list(stability_measures.SourceFrames(clip, 40, 3))
     rows = {row['model']: row for row in document['rows']}
     expected = numpy.mean([numpy_style_distance(vgg, f, style) for f in source])
     assert abs(rows['source']['style_dist'] - expected) <= 1e-4 * expected
