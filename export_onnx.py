@@ -30,17 +30,20 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
-def main(argv=None):
+def run(argv=None):
     args = parse_args(argv)
     out = args.out
     if out is None:
         out = (args.model[:-len('.model')] if args.model.endswith('.model')
                else args.model) + '.onnx'
-    def run(_):
-        cli.check_writable(out)  # before the model is loaded and converted
-        arch = onnx_graph.export(args.model, out, args.stats)
-        print('wrote {} ({} layout, {} statistics)'.format(out, arch, args.stats))
-    return cli.run_cli(run)
+    cli.check_writable(out)  # before the model is loaded and converted
+    arch = onnx_graph.export(args.model, out, args.stats)
+    print('wrote {} ({} layout, {} statistics)'.format(out, arch, args.stats))
+
+
+def main(argv=None):
+    """The exit status of the command line (cli.run_cli)."""
+    return cli.run_cli(run, argv)
 
 
 if __name__ == '__main__':

@@ -218,8 +218,9 @@ def _process(stylizers, args, in_path, out_path, replaced=''):
                   'with sound' if summary['audio'] else 'no sound', replaced))
 
 
-def run(args):
+def run(argv=None):
     """Everything but the error printing; returns the exit status."""
+    args = parse_args(argv)
     if args.batch < 1:
         raise InputError('--batch must be at least 1')
     stylizers = Stylizers(args)
@@ -274,8 +275,8 @@ def run(args):
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    return cli.run_cli(lambda _: run(args))
+    """The exit status of the command line (cli.run_cli)."""
+    return cli.run_cli(run, argv)
 
 
 if __name__ == '__main__':

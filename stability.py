@@ -248,17 +248,20 @@ def check_outputs(args):
         cli.check_writable_directory(args.write_flow, 'flow folder')
 
 
-def main(argv=None):
+def measure_and_report(argv=None):
+    """The command: check the outputs, measure (:func:`run`), print the table,
+    write the JSON."""
     args = parse_args(argv)
+    check_outputs(args)
+    document = run(args)
+    print(format_table(document['rows']))  # kept even if the JSON fails
+    if args.json:
+        write_json(args.json, document)
 
-    def measure_and_report(_):
-        check_outputs(args)
-        document = run(args)
-        print(format_table(document['rows']))  # kept even if the JSON fails
-        if args.json:
-            write_json(args.json, document)
-        return 0
-    return cli.run_cli(measure_and_report)
+
+def main(argv=None):
+    """The exit status of the command line (cli.run_cli)."""
+    return cli.run_cli(measure_and_report, argv)
 
 
 if __name__ == '__main__':

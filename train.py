@@ -126,16 +126,13 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    """The command line; exits with 2 for bad input, 1 for a failure during
-    training, 130 when interrupted (see cli.py)."""
-    status = cli.run_cli(run, argv)
-    if status:
-        sys.exit(status)
+    """The exit status of the command line (cli.run_cli)."""
+    return cli.run_cli(run, argv)
 
 
 def run(argv=None):
-    return training.train(parse_args(argv))
+    training.train(parse_args(argv))
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

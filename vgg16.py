@@ -103,7 +103,7 @@ def load_vgg(path, preprocessing=None):
     return vgg
 
 
-def main(argv=None):
+def parse_args(argv=None):
     parser = cli.ArgumentParser(
         description='Write the VGG16 loss-network weights in CFNS layout (vgg16.model).')
     source = parser.add_mutually_exclusive_group(required=True)
@@ -123,10 +123,16 @@ def main(argv=None):
                         help='file to write')
     parser.add_argument('--seed', type=cli.seed, default=0,
                         help='random seed for --random')
-    args = parser.parse_args(argv)
-    status = cli.run_cli(lambda _: convert(args))
-    if status:
-        sys.exit(status)
+    return parser.parse_args(argv)
+
+
+def run(argv=None):
+    convert(parse_args(argv))
+
+
+def main(argv=None):
+    """The exit status of the command line (cli.run_cli)."""
+    return cli.run_cli(run, argv)
 
 
 def convert(args):
@@ -148,4 +154,4 @@ def convert(args):
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

@@ -20,8 +20,8 @@ import textwrap
 import threading
 
 from faststyle import tempfiles
-from faststyle.errors import (EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_INTERRUPTED, InputError,
-                    WorkError)
+from faststyle.errors import (EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK,
+                              InputError, Interrupted, WorkError)
 
 EXIT_CODES = textwrap.fill(
     'exit status: 0 done; 1 failure during the work (e.g. a full disk; one '
@@ -121,7 +121,12 @@ def _interrupt(signum, frame):
 
 
 def run_cli(body, argv=None):
-    """``body(argv)`` -> exit status, with the project's one contract.
+    """``body(argv)`` -> exit status, with the project's one contract; every
+    command's ``main`` returns it (``python X.py`` exits with it).
+
+    ``body`` returns None or 0 (done), True (failed; it said why) or a status;
+    InputError gives 2, WorkError and MemoryError 1, Interrupted (the work
+    stopped on a signal and said what it kept) and KeyboardInterrupt 130.
 
     SIGTERM is turned into KeyboardInterrupt while ``body`` runs, so that
     ``finally`` blocks remove temporary files as on Ctrl-C.
@@ -131,16 +136,19 @@ def run_cli(body, argv=None):
         previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         status = body(argv)
-        return EXIT_FAILURE if status is True else (status or 0)
+        return EXIT_FAILURE if status is True else (status or EXIT_OK)
     except InputError as e:
         print('error: {}'.format(e), file=sys.stderr)
         return EXIT_BAD_INPUT
     except WorkError as e:
-        print('error: {}'.format(e), file=sys.stderr)
+        if str(e):  # empty: another MPI process says it
+            print('error: {}'.format(e), file=sys.stderr)
         return EXIT_FAILURE
     except MemoryError:
         print('error: out of memory', file=sys.stderr)
         return EXIT_FAILURE
+    except Interrupted:  # the work said what it kept
+        return EXIT_INTERRUPTED
     except KeyboardInterrupt as e:
         name = str(e) or 'SIGINT'
         print('\ninterrupted ({}); unfinished outputs were removed'.format(name),

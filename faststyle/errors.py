@@ -1,4 +1,4 @@
-"""The one exception type that the command-line tools turn into a one-line message."""
+"""The exceptions that the command-line tools turn into an exit status (cli.run_cli)."""
 
 
 class InputError(Exception):
@@ -14,6 +14,11 @@ class WorkError(Exception):
 
     The CLIs print ``error: <message>`` and exit with status 1.
     """
+
+
+class Interrupted(Exception):
+    """Ctrl-C or SIGTERM stopped the work cleanly, and the work has said what
+    it kept (e.g. a training snapshot); the CLIs exit with status 130."""
 
 
 # The exit statuses every command line tool of this project uses.

@@ -23,7 +23,7 @@ import chainer
 from chainer import training
 
 from faststyle import trainer_extensions
-from faststyle.errors import InputError
+from faststyle.errors import InputError, Interrupted
 from faststyle.updater import DivergedError, StyleTransferUpdater
 
 # What chainermn.create_communicator accepts in Chainer 7 ('hierarchical',
@@ -173,7 +173,7 @@ class CollectiveStopOnSignal(trainer_extensions.StopOnSignal):
         if self.comm.rank == 0:
             self.snapshots.save(trainer)
         self.comm.mpi_comm.Barrier()  # no rank exits while rank 0 writes
-        raise trainer_extensions.Interrupted('{} at iteration {}'.format(
+        raise Interrupted('{} at iteration {}'.format(
             self.signal_name or 'a signal to another process', trainer.updater.iteration))
 
 

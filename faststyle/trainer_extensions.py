@@ -9,6 +9,7 @@ from PIL import Image
 from faststyle import npz
 from faststyle import stylize
 from faststyle import tempfiles
+from faststyle.errors import Interrupted
 
 
 class Snapshots:
@@ -174,10 +175,6 @@ class Preview(training.Extension):
         path = os.path.join(self.directory,
                             'iter_{:07d}.jpg'.format(trainer.updater.iteration))
         tempfiles.atomic_write(path, lambda f: image.save(f, format='JPEG', quality=92))
-
-
-class Interrupted(Exception):
-    """Ctrl-C was pressed; a snapshot of the last complete iteration was saved."""
 
 
 class StopOnSignal(training.Extension):

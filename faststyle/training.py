@@ -28,7 +28,7 @@ from faststyle import multinode
 from faststyle import npz
 from faststyle import trainer_extensions
 from faststyle import vgg16_weights
-from faststyle.errors import InputError, WorkError
+from faststyle.errors import InputError, Interrupted, WorkError
 from faststyle.updater import DivergedError, StyleTransferUpdater
 import net
 import noise
@@ -164,7 +164,8 @@ def build_trainer(config, device, train_data, comm=None, snapshots=None):
 
     if snapshots is None:
         snapshots = trainer_extensions.Snapshots(config.output)
-    trainer = chainer_training.Trainer(updater, (config.epoch, 'epoch'), out=snapshots.directory)
+    trainer = chainer_training.Trainer(updater, (config.epoch, 'epoch'),
+                                       out=snapshots.directory)
     if comm is None:
         trainer.extend(trainer_extensions.StopOnSignal(snapshots))
     else:
@@ -310,7 +311,9 @@ def check_outputs(config, snapshots):
 def train(config):
     """Train as train.py does: check the outputs, read the data, build the
     trainer, resume, run, save; on one process, or over MPI with
-    ``config.communicator``. Returns an exit status (see cli.py)."""
+    ``config.communicator``. Bad input is an InputError (under MPI it aborts
+    the job), a failure a WorkError, a clean stop on a signal Interrupted,
+    each saying what was kept; cli.run_cli turns them into exit statuses."""
     snapshots = trainer_extensions.Snapshots(config.output)
     comm = None
     trainer = None
@@ -334,22 +337,22 @@ def train(config):
     except InputError as e:
         if comm is not None:  # maybe this rank only: the others would hang
             multinode.abort(comm, 'error: {}'.format(e))
-        print('error: {}'.format(e), file=sys.stderr)
-        return 2
+        raise
     except WorkError as e:  # a snapshot could not be written (full disk, ...)
         raise WorkError('{}; training stopped at iteration {}; {}'.format(
             e, trainer.updater.iteration if trainer else 0, last_saved(snapshots)))
     except DivergedError as e:  # under MPI all ranks raise it together
         hint = ('try a lower --lr' if trainer.updater.iteration > 0 else
                 'it did at the first step: check the style image, --vgg and -i')
-        sys.exit('error: {}; training stopped and nothing was saved for this '
-                 'iteration (the last snapshot is intact); {}'.format(e, hint)
-                 if multinode.is_writer(comm) else 1)
-    except trainer_extensions.Interrupted as e:  # under MPI all ranks raise it together
+        # One message for the whole group: the other ranks fail silently.
+        raise WorkError('{}; training stopped and nothing was saved for this '
+                        'iteration (the last snapshot is intact); {}'.format(e, hint)
+                        if multinode.is_writer(comm) else '')
+    except Interrupted as e:  # under MPI all ranks raise it together
         if multinode.is_writer(comm):
             print('\ninterrupted ({}); saved {} and {}; continue with -r {}'.format(
                 e, snapshots.model_path, snapshots.state_path, snapshots.state_path))
-        sys.exit(130)
+        raise
     if multinode.is_writer(comm):
         try:
             snapshots.save(trainer)

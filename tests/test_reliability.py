@@ -71,10 +71,8 @@ def test_resume_from_a_model_is_refused_and_the_model_kept(
         tmp_path, image_dir, style_path, vgg_path, model_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     before = open(model_path, 'rb').read()
-    with pytest.raises(SystemExit) as e:
-        train.main(small_args(image_dir, style_path, vgg_path, '--no_progress',
-                              '-r', model_path, '-o', model_path))
-    assert e.value.code == 2
+    assert train.main(small_args(image_dir, style_path, vgg_path, '--no_progress',
+                                 '-r', model_path, '-o', model_path)) == 2
     err = capsys.readouterr().err
     assert one_error_line(err) and 'a .model (network weights)' in err and '-i' in err
     assert open(model_path, 'rb').read() == before
@@ -148,12 +146,11 @@ def test_state_of_another_dataset_size_is_refused(tmp_path, image_dir, style_pat
     one = tmp_path / 'one'
     one.mkdir()
     write_image(str(one / 'only.png'), (40, 36), seed=0)
-    train.main(small_args(str(one), style_path, vgg_path, '--no_progress', '-o', 'one'))
+    assert train.main(small_args(str(one), style_path, vgg_path, '--no_progress',
+                                 '-o', 'one')) == 0
     capsys.readouterr()
-    with pytest.raises(SystemExit) as e:
-        train.main(small_args(image_dir, style_path, vgg_path, '--no_progress', '-e', '2',
-                              '-o', 'four', '-r', 'models/one.state'))
-    assert e.value.code == 2
+    assert train.main(small_args(image_dir, style_path, vgg_path, '--no_progress', '-e',
+                                 '2', '-o', 'four', '-r', 'models/one.state')) == 2
     err = capsys.readouterr().err
     assert one_error_line(err)
     assert 'its data order is for epochs of 1 images, this run has 4' in err
@@ -169,18 +166,14 @@ def test_outputs_are_checked_before_any_work(tmp_path, image_dir, style_path, vg
     blocker = tmp_path / 'file'
     blocker.write_text('a file where a directory should be')
     # The work must not even start: these would fail if it did.
-    monkeypatch.setattr(train, 'open_training_data', lambda *a: pytest.fail('trained'))
+    monkeypatch.setattr(training, 'open_training_data', lambda *a: pytest.fail('trained'))
     monkeypatch.setattr(net, 'load_model', lambda *a, **k: pytest.fail('loaded'))
-    with pytest.raises(SystemExit) as e:
-        train.main(small_args(image_dir, style_path, vgg_path, '-o', str(folder)))
-    assert e.value.code == 2
+    assert train.main(small_args(image_dir, style_path, vgg_path, '-o', str(folder))) == 2
     err = capsys.readouterr().err
     assert one_error_line(err) and 'is a directory' in err
     assert export_onnx.main([model_path, '-o', str(folder)]) == 2
     assert one_error_line(capsys.readouterr().err)
-    with pytest.raises(SystemExit) as e:
-        vgg16.main(['--random', '-o', str(blocker / 'vgg16.model')])
-    assert e.value.code == 2
+    assert vgg16.main(['--random', '-o', str(blocker / 'vgg16.model')]) == 2
     err = capsys.readouterr().err
     assert one_error_line(err) and 'cannot write' in err
     frames = tmp_path / 'frames'
@@ -203,9 +196,8 @@ def test_a_failed_save_is_one_line_and_exit_1(tmp_path, image_dir, style_path, v
     def full_disk(*args, **kwargs):
         raise OSError(28, 'No space left on device')
     monkeypatch.setattr(npz.serializers, 'save_npz', full_disk)
-    with pytest.raises(SystemExit) as e:
-        train.main(small_args(image_dir, style_path, vgg_path, '--no_progress', '-o', 'x'))
-    assert e.value.code == 1
+    assert train.main(small_args(image_dir, style_path, vgg_path, '--no_progress',
+                                 '-o', 'x')) == 1
     err = capsys.readouterr().err
     assert one_error_line(err), err
     assert 'No space left on device' in err and 'no snapshot of this run was saved' in err
@@ -602,7 +594,7 @@ def test_messages_say_what_is_wrong(tmp_path, model_path):
 def test_progress_bar_only_on_a_terminal(tmp_path, image_dir, style_path, vgg_path,
                                          monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    train.main(small_args(image_dir, style_path, vgg_path, '-o', 'x'))
+    assert train.main(small_args(image_dir, style_path, vgg_path, '-o', 'x')) == 0
     out = capsys.readouterr().out
     assert '\x1b' not in out and 'iters/sec' not in out
     assert 'saved models/x.model' in out
@@ -612,7 +604,8 @@ def test_progress_bar_only_on_a_terminal(tmp_path, image_dir, style_path, vgg_pa
 def test_loss_table_has_no_escape_codes_in_a_log(tmp_path, image_dir, style_path, vgg_path,
                                                 monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    train.main(small_args(image_dir, style_path, vgg_path, '-o', 'x', '--log_interval', '1'))
+    assert train.main(small_args(image_dir, style_path, vgg_path, '-o', 'x',
+                                 '--log_interval', '1')) == 0
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.split()[:1] == ['0']]
     assert len(rows) >= 2  # the loss table was printed, one row an iteration

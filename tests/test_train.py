@@ -483,13 +483,12 @@ def test_nan_loss_stops_and_keeps_the_last_snapshot(tmp_path, image_dir, style_p
                                                     vgg_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     args = train_args(image_dir, style_path, vgg_path, '-o', 'x', '-e', '1')
-    train.main(args + ['-c', '1'])
+    assert train.main(args + ['-c', '1']) == 0
     before = {p: os.path.getmtime(p) for p in glob.glob('models/x*')}
     state_before = numpy.load('models/x_0_1.state')['updater/iteration']
     monkeypatch.setattr(losses, 'total_variation', lambda y: y[0, 0, 0, 0] * numpy.nan)
-    with pytest.raises(SystemExit) as exit_info:
-        train.main(args + ['-e', '2', '-c', '1', '-r', 'models/x.state'])
-    assert 'became nan at iteration 5' in str(exit_info.value)
+    assert train.main(args + ['-e', '2', '-c', '1', '-r', 'models/x.state']) == 1
+    assert 'became nan at iteration 5' in capsys.readouterr().err
     assert {p: os.path.getmtime(p) for p in glob.glob('models/x*')} == before
     assert numpy.load('models/x_0_1.state')['updater/iteration'] == state_before
 
@@ -540,7 +539,7 @@ def test_vgg_conversion_from_chainer_npz(tmp_path):
     numpy.savez(chainer_npz, **dict((k, v) for k, v in arrays.items()
                                     if k != vgg16_weights.STAND_IN_KEY), **extra)
     out = str(tmp_path / 'from_npz.model')
-    vgg16.main(['--chainer-npz', chainer_npz, '-o', out])
+    assert vgg16.main(['--chainer-npz', chainer_npz, '-o', out]) == 0
     vgg = vgg16.load_vgg(out)
     assert not vgg.is_stand_in
     numpy.testing.assert_array_equal(vgg.conv3_2.W.array, arrays['conv3_2/W'])
@@ -639,7 +638,8 @@ def test_vgg_preprocessing_caffe_reaches_the_loss(tmp_path, image_dir, style_pat
     # A file converted with `vgg16.py --hed` records 'caffe'; train.py takes it
     # from there unless --vgg_preprocessing says otherwise.
     hed_vgg = str(tmp_path / 'hed_vgg16.model')
-    vgg16.main(['--hed', write_hed_weights(tmp_path / 'hed.weights.h5'), '-o', hed_vgg])
+    hed_file = write_hed_weights(tmp_path / 'hed.weights.h5')
+    assert vgg16.main(['--hed', hed_file, '-o', hed_vgg]) == 0
     with numpy.load(hed_vgg) as saved:
         assert str(saved[vgg16_weights.PREPROCESSING_KEY]) == 'caffe'
         arrays = {k: saved[k] for k in saved.files}
