@@ -153,7 +153,40 @@ def postprocess(original, stylized, median_filter, keep_colors):
     return numpy.ascontiguousarray(stylized)
 
 
-class ChainerBackend:
+class Backend:
+    """What every backend offers: ``name``, ``__call__`` on a batch and
+    :meth:`infer_each` on a stream of frames, which the Stylizer uses."""
+
+    name = None
+
+    def __call__(self, batch):
+        """(N, 3, H, W) float32 numpy -> (N, 3, H, W) float32 numpy."""
+        raise NotImplementedError
+
+    def frames_per_call(self, batch):
+        """How many frames to hand to :meth:`infer_each` at once (``batch``
+        per forward pass) so that the backend is kept busy."""
+        return batch
+
+    def infer_each(self, inputs, finish, batch=1):
+        """Run each (3, H, W) float32 array of the iterable ``inputs`` (all one
+        size), ``batch`` to a forward pass, and call ``finish(index, output)``
+        with each (3, H, W) output, in order."""
+        chunk = []
+        for index, x in enumerate(inputs):
+            chunk.append(x)
+            if len(chunk) == batch:
+                self._finish_chunk(chunk, index + 1 - len(chunk), finish)
+                chunk = []
+        if chunk:
+            self._finish_chunk(chunk, index + 1 - len(chunk), finish)
+
+    def _finish_chunk(self, chunk, start, finish):
+        for i, y in enumerate(self(numpy.stack(chunk))):
+            finish(start + i, y)
+
+
+class ChainerBackend(Backend):
     """The Chainer model on any Chainer device (CPU, GPU via CuPy, iDeep)."""
 
     name = 'chainer'
@@ -165,7 +198,6 @@ class ChainerBackend:
         self.model.to_device(self.device)
 
     def __call__(self, batch):
-        """(N, 3, H, W) float32 numpy -> (N, 3, H, W) float32 numpy."""
         self.device.use()
         x = self.device.send(batch.astype(self.dtype, copy=False))
         with chainer.using_config('train', False), chainer.no_backprop_mode():
@@ -173,7 +205,7 @@ class ChainerBackend:
         return chainer.backend.CpuDevice().send(y.array).astype(numpy.float32, copy=False)
 
 
-class OpenCVBackend:
+class OpenCVBackend(Backend):
     """The exported ONNX graph in OpenCV's DNN module (CPU)."""
 
     name = 'opencv'
@@ -188,7 +220,7 @@ class OpenCVBackend:
         return self.net.forward()
 
 
-class OnnxRuntimeBackend:
+class OnnxRuntimeBackend(Backend):
     """The exported ONNX graph in onnxruntime (CPU execution provider)."""
 
     name = 'onnxruntime'
@@ -225,7 +257,7 @@ def cpu_has_bf16(core):
     return 'BF16' in core.get_property('CPU', 'OPTIMIZATION_CAPABILITIES')
 
 
-class OpenVINOBackend:
+class OpenVINOBackend(Backend):
     """The exported ONNX graph in OpenVINO's CPU plugin.
 
     The precision is always set explicitly: on a CPU with bfloat16
@@ -278,12 +310,15 @@ class OpenVINOBackend:
             self.compiled.popitem(last=False)
         return self.compiled[key][1]
 
-    def infer_each(self, inputs, finish):
-        """Run each (1, 3, H, W) float32 array of the iterable ``inputs`` (all
-        one size) and call ``finish(index, output)`` for each, in order.
-        ``inputs`` is read lazily and the requests take frames in turn, so
-        making the next input and finishing the last overlap the running
-        requests. The output array is reused once ``finish`` returns.
+    def frames_per_call(self, batch):
+        """Enough frames to keep the requests busy while Python pads and crops."""
+        return max(batch, 2 * self.requests)
+
+    def infer_each(self, inputs, finish, batch=1):
+        """:meth:`Backend.infer_each`, one frame to a request whatever
+        ``batch``. ``inputs`` is read lazily and the requests take frames in
+        turn, so making the next input and finishing the last overlap the
+        running requests. The output array is reused once ``finish`` returns.
 
         Results are collected in this thread with request.wait(), which
         releases the GIL. (OpenVINO's AsyncInferQueue runs Python callbacks
@@ -306,16 +341,16 @@ class OpenVINOBackend:
         def finish_oldest():
             index, request = pending.popleft()
             request.wait()
-            finish(index, request.get_output_tensor(0).data)
+            finish(index, request.get_output_tensor(0).data[0])
 
         try:
             for index, x in enumerate(inputs):
                 if requests is None:
-                    requests = self.requests_for(*x.shape[2:])
+                    requests = self.requests_for(*x.shape[1:])
                 request = requests[index % len(requests)]
                 if len(pending) == len(requests):
                     finish_oldest()  # this request's previous frame
-                request.start_async({0: x})
+                request.start_async({0: x[None]})
                 pending.append((index, request))
             while pending:
                 finish_oldest()
@@ -327,8 +362,8 @@ class OpenVINOBackend:
         out = numpy.empty_like(batch)
 
         def finish(index, y):
-            out[index] = y[0]
-        self.infer_each((batch[i:i + 1] for i in range(len(batch))), finish)
+            out[index] = y
+        self.infer_each(batch, finish)
         return out
 
 
@@ -365,19 +400,31 @@ def cpu_backend_choice():
     return 'openvino', ''
 
 
-def make_backend(name, model, device, stats, threads=None, precision='fp32',
-                 streams=None, fp16=False):
-    """The backend ``name`` for ``model``; 'auto' is the fastest correct one:
-    Chainer on a GPU; on the CPU OpenVINO on the exported graph (about 1.8x
-    OpenCV's DNN and 4x Chainer at fp32, measured), else OpenCV, else
-    Chainer when the onnx package is missing.
-    Returns (backend, note): the note says why 'auto' fell back, or ''.
-    ``fp16``: float16 inference, Chainer on a GPU only (on the CPU it is
-    slower than float32 and the ONNX backends run their own precisions)."""
+class GraphLoadError(Exception):
+    """A runtime cannot load the exported graph (e.g. an operation it lacks)."""
+
+    def __init__(self, runtime, error):
+        self.runtime = runtime
+        self.reason = str(error).strip().splitlines()[-1]
+        super().__init__('{} cannot load the exported graph: {}'.format(
+            runtime, self.reason))
+
+
+# What 'auto' falls back to when a runtime cannot load the graph.
+FALLBACKS = {'openvino': 'opencv', 'opencv': 'chainer'}
+
+
+def choose_backend(name, device, precision='fp32', fp16=False):
+    """The backend to build for ``name`` on ``device`` (a chainer Device) and
+    a note on why 'auto' did not pick the fastest, or '': 'auto' is Chainer
+    on a GPU; on the CPU OpenVINO on the exported graph (about 1.8x OpenCV's
+    DNN and 4x Chainer at fp32, measured), else OpenCV, else Chainer when
+    the onnx package is missing. InputError for a combination that cannot run."""
+    if name not in BACKENDS:
+        raise InputError('backend must be one of {}, not {!r}'.format(BACKENDS, name))
     if precision not in PRECISIONS:
         raise InputError('precision must be one of {}, not {!r}'.format(
             PRECISIONS, precision))
-    device = devices.get_device(device)
     on_cpu = device.xp is numpy
     if fp16 and (on_cpu or name not in ('auto', 'chainer')):
         raise InputError('--fp16 needs the chainer backend on a GPU (-g N), not '
@@ -393,36 +440,56 @@ def make_backend(name, model, device, stats, threads=None, precision='fp32',
         raise InputError('--precision {} needs the openvino backend on the CPU{}'.format(
             precision, ' (pip install openvino)' if chose_automatically and on_cpu
             else '; this is {} on {}'.format(name, device)))
-    if name == 'chainer':
-        return ChainerBackend(model, device, fp16), note
-    if not on_cpu:
+    if name != 'chainer' and not on_cpu:
         raise InputError('backend {} runs on the CPU only; use --backend chainer '
                          'with device {}'.format(name, device))
-    onnx_bytes = onnx_graph.to_onnx(model, stats).SerializeToString()
+    return name, note
+
+
+def build_backend(name, model, device, stats, threads=None, precision='fp32',
+                  streams=None, fp16=False):
+    """The backend ``name`` (as :func:`choose_backend` gives it) for
+    ``model``; the ONNX backends get the graph exported once, in the layout
+    their runtime runs fastest. GraphLoadError when the runtime refuses it."""
+    if name == 'chainer':
+        return ChainerBackend(model, device, fp16)
     if name == 'openvino':
+        graph = onnx_graph.to_onnx(model, stats, space_to_depth=True).SerializeToString()
         try:
-            return OpenVINOBackend(
-                onnx_graph.to_onnx(model, stats, space_to_depth=True).SerializeToString(),
-                precision, threads, streams), note
+            return OpenVINOBackend(graph, precision, threads, streams)
         except RuntimeError as e:  # OpenVINO's own errors, e.g. an op it lacks
-            if not chose_automatically or precision != 'fp32':
-                raise InputError('OpenVINO cannot load the exported graph: {}'.format(
-                    str(e).strip().splitlines()[-1]))
-            name, note = 'opencv', ('OpenVINO cannot run the exported graph, so the '
-                                    'slower opencv backend is used')
+            raise GraphLoadError('OpenVINO', e)
+    graph = onnx_graph.to_onnx(model, stats).SerializeToString()
     if name == 'opencv':
         if threads:
             cv2.setNumThreads(threads)
         try:
-            return OpenCVBackend(onnx_bytes), note
+            return OpenCVBackend(graph)
         except cv2.error as e:
-            if not chose_automatically:
-                raise InputError('OpenCV {} cannot load the exported graph: {}'.format(
-                    cv2.__version__, str(e).strip().splitlines()[-1]))
-            return ChainerBackend(model, device), (
-                'OpenCV {} cannot run the exported graph, so the slower chainer '
-                'backend is used'.format(cv2.__version__))
-    return OnnxRuntimeBackend(onnx_bytes, threads), note
+            raise GraphLoadError('OpenCV ' + cv2.__version__, e)
+    return OnnxRuntimeBackend(graph, threads)
+
+
+def make_backend(name, model, device, stats, threads=None, precision='fp32',
+                 streams=None, fp16=False):
+    """The backend ``name`` for ``model`` (:func:`choose_backend`, then
+    :func:`build_backend`); where 'auto' picked a runtime that cannot load
+    the graph, the next slower one (FALLBACKS). Returns (backend, note): the
+    note says why 'auto' fell back, or ''. ``fp16``: float16 inference,
+    Chainer on a GPU only (on the CPU it is slower than float32 and the ONNX
+    backends run their own precisions)."""
+    device = devices.get_device(device)
+    chosen, note = choose_backend(name, device, precision, fp16)
+    while True:
+        try:
+            return build_backend(chosen, model, device, stats, threads, precision,
+                                 streams, fp16), note
+        except GraphLoadError as e:
+            if name != 'auto' or precision != 'fp32':
+                raise InputError(str(e))
+            chosen = FALLBACKS[chosen]
+            note = ('{} cannot run the exported graph, so the slower {} backend is '
+                    'used'.format(e.runtime, chosen))
 
 
 def add_arguments(parser, stats_default='instance', stats_default_text=None):
@@ -494,8 +561,6 @@ class Stylizer:
         stats = net.stats_name(stats)
         if stats not in STATS:
             raise InputError('stats must be one of {}, not {!r}'.format(STATS, stats))
-        if backend not in BACKENDS:
-            raise InputError('backend must be one of {}, not {!r}'.format(BACKENDS, backend))
         if padding < 0 or median_filter < 0 or batch < 1:
             raise InputError('padding and median_filter must be >= 0 and batch >= 1')
         if median_filter and median_filter % 2 == 0:
@@ -525,10 +590,9 @@ class Stylizer:
     @property
     def frames_per_call(self):
         """How many video frames to hand to ``stylize`` at once: ``batch``, or
-        for openvino enough to keep its requests busy while Python pads and
-        crops (results never depend on it)."""
-        requests = getattr(self.backend, 'requests', 1)
-        return max(self.batch, 2 * requests) if requests > 1 else self.batch
+        more where the backend keeps several in flight (openvino); results
+        never depend on it."""
+        return self.backend.frames_per_call(self.batch)
 
     def infer(self, frames):
         """The net on ``frames`` (same-size list), in batches; raw uint8 results."""
@@ -542,18 +606,11 @@ class Stylizer:
                                  MAX_PIXELS / 1e6))
         self.check_memory(width, height, padded)
         results = [None] * len(frames)
-        if isinstance(self.backend, OpenVINOBackend):
-            def finish(index, y):
-                results[index] = to_uint8(y[0], self.padding, height, width)
-            self.backend.infer_each((pad_frame(f, self.padding)[None] for f in frames),
-                                    finish)
-            return results
-        for start in range(0, len(frames), self.batch):
-            chunk = frames[start:start + self.batch]
-            x = numpy.stack([pad_frame(f, self.padding) for f in chunk])
-            y = self.backend(x)
-            for i, out in enumerate(y):
-                results[start + i] = to_uint8(out, self.padding, height, width)
+
+        def finish(index, y):
+            results[index] = to_uint8(y, self.padding, height, width)
+        self.backend.infer_each((pad_frame(f, self.padding) for f in frames), finish,
+                                self.batch)
         return results
 
     def memory_needed(self, padded_pixels):

@@ -122,6 +122,21 @@ def test_requests_in_flight_give_one_at_a_time_frames_in_order(models, streams):
     assert not numpy.array_equal(together[0], together[1])
 
 
+def test_the_graph_is_exported_once_in_the_layout_of_its_runtime(models, monkeypatch):
+    exported = []
+    to_onnx = stylize.onnx_graph.to_onnx
+
+    def counted(model, stats, space_to_depth=False):
+        exported.append(space_to_depth)
+        return to_onnx(model, stats, space_to_depth)
+    monkeypatch.setattr(stylize.onnx_graph, 'to_onnx', counted)
+    stylize.Stylizer(models['resize'], backend='openvino')
+    assert exported == [True]
+    del exported[:]
+    stylize.Stylizer(models['resize'], backend='opencv')
+    assert exported == [False]
+
+
 def test_compiled_sizes_are_bounded(models):
     stylizer = stylize.Stylizer(models['deconv'], backend='openvino', padding=0,
                                 median_filter=0)
