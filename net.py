@@ -39,8 +39,16 @@ def stats_name(text):
     """The BatchNorm statistics choice (``--stats``, ``stats=``) under its
     current name: ``'image'``, its name in earlier builds, becomes
     ``'instance'``; anything else is returned as it is (to be checked
-    against STATS). Also an argparse ``type``."""
+    against STATS by :func:`check_stats`). Also an argparse ``type``."""
     return OLD_STATS_NAMES.get(text, text)
+
+
+def check_stats(stats):
+    """``stats`` under its current name; InputError unless it is one of STATS."""
+    stats = stats_name(stats)
+    if stats not in STATS:
+        raise InputError('stats must be one of {}, not {!r}'.format(STATS, stats))
+    return stats
 
 
 def per_image_normalization(x, bn):
@@ -87,7 +95,7 @@ class FastStyleNet(chainer.Chain):
         if arch not in ARCHS:
             raise ValueError('arch must be one of {}'.format(ARCHS))
         self.arch = arch
-        self.stats = stats_name(stats)
+        self.stats = stats
         with self.init_scope():
             self.c1 = L.Convolution2D(3, 32, 9, stride=1, pad=4)
             self.c2 = L.Convolution2D(32, 64, 4, stride=2, pad=1)
@@ -110,6 +118,15 @@ class FastStyleNet(chainer.Chain):
             self.b3 = L.BatchNormalization(128)
             self.b4 = L.BatchNormalization(64)
             self.b5 = L.BatchNormalization(32)
+
+    @property
+    def stats(self):
+        """The BatchNorm statistics used outside training: 'instance' or 'running'."""
+        return self._stats
+
+    @stats.setter
+    def stats(self, value):
+        self._stats = check_stats(value)
 
     def forward(self, x):
         """RGB in [0, 255], shape (N, 3, H, W) with H, W multiples of 4 -> same range."""

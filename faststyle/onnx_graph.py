@@ -194,9 +194,7 @@ def to_onnx(model, stats='instance', space_to_depth=False):
     OpenVINO, not in OpenCV (measured), same numbers up to float rounding.
     """
     onnx, helper, numpy_helper = _import_onnx()
-    stats = net.stats_name(stats)
-    if stats not in net.STATS:
-        raise InputError('stats must be one of {}'.format(net.STATS))
+    stats = net.check_stats(stats)
     model.to_device('@numpy')
     g = GraphBuilder(helper, numpy_helper, model, stats, space_to_depth)
     model.layers(g, 'input')  # names its last node 'output'

@@ -558,9 +558,6 @@ class Stylizer:
     def __init__(self, model_path, device='@numpy', backend='auto', stats='instance',
                  padding=PADDING, median_filter=MEDIAN_FILTER, keep_colors=False, batch=1,
                  threads=None, precision='fp32', streams=None, fp16=False):
-        stats = net.stats_name(stats)
-        if stats not in STATS:
-            raise InputError('stats must be one of {}, not {!r}'.format(STATS, stats))
         if padding < 0 or median_filter < 0 or batch < 1:
             raise InputError('padding and median_filter must be >= 0 and batch >= 1')
         if median_filter and median_filter % 2 == 0:
@@ -575,12 +572,11 @@ class Stylizer:
         self.median_filter = median_filter
         self.keep_colors = keep_colors
         self.batch = batch
-        self.stats = stats
-        model = net.load_model(model_path, stats=stats)
+        model = net.load_model(model_path, stats=stats)  # checks stats
+        self.stats = model.stats
         self.arch = model.arch
-        self.backend, self.backend_note = make_backend(backend, model, device, stats,
-                                                       threads, precision, streams,
-                                                       fp16)
+        self.backend, self.backend_note = make_backend(
+            backend, model, device, self.stats, threads, precision, streams, fp16)
         self.precision = precision
 
     @property

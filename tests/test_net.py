@@ -6,6 +6,7 @@ import pytest
 
 import cfns_reference
 import net
+from faststyle.errors import InputError
 
 
 def save_cfns_model(path, arrays):
@@ -59,3 +60,13 @@ def test_old_stats_name_image_loads_as_instance(tmp_path):
         old = net.load_model(path, stats='image')(x).array
         new = net.load_model(path, stats='instance')(x).array
     assert numpy.array_equal(old, new)
+
+
+@pytest.mark.parametrize('stats', ['Instance', 'runing', None])
+def test_unknown_stats_are_refused_not_taken_for_instance(stats):
+    with pytest.raises(InputError, match='stats must be one of'):
+        net.FastStyleNet('resize', stats=stats)
+    model = net.FastStyleNet('resize', stats='running')
+    with pytest.raises(InputError, match='stats must be one of'):
+        model.stats = stats
+    assert model.stats == 'running'
