@@ -21,6 +21,7 @@ from PIL import Image
 from faststyle import camera
 from faststyle import cli
 from faststyle import devices
+from faststyle import folders
 from faststyle import images
 from faststyle import pipeline
 from faststyle import stylize
@@ -102,9 +103,8 @@ def expand_inputs(paths):
     files = []
     for path in paths:
         if os.path.isdir(path):
-            files.extend(sorted(os.path.join(path, name) for name in os.listdir(path)
-                                if kind_of(name) and
-                                os.path.isfile(os.path.join(path, name))))
+            files.extend(folders.list_files(
+                path, images.IMAGE_EXTENSIONS + video.VIDEO_EXTENSIONS))
         else:
             files.append(path)
     several = len(paths) > 1 or any(os.path.isdir(path) for path in paths)

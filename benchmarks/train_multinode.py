@@ -62,7 +62,7 @@ def measure(args):
     config = train_config(args)
     comm = multinode.create_communicator(args.communicator) if args.communicator else None
     device = training.get_device(config, comm)
-    train_data, _ = training.open_training_data(config, comm)
+    train_data = training.open_training_data(config, comm).data
     trainer, _ = training.build_trainer(config, device, train_data, comm)
     updater = trainer.updater
     model = updater.get_optimizer('main').target

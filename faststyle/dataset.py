@@ -6,6 +6,7 @@ import chainer
 import numpy
 from PIL import Image
 
+from faststyle import folders
 from faststyle import images
 from faststyle.errors import InputError
 
@@ -17,14 +18,7 @@ def list_images(directory):
     if not os.path.isdir(directory):
         raise InputError('dataset {} is a file, not a directory of images'.format(
             directory))
-    paths = []
-    for root, dirs, files in os.walk(directory):
-        dirs.sort()
-        # Regular files only: a FIFO named .jpg would hang the reader.
-        paths.extend(os.path.join(root, name) for name in sorted(files)
-                     if os.path.splitext(name)[1].lower() in images.IMAGE_EXTENSIONS
-                     and os.path.isfile(os.path.join(root, name)))
-    return paths
+    return folders.list_files(directory, images.IMAGE_EXTENSIONS, recursive=True)
 
 
 def readable_images(paths):
@@ -108,15 +102,6 @@ def load_preview(path, crop_size):
     scale = max(PREVIEW_SIDE, crop_size) / max(image.size)
     size = tuple(max(4, 4 * int(round(side * scale / 4))) for side in image.size)
     return numpy.asarray(image.resize(size, Image.BILINEAR))
-
-
-def first_path(data):
-    """The file of the first image of ``data``: an ImageDataset, or the
-    chainer SubDataset of one that ChainerMN's scatter_dataset makes (then
-    the first image of the whole set; SubDataset has no public accessor)."""
-    while isinstance(data, chainer.datasets.SubDataset):
-        data = data._dataset
-    return data.paths[0]
 
 
 # A short side above this many crop sizes makes CFNS's unscaled crop a small

@@ -17,7 +17,6 @@ and style distance.
 import itertools
 import math
 import os
-import re
 import sys
 
 import cv2
@@ -25,6 +24,7 @@ import numpy
 
 from faststyle import cli
 from faststyle import flow as flowlib
+from faststyle import folders
 from faststyle import images
 from faststyle import quality
 from faststyle import video
@@ -43,21 +43,13 @@ ASPECT_TOLERANCE = 0.03
 
 # --- reading frames ------------------------------------------------------------
 
-def natural_key(name):
-    """'frame_10.png' after 'frame_9.png'."""
-    return [int(part) if part.isdigit() else part.lower()
-            for part in re.split(r'(\d+)', name)]
-
-
 def frame_files(folder):
-    # Regular files only: a FIFO named .jpg would hang the reader.
-    names = [n for n in os.listdir(folder)
-             if os.path.splitext(n)[1].lower() in images.IMAGE_EXTENSIONS
-             and os.path.isfile(os.path.join(folder, n))]
-    if not names:
+    """The image files of ``folder``, in frame order (numbers in natural order)."""
+    paths = folders.list_files(folder, images.IMAGE_EXTENSIONS, key=folders.natural_key)
+    if not paths:
         raise InputError('{}: no image files ({}) in this folder'.format(
             folder, ', '.join(images.IMAGE_EXTENSIONS)))
-    return [os.path.join(folder, n) for n in sorted(names, key=natural_key)]
+    return paths
 
 
 def iter_video(path):

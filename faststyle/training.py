@@ -133,6 +133,9 @@ def get_device(config, comm=None):
 def build_trainer(config, device, train_data, comm=None, snapshots=None):
     """Model, optimizer, updater and trainer with every extension, ready to run.
 
+    ``train_data``: an ImageDataset, or under MPI this process's share of one
+    (then previews need ``config.preview_image``, which :func:`train` sets).
+
     ``snapshots`` (trainer_extensions.Snapshots, default: the one of
     ``config.output``) is where the savers write; the caller keeps it to save
     at the end and to say what was saved."""
@@ -188,7 +191,7 @@ def build_trainer(config, device, train_data, comm=None, snapshots=None):
     if not config.no_progress and sys.stdout.isatty():
         trainer.extend(chainer_extensions.ProgressBar(update_interval=1))
     if config.preview_interval > 0:
-        preview = dataset.load_preview(config.preview_image or dataset.first_path(train_data),
+        preview = dataset.load_preview(config.preview_image or train_data.paths[0],
                                        config.image_size)
         trainer.extend(
             trainer_extensions.Preview(preview, snapshots.stem + '_preview'),
@@ -278,24 +281,31 @@ def describe(config, train_data, skipped, vgg, comm=None):
               'not learn a style; {}.'.format(config.vgg, vgg16_weights.HOW_TO_GET))
 
 
+# What open_training_data gives: the dataset of this process, the files it
+# skipped and the first image of the whole set (the default preview); the
+# last two on the process that read the directory only.
+TrainingData = collections.namedtuple('TrainingData', 'data skipped first_path')
+
+
 def open_training_data(config, comm):
-    """The dataset; under MPI rank 0 reads the directory and scatters it.
+    """The TrainingData; under MPI rank 0 reads the directory and scatters it.
 
     Whoever reads it notes when CFNS's unscaled crops would be small
     patches of the images (their sizes come from the headers already read)."""
-    train_data, skipped = None, None
+    train_data, skipped, first_path = None, None, None
     if multinode.is_writer(comm):
         train_data, skipped = dataset.open_dataset(config.dataset, config.image_size,
                                                    config.scale_crops)
+        first_path = train_data.paths[0]
         note = '' if config.scale_crops else dataset.patch_note(train_data.sizes,
                                                               config.image_size)
         if note:
             print('note: ' + note)
-    if comm is None:
-        return train_data, skipped
-    import chainermn
-    return chainermn.scatter_dataset(train_data, comm, shuffle=True,
-                                     seed=config.seed), skipped
+    if comm is not None:
+        import chainermn
+        train_data = chainermn.scatter_dataset(train_data, comm, shuffle=True,
+                                               seed=config.seed)
+    return TrainingData(train_data, skipped, first_path)
 
 
 def check_outputs(config, snapshots):
@@ -324,7 +334,9 @@ def train(config):
         if multinode.is_writer(comm):
             check_outputs(config, snapshots)
         device = get_device(config, comm)
-        train_data, skipped = open_training_data(config, comm)
+        train_data, skipped, first_path = open_training_data(config, comm)
+        if config.preview_image is None and first_path is not None:
+            config = dataclasses.replace(config, preview_image=first_path)
         trainer, vgg = build_trainer(config, device, train_data, comm, snapshots)
         if multinode.is_writer(comm):
             describe(config, train_data, skipped, vgg, comm)

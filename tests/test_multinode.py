@@ -13,6 +13,7 @@ import sys
 import chainer
 import numpy
 import pytest
+from PIL import Image
 
 from conftest import ROOT, assert_same_arrays, model_arrays, write_image
 
@@ -236,6 +237,25 @@ def test_an_error_on_rank_0_alone_ends_the_job(workdir, vgg_path, tmp_path):
     assert result.returncode == 1
     assert result.stderr.count('error: preview image {} does not exist'.format(missing)) == 1
     assert 'Traceback' not in result.stderr
+
+
+def test_the_default_preview_is_the_first_image_of_the_whole_set(workdir, vgg_path,
+                                                                 tmp_path):
+    """Rank 0 holds a shuffled share of the images; its previews still show
+    the first image of the whole dataset, as one process's do."""
+    images = tmp_path / 'images'
+    images.mkdir()
+    # Only the first image is wide, so the preview's size tells which it shows.
+    for i in range(4):
+        write_image(str(images / 'img{}.png'.format(i)), (64 if i == 0 else 40, 36), seed=i)
+    result = mpirun(tmp_path, TRAIN, train_args(workdir, vgg_path, '-d', str(images),
+                                                '-e', '1', '--preview_interval', '1',
+                                                '-o', 'p'))
+    assert result.returncode == 0, result.stderr
+    previews = sorted((tmp_path / 'models' / 'p_preview').iterdir())
+    assert [p.name for p in previews] == ['iter_0000001.jpg']
+    wide = dataset.load_preview(str(images / 'img0.png'), 32)
+    assert Image.open(str(previews[0])).size == (wide.shape[1], wide.shape[0]) == (512, 288)
 
 
 def test_a_nan_on_one_rank_stops_every_rank(workdir, vgg_path):
