@@ -545,7 +545,7 @@ def test_vgg_conversion_from_chainer_npz(tmp_path):
     numpy.testing.assert_array_equal(vgg.conv3_2.W.array, arrays['conv3_2/W'])
 
 
-# --- issue 13: behaviour that had no test ----------------------------------
+# --- flags and behaviour: names, noise, preprocessing, previews, resuming ---------
 
 def test_output_name_defaults_to_the_style_name_as_cfns(tmp_path, image_dir, vgg_path):
     styles = tmp_path / 'styles'
