@@ -1,7 +1,7 @@
 """The jobs/ scripts through sbatch on a one-node SLURM (slurm_cluster.py), on CPU.
 
 Run with ``make slurm-test`` (root; installs slurm-wlm and munge if missing).
-``make test`` leaves this folder out (pytest.ini, norecursedirs): without
+``make test`` leaves this folder out (pyproject.toml, norecursedirs): without
 SLURM these tests fail, they do not skip.
 
 The jobs are submitted from a folder laid out like a checkout (the commands,
