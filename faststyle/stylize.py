@@ -168,6 +168,11 @@ class Backend:
         per forward pass) so that the backend is kept busy."""
         return batch
 
+    def frames_in_memory(self, batch):
+        """How many frames' working memory a forward pass holds at its peak
+        (``batch`` to a pass)."""
+        return batch
+
     def infer_each(self, inputs, finish, batch=1):
         """Run each (3, H, W) float32 array of the iterable ``inputs`` (all one
         size), ``batch`` to a forward pass, and call ``finish(index, output)``
@@ -314,6 +319,10 @@ class OpenVINOBackend(Backend):
         """Enough frames to keep the requests busy while Python pads and crops."""
         return max(batch, 2 * self.requests)
 
+    def frames_in_memory(self, batch):
+        """One: a request takes one frame, and the requests share one plan."""
+        return 1
+
     def infer_each(self, inputs, finish, batch=1):
         """:meth:`Backend.infer_each`, one frame to a request whatever
         ``batch``. ``inputs`` is read lazily and the requests take frames in
@@ -405,7 +414,7 @@ class GraphLoadError(Exception):
 
     def __init__(self, runtime, error):
         self.runtime = runtime
-        self.reason = str(error).strip().splitlines()[-1]
+        self.reason = last_line(error)
         super().__init__('{} cannot load the exported graph: {}'.format(
             runtime, self.reason))
 
@@ -611,10 +620,10 @@ class Stylizer:
 
     def memory_needed(self, padded_pixels):
         """Bytes stylize() takes at its peak for frames of ``padded_pixels``
-        (with padding): a batch of them with the Chainer and ONNX backends,
-        one frame per request with OpenVINO (its requests share one plan)."""
-        frames = 1 if isinstance(self.backend, OpenVINOBackend) else self.batch
-        return BYTES_PER_PIXEL[self.backend_name] * padded_pixels * frames
+        (with padding): as many frames as the backend holds at once
+        (Backend.frames_in_memory: a batch, or one with OpenVINO)."""
+        return (BYTES_PER_PIXEL[self.backend_name] * padded_pixels *
+                self.backend.frames_in_memory(self.batch))
 
     def check_memory(self, width, height, padded_pixels):
         """InputError, before the net runs, when the frame needs more memory
@@ -627,7 +636,7 @@ class Stylizer:
                 'pixel with padding {}); this machine has {:.1f} GB left: shrink it{}'
                 .format(width, height, needed / 1e9, self.backend_name,
                         BYTES_PER_PIXEL[self.backend_name], self.padding, left / 1e9,
-                        '' if self.backend_name == 'openvino' or self.batch == 1
+                        '' if self.backend.frames_in_memory(self.batch) == 1
                         else ' or lower --batch'))
 
     def stylize(self, frames):

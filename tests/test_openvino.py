@@ -137,6 +137,12 @@ def test_the_graph_is_exported_once_in_the_layout_of_its_runtime(models, monkeyp
     assert exported == [False]
 
 
+def test_memory_estimate_counts_one_frame_whatever_the_batch(models):
+    # A request takes one frame and the requests share one plan.
+    stylizer = stylize.Stylizer(models['resize'], backend='openvino', batch=3)
+    assert stylizer.memory_needed(1000) == 1000 * stylize.BYTES_PER_PIXEL['openvino']
+
+
 def test_compiled_sizes_are_bounded(models):
     stylizer = stylize.Stylizer(models['deconv'], backend='openvino', padding=0,
                                 median_filter=0)

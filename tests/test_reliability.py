@@ -88,7 +88,7 @@ def test_a_state_or_vgg_file_given_as_a_model_says_what_it_is(
     ours = str(tmp_path / 'models' / 'x.state')
     args = train.parse_args(small_args(image_dir, style_path, vgg_path))
     data, _ = dataset.open_dataset(image_dir, 32)
-    trainer, _ = train.build_trainer(args, chainer.get_device('@numpy'), data)
+    trainer, _ = training.build_trainer(args, chainer.get_device('@numpy'), data)
     trainer.updater.update()  # Adam's moments exist from the first step on
     cfns = str(tmp_path / 'cfns.state')
     chainer.serializers.save_npz(cfns, trainer.updater.get_optimizer('main'))
@@ -112,8 +112,8 @@ def test_initmodel_of_the_other_layout_gives_one_consistent_note(
     args = train.parse_args(small_args(image_dir, style_path, vgg_path, '-i', resize))
     assert args.arch == 'deconv' and args.lambda_noise > 0
     data, skipped = dataset.open_dataset(image_dir, 32)
-    trainer, vgg = train.build_trainer(args, chainer.get_device('@numpy'), data)
-    train.describe(args, data, skipped, vgg)
+    trainer, vgg = training.build_trainer(args, chainer.get_device('@numpy'), data)
+    training.describe(args, data, skipped, vgg)
     out = capsys.readouterr().out
     assert 'is a resize net; training that layout' in out
     assert 'resize net, L_pop' in out
