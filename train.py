@@ -62,6 +62,10 @@ def parse_args(argv=None):
                       'never removed (default: keep all, as CFNS)')
     p.add_argument('--image_size', type=int,
                    help='training crop size (a multiple of 4)')
+    p.add_argument('--style_size', type=int,
+                   help='side of the square the style image is resized to '
+                        '(default: --image_size, as CFNS); larger shows the '
+                        'painting\'s strokes larger against the crop')
     cli.add_flag(p, '--scale_crops', action='store_true',
                  help='scale each dataset image so that its short side is '
                       '--image_size before the centre crop, so that a crop shows '

@@ -39,8 +39,9 @@ import vgg16
 class TrainConfig:
     """One training run. Defaults are CFNS's, plus the noise-stability loss.
 
-    Four defaults depend on other settings and are filled in when left None:
+    Five defaults depend on other settings and are filled in when left None:
     ``output`` (the style image's file name without extension, as CFNS),
+    ``style_size`` (``image_size``, as CFNS),
     ``lambda_feat`` (30 for a loss network converted from HED, whose
     features need it to keep the scene, else CFNS's 1.0), ``loss_margin``
     (an eighth of ``image_size``) and ``noise_count`` (1000 at 512x512,
@@ -63,6 +64,7 @@ class TrainConfig:
     checkpoint: int = 0
     keep_snapshots: Optional[int] = None
     image_size: int = 256
+    style_size: Optional[int] = None
     scale_crops: bool = False
     loss_margin: Optional[int] = None
     vgg: str = 'vgg16.model'
@@ -85,6 +87,10 @@ class TrainConfig:
     def __post_init__(self):
         if self.image_size < 16 or self.image_size % 4:
             raise InputError('--image_size must be a multiple of 4 and at least 16')
+        if self.style_size is None:
+            self.style_size = self.image_size
+        if self.style_size < 16:
+            raise InputError('--style_size must be at least 16')
         if self.loss_margin is None:
             self.loss_margin = self.image_size // 8
         if not 0 <= self.loss_margin <= self.image_size // 4:
@@ -157,7 +163,7 @@ def build_trainer(config, device, train_data, comm=None, snapshots=None):
 
     vgg = vgg16.load_vgg(config.vgg, config.vgg_preprocessing)
     vgg.to_device(device)
-    style = dataset.load_style(config.style_image, config.image_size)
+    style = dataset.load_style(config.style_image, config.style_size)
     order = dataset.ReproducibleShuffle(config.seed, len(train_data), config.batchsize)
     iterator = chainer.iterators.SerialIterator(
         train_data, config.batchsize, order_sampler=order)

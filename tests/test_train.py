@@ -512,6 +512,7 @@ def test_bad_inputs_give_one_line_errors(tmp_path, image_dir, style_path, vgg_pa
     evil = str(tmp_path / 'evil.model')
     numpy.savez(evil, c1=numpy.array([object()], dtype=object))
     fails(train_args(image_dir, style_path, vgg_path, '-i', evil + '.npz'), 'pickled')
+    fails(train_args(image_dir, style_path, vgg_path, '--style_size', '8'), '--style_size')
     assert not os.path.exists(str(tmp_path / 'models' / 'x.model'))
 
 
@@ -927,3 +928,25 @@ def test_default_loss_margin_and_content_weight_follow_the_size_and_loss_network
     result = run_train(*train_args(image_dir, style_path, vgg_path, '--loss_margin', '9'),
                        cwd=str(tmp_path))
     assert result.returncode == 2 and 'loss_margin' in result.stderr
+
+
+@pytest.mark.parametrize('style_size', [None, 48])
+def test_style_size_sets_the_size_of_the_style_grams(image_dir, style_path, vgg_path,
+                                                     style_size):
+    from PIL import Image
+    from faststyle import losses
+    config = small_config(image_dir, style_path, vgg_path, style_size=style_size)
+    data, _ = dataset.open_dataset(image_dir, 32)
+    trainer, _ = training.build_trainer(config, chainer.get_device('@numpy'), data)
+    # CFNS's rule: the style resized (bilinear) to a square of --image_size;
+    # --style_size replaces that side. Gram matrices written out in numpy.
+    side = style_size or 32
+    style = numpy.asarray(Image.open(style_path).convert('RGB').resize(
+        (side, side), Image.BILINEAR), numpy.float32).transpose(2, 0, 1)[None]
+    vgg = trainer.updater.vgg
+    with chainer.using_config('train', False), chainer.no_backprop_mode():
+        features = [f.array for f in vgg(style)]
+    for f, gram in zip(features, trainer.updater.style_grams):
+        flat = f.reshape(f.shape[1], -1)
+        expected = flat @ flat.T / flat.size
+        numpy.testing.assert_allclose(gram[0], expected, rtol=1e-4, atol=1e-6)
