@@ -6,9 +6,18 @@ import pytest
 from PIL import Image
 
 from faststyle import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
+from faststyle import npz
 from faststyle import vgg16_weights
+import net
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def one_error_line(text):
+    """Whether ``text`` (a command's stderr) is one ``error: ...`` line and no
+    traceback: how every command reports bad input or a failure."""
+    lines = text.strip().splitlines()
+    return len(lines) == 1 and lines[0].startswith('error: ') and 'Traceback' not in text
 
 
 @pytest.fixture(scope='session')
@@ -46,6 +55,22 @@ def style_path(tmp_path):
     return write_image(str(tmp_path / 'style.jpg'), (48, 48), seed=99)
 
 
+def small_args(image_dir, style_path, vgg_path, *extra):
+    """train.py's flags for one epoch on 32-pixel crops, without previews, a
+    loss line every iteration; the progress bar is left to the test."""
+    return ['-d', image_dir, '-s', style_path, '--vgg', vgg_path, '--image_size', '32',
+            '--preview_interval', '0', '--log_interval', '1', '-e', '1'] + list(extra)
+
+
+@pytest.fixture
+def model_path(tmp_path):
+    """A random resize-layout FastStyleNet saved as a .model (seed 0)."""
+    path = str(tmp_path / 'keep.model')
+    numpy.random.seed(0)
+    npz.save_npz(path, net.FastStyleNet('resize'))
+    return path
+
+
 def model_arrays(path):
     """The arrays of a saved .model or .state (an npz archive), by name."""
     with numpy.load(path) as archive:
@@ -66,3 +91,10 @@ def assert_same_arrays(path, expected_path, rounding_only=()):
                                           atol=1e-5 * scale, err_msg=key)
         else:
             numpy.testing.assert_array_equal(actual[key], expected[key], err_msg=key)
+
+
+def write_npz(path, arrays):
+    """``arrays`` saved at ``path`` exactly (numpy.savez would add .npz)."""
+    numpy.savez(path, **arrays)
+    os.replace(path + '.npz' if not path.endswith('.npz') else path, path)
+    return path

@@ -14,10 +14,16 @@ from PIL import Image, ImageFilter
 from helpers_generate import (REPO, ffmpeg_exe, has_audio, make_frames, make_model,
                               make_video_ffmpeg, make_video_opencv, read_video)
 
+import chainer  # NOQA: E402
 import cfns_reference  # NOQA: E402
+from conftest import one_error_line, small_args, write_image  # NOQA: E402
+from faststyle import dataset  # NOQA: E402
 import generate  # NOQA: E402
+from faststyle import images  # NOQA: E402
 import net  # NOQA: E402
 from faststyle import stylize  # NOQA: E402
+import train  # NOQA: E402
+from faststyle import training  # NOQA: E402
 from faststyle import video  # NOQA: E402
 from faststyle import pipeline
 
@@ -679,11 +685,6 @@ def test_one_rule_for_outputs_that_exist(models, tmp_path, capsys):
 
 # --- bad input: one line, non-zero exit, the rest still done --------------------
 
-def one_error_line(err):
-    lines = [line for line in err.splitlines() if line.strip()]
-    return len(lines) == 1 and lines[0].startswith('error: ') and 'Traceback' not in err
-
-
 @pytest.fixture
 def bad_files(tmp_path):
     files = {}
@@ -753,6 +754,31 @@ def test_bad_model(which, tmp_path, capsys):
     assert not (tmp_path / 'o.png').exists()
 
 
+def test_a_state_or_vgg_file_given_as_a_model_says_what_it_is(
+        tmp_path, image_dir, style_path, vgg_path, monkeypatch, capsys):
+    """generate.py -m with train.py's .state, CFNS's .state (Adam's arrays)
+    or the VGG16 file: one line saying what the file is, exit 2."""
+    monkeypatch.chdir(tmp_path)
+    assert train.main(small_args(image_dir, style_path, vgg_path, '--no_progress',
+                                 '-o', 'x')) in (0, None)
+    ours = str(tmp_path / 'models' / 'x.state')
+    args = train.parse_args(small_args(image_dir, style_path, vgg_path))
+    data, _ = dataset.open_dataset(image_dir, 32)
+    trainer, _ = training.build_trainer(args, chainer.get_device('@numpy'), data)
+    trainer.updater.update()  # Adam's moments exist from the first step on
+    cfns = str(tmp_path / 'cfns.state')
+    chainer.serializers.save_npz(cfns, trainer.updater.get_optimizer('main'))
+    image = str(tmp_path / 'in.png')
+    write_image(image, (16, 16), seed=1)
+    for path, says in ((ours, '.state snapshot'), (cfns, '.state snapshot'),
+                       (vgg_path, 'VGG16 loss network')):
+        status = generate.main([image, '-m', path, '-o', str(tmp_path / 'out.png')])
+        err = capsys.readouterr().err
+        assert status == 2 and one_error_line(err), err
+        assert err.startswith('error: {}: not a fast-style model: '.format(path)), err
+        assert says in err and 'shape None' not in err, err
+
+
 def test_several_inputs_bad_one_reported_rest_done(models, bad_files, tmp_path, capsys):
     good = tmp_path / 'good.png'
     Image.fromarray(make_frames(1, 20, 28)[0]).save(good)
@@ -764,6 +790,54 @@ def test_several_inputs_bad_one_reported_rest_done(models, bad_files, tmp_path, 
     assert sorted(os.listdir(out_dir)) == ['good.png']
     assert err.count('error: ') == 2 and 'Traceback' not in err
     assert '1 written, 0 skipped, 2 failed' in out
+
+
+def test_a_too_large_input_does_not_end_the_batch(tmp_path, model_path, monkeypatch,
+                                                  capsys):
+    inputs = tmp_path / 'in'
+    inputs.mkdir()
+    write_image(str(inputs / 'big.png'), (40, 40), seed=1)
+    write_image(str(inputs / 'small.png'), (8, 8), seed=2)
+    monkeypatch.setattr(images, 'MAX_PIXELS', 1000)
+    status = generate.main([str(inputs), '-m', model_path, '-o', str(tmp_path / 'out'),
+                            '--backend', 'chainer', '--padding', '0'])
+    out, err = capsys.readouterr()
+    assert status == 2
+    assert one_error_line(err) and 'big.png: 40x40 is 0 megapixels, more than' in err
+    assert 'done: 1 written, 0 skipped, 1 failed' in out
+    assert os.listdir(str(tmp_path / 'out')) == ['small.png']
+
+
+def test_openvino_out_of_memory_does_not_end_the_batch(tmp_path, model_path,
+                                                       monkeypatch, capsys):
+    """OpenVINO reports memory running out (as under ``ulimit -v`` with a
+    4000x4000 image) with its own RuntimeError, not MemoryError: one line
+    naming the input, the other inputs still done, exit 1 (the work failed,
+    not the input). Its message is imitated: a real one needs gigabytes."""
+    from faststyle import stylize
+    assert stylize.import_openvino() is not None, (
+        'openvino is missing: `make test` installs it (requirements.txt)')
+    inputs = tmp_path / 'in'
+    inputs.mkdir()
+    write_image(str(inputs / 'big.png'), (40, 40), seed=1)
+    write_image(str(inputs / 'small.png'), (8, 8), seed=2)
+    compile_for_size = stylize.OpenVINOBackend.requests_for
+
+    def requests_for(self, height, width):
+        if height * width > 30 * 30:
+            raise RuntimeError('Exception from src/inference/src/cpp/core.cpp:109:\n'
+                               'Failed to allocate 6553600000 bytes of memory')
+        return compile_for_size(self, height, width)
+    monkeypatch.setattr(stylize.OpenVINOBackend, 'requests_for', requests_for)
+    status = generate.main([str(inputs), '-m', model_path, '-o', str(tmp_path / 'out'),
+                            '--backend', 'openvino', '--padding', '0'])
+    out, err = capsys.readouterr()
+    assert status == 1, err
+    assert one_error_line(err), err
+    assert 'big.png: out of memory (OpenVINO could not allocate its memory (Failed to ' \
+        'allocate 6553600000 bytes of memory))' in err
+    assert 'done: 1 written, 0 skipped, 1 failed' in out
+    assert os.listdir(str(tmp_path / 'out')) == ['small.png']
 
 
 @pytest.mark.parametrize('kind', ['png', 'mp4'])
@@ -903,6 +977,15 @@ def test_bad_flags(models, tmp_path, capsys):
         assert status == 2 and one_error_line(err), (flags, err)
 
 
+@pytest.mark.parametrize('flags', [['--median_filter', '513'], ['--padding', '100000']])
+def test_generate_flag_values_give_one_line(tmp_path, model_path, flags, capsys):
+    image = write_image(str(tmp_path / 'in.png'), (8, 8), seed=0)
+    assert generate.main([image, '-m', model_path, '-o', str(tmp_path / 'o.png')]
+                         + flags) == 2
+    err = capsys.readouterr().err
+    assert one_error_line(err) and 'at most' in err
+
+
 # --- video frames are the stylized input frames -----------------------------------
 
 @pytest.mark.parametrize('source_kind, out_name, size', [
@@ -948,3 +1031,52 @@ def test_video_frames_are_the_stylized_input_frames(models, tmp_path, capsys,
         # (measured: a red/blue swap 36 or more, the unstylized frame 67).
         assert smoothed_diff(got, wanted[..., ::-1]) > 5 * bound
         assert smoothed_diff(got, original) > 5 * bound
+
+
+# --- memory: a frame that would not fit is refused before the net runs ---------
+
+def test_memory_bound_follows_what_the_machine_has_left(tmp_path, model_path,
+                                                        monkeypatch, capsys):
+    """A frame is refused, before the net runs, when bytes-per-pixel times
+    the pixels the net is given (padded to a multiple of 4) exceeds the
+    memory left; one byte more left and it is stylized."""
+    from faststyle import stylize
+    path = str(tmp_path / 'in.png')
+    write_image(path, (30, 21), seed=1)  # 30 wide, 21 high
+    padding = 3
+    # Independently: the net is given ceil((21 + 6) / 4) * 4 = 28 rows and
+    # ceil((30 + 6) / 4) * 4 = 36 columns.
+    needed = stylize.BYTES_PER_PIXEL['chainer'] * 28 * 36
+    argv = [path, '-m', model_path, '-o', str(tmp_path / 'out.png'), '--backend',
+            'chainer', '--padding', str(padding)]
+    monkeypatch.setattr(stylize, 'available_memory', lambda: needed - 1)
+    status = generate.main(argv)
+    out, err = capsys.readouterr()
+    assert status == 2 and one_error_line(err), err
+    assert 'a 30x21 frame needs about' in err and 'with the chainer backend' in err
+    assert not os.path.exists(str(tmp_path / 'out.png'))
+    monkeypatch.setattr(stylize, 'available_memory', lambda: needed)
+    assert generate.main(argv) == 0, capsys.readouterr().err
+    # --batch N keeps N frames in the net at once.
+    stylizer = stylize.Stylizer(model_path, backend='chainer', batch=3)
+    assert stylizer.memory_needed(1000) == 3 * 1000 * stylize.BYTES_PER_PIXEL['chainer']
+
+
+AVAILABLE_UNDER_ULIMIT = r"""
+import resource
+from faststyle import stylize
+size = [int(line.split()[1]) * 1024 for line in open('/proc/self/status')
+        if line.startswith('VmSize:')][0]
+resource.setrlimit(resource.RLIMIT_AS, (size + 300 * 2**20, resource.RLIM_INFINITY))
+print(stylize.available_memory())
+"""
+
+
+def test_available_memory_follows_ulimit_v():
+    """Under ``ulimit -v`` (RLIMIT_AS) what is left is the limit less the
+    address space the process has: set 300 MiB above it, about 300 MiB."""
+    assert os.path.exists('/proc/self/status'), 'this test needs Linux /proc'
+    result = subprocess.run([sys.executable, '-c', AVAILABLE_UNDER_ULIMIT], cwd=REPO,
+                            capture_output=True, text=True, check=True)
+    left = int(result.stdout.split()[-1])
+    assert 280 * 2**20 <= left <= 300 * 2**20, left

@@ -13,7 +13,8 @@ from scripts import make_sample_clip as clip
 import noise
 import stability
 from faststyle import stability_measures
-from faststyle.errors import InputError
+from faststyle.errors import InputError, WorkError
+from conftest import one_error_line
 from helpers_generate import read_video
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -513,6 +514,21 @@ def test_cli_bad_flags_exit_with_usage(tmp_path):
         with pytest.raises(SystemExit) as e:
             stability.main(argv)
         assert e.value.code == 2
+
+
+def test_stability_keeps_the_table_when_the_json_fails(tmp_path, monkeypatch, capsys):
+    frames = tmp_path / 'frames'
+    clip.main(['-o', '', '--frames', '2', '--size', '16x16',
+               '--frames-dir', str(frames)])
+    capsys.readouterr()
+
+    def fail(path, document):
+        raise WorkError('could not write {} (No space left on device)'.format(path))
+    monkeypatch.setattr(stability, 'write_json', fail)
+    assert stability.main([str(frames), '--json', str(tmp_path / 'f.json'),
+                           '--no-progress']) == 1
+    out, err = capsys.readouterr()
+    assert 'warp_mse' in out and one_error_line(err) and 'No space left' in err
 
 
 def test_cli_written_flow_reads_back_to_the_same_figures(tmp_path, small_clip):

@@ -25,7 +25,7 @@ import train
 from faststyle import training
 import vgg16
 from faststyle import vgg16_weights
-from conftest import ROOT, write_image
+from conftest import ROOT, model_arrays, one_error_line, small_args, write_image, write_npz
 from faststyle.errors import InputError
 
 # The arrays of a CFNS FastStyleNet .model (master branch), name -> shape.
@@ -274,35 +274,6 @@ def test_default_noise_count_scales_with_area():
 
 # --- data ------------------------------------------------------------------
 
-def test_dataset_reads_recursively_any_case_and_mode(tmp_path):
-    root = tmp_path / 'data'
-    (root / 'sub' / 'deeper').mkdir(parents=True)
-    write_image(str(root / 'a.JPG'), (50, 40), 0)
-    write_image(str(root / 'sub' / 'gray.png'), (40, 40), 1, mode='L')
-    write_image(str(root / 'sub' / 'alpha.PNG'), (40, 40), 2, mode='RGBA')
-    write_image(str(root / 'sub' / 'deeper' / 'cmyk.jpeg'), (60, 45), 3, mode='CMYK')
-    write_image(str(root / 'small.bmp'), (12, 20), 4)
-    write_image(str(root / 'w.webp'), (40, 40), 5)
-    (root / 'notes.txt').write_text('not an image')
-    (root / 'broken.jpg').write_bytes(b'\xff\xd8 truncated nonsense')
-    data, skipped = dataset.open_dataset(str(root), 32)
-    assert len(data) == 6 and [os.path.basename(p) for p in skipped] == ['broken.jpg']
-    for i in range(len(data)):
-        example = data[i]
-        assert example.shape == (3, 32, 32) and example.dtype == numpy.float32
-    # Gray stays gray; the small image was enlarged, not padded.
-    gray = data[data.paths.index(str(root / 'sub' / 'gray.png'))]
-    numpy.testing.assert_array_equal(gray[0], gray[1])
-    assert data[data.paths.index(str(root / 'small.bmp'))].std() > 1
-
-
-def test_crop_keeps_large_images_unscaled_as_cfns():
-    image = Image.fromarray(numpy.arange(100 * 80 * 3, dtype=numpy.uint32)
-                            .reshape(80, 100, 3).astype(numpy.uint8))
-    crop = numpy.asarray(dataset.crop_square(image, 32))
-    numpy.testing.assert_array_equal(crop, numpy.asarray(image)[24:56, 34:66])
-
-
 def test_scale_crops_scales_the_short_side_to_the_crop_size(tmp_path, image_dir,
                                                              style_path, vgg_path):
     # A 120x80 picture: left half black, right half white, a grey stripe on top.
@@ -366,6 +337,27 @@ def test_training_lowers_the_loss(tmp_path, style_path, vgg_path):
     assert len(totals) == 30
     assert numpy.mean(totals[-5:]) < 0.7 * numpy.mean(totals[:5])
     assert all('main/pop_share' in e and 0 <= e['main/pop_share'] < 1 for e in log)
+
+
+def test_progress_bar_only_on_a_terminal(tmp_path, image_dir, style_path, vgg_path,
+                                         monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert train.main(small_args(image_dir, style_path, vgg_path, '-o', 'x')) == 0
+    out = capsys.readouterr().out
+    assert '\x1b' not in out and 'iters/sec' not in out
+    assert 'saved models/x.model' in out
+    assert not glob.glob(str(tmp_path / 'models' / '.tmp*'))
+
+
+def test_loss_table_has_no_escape_codes_in_a_log(tmp_path, image_dir, style_path, vgg_path,
+                                                monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert train.main(small_args(image_dir, style_path, vgg_path, '-o', 'x',
+                                 '--log_interval', '1')) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.split()[:1] == ['0']]
+    assert len(rows) >= 2  # the loss table was printed, one row an iteration
+    assert '\x1b' not in out
 
 
 def test_train_writes_cfns_files_and_resume_continues_exactly(tmp_path, image_dir,
@@ -460,6 +452,53 @@ def test_cfns_optimizer_state_resumes_the_optimizer(tmp_path, image_dir, style_p
     assert fresh.updater.get_optimizer('main').t == 1
 
 
+def test_resume_from_a_model_is_refused_and_the_model_kept(
+        tmp_path, image_dir, style_path, vgg_path, model_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    before = open(model_path, 'rb').read()
+    assert train.main(small_args(image_dir, style_path, vgg_path, '--no_progress',
+                                 '-r', model_path, '-o', model_path)) == 2
+    err = capsys.readouterr().err
+    assert one_error_line(err) and 'a .model (network weights)' in err and '-i' in err
+    assert open(model_path, 'rb').read() == before
+
+
+def test_state_is_recognised_by_what_it_holds(tmp_path, image_dir, style_path, vgg_path):
+    args = train.parse_args(small_args(image_dir, style_path, vgg_path))
+    data, _ = dataset.open_dataset(image_dir, 32)
+    trainer, _ = training.build_trainer(args, chainer.get_device('@numpy'), data)
+    trainer.updater.update()
+    adam = str(tmp_path / 'cfns.state')
+    chainer.serializers.save_npz(adam, trainer.updater.get_optimizer('main'))
+    fresh, _ = training.build_trainer(args, chainer.get_device('@numpy'), data)
+    assert training.resume(fresh, adam) == 'optimizer state only (a CFNS .state)'
+    # Neither a file of other arrays nor an Adam state of another net passes.
+    other = write_npz(str(tmp_path / 'other.state'), {'x': numpy.zeros(3, numpy.float32)})
+    with pytest.raises(InputError, match='not a .state snapshot'):
+        training.resume(fresh, other)
+    wrong = dict(model_arrays(adam))
+    wrong['c1/W/m'] = numpy.zeros((1, 2), numpy.float32)
+    wrong_path = write_npz(str(tmp_path / 'wrong.state'), wrong)
+    with pytest.raises(InputError, match=r'c1/W/m has shape \(1, 2\)'):
+        training.resume(fresh, wrong_path)
+
+
+def test_state_of_another_dataset_size_is_refused(tmp_path, image_dir, style_path,
+                                                  vgg_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    one = tmp_path / 'one'
+    one.mkdir()
+    write_image(str(one / 'only.png'), (40, 36), seed=0)
+    assert train.main(small_args(str(one), style_path, vgg_path, '--no_progress',
+                                 '-o', 'one')) == 0
+    capsys.readouterr()
+    assert train.main(small_args(image_dir, style_path, vgg_path, '--no_progress', '-e',
+                                 '2', '-o', 'four', '-r', 'models/one.state')) == 2
+    err = capsys.readouterr().err
+    assert one_error_line(err)
+    assert 'its data order is for epochs of 1 images, this run has 4' in err
+
+
 def test_ctrl_c_saves_a_resumable_snapshot(tmp_path, image_dir, style_path, vgg_path):
     process = subprocess.Popen(
         [sys.executable, os.path.join(ROOT, 'train.py')] +
@@ -493,6 +532,21 @@ def test_nan_loss_stops_and_keeps_the_last_snapshot(tmp_path, image_dir, style_p
     assert numpy.load('models/x_0_1.state')['updater/iteration'] == state_before
 
 
+def test_a_failed_save_is_one_line_and_exit_1(tmp_path, image_dir, style_path, vgg_path,
+                                              monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, 'No space left on device')
+    monkeypatch.setattr(npz.serializers, 'save_npz', full_disk)
+    assert train.main(small_args(image_dir, style_path, vgg_path, '--no_progress',
+                                 '-o', 'x')) == 1
+    err = capsys.readouterr().err
+    assert one_error_line(err), err
+    assert 'No space left on device' in err and 'no snapshot of this run was saved' in err
+    assert os.listdir('models') == ['x.log']  # no temporary file left
+
+
 # --- bad input -------------------------------------------------------------
 
 def test_bad_inputs_give_one_line_errors(tmp_path, image_dir, style_path, vgg_path):
@@ -514,6 +568,15 @@ def test_bad_inputs_give_one_line_errors(tmp_path, image_dir, style_path, vgg_pa
     fails(train_args(image_dir, style_path, vgg_path, '-i', evil + '.npz'), 'pickled')
     fails(train_args(image_dir, style_path, vgg_path, '--style_size', '8'), '--style_size')
     assert not os.path.exists(str(tmp_path / 'models' / 'x.model'))
+
+
+@pytest.mark.parametrize('flags', [['--seed', '-1'], ['--seed', '99999999999'],
+                                   ['--noise_seed', '-1'], ['--log_interval', '0']])
+def test_train_flag_values_give_one_line(flags, capsys):
+    with pytest.raises(SystemExit) as e:
+        train.parse_args(['-s', 'style.jpg'] + flags)
+    assert e.value.code == 2
+    assert one_error_line(capsys.readouterr().err)
 
 
 def test_gpu_flag_without_cupy_says_to_drop_it(tmp_path, image_dir, style_path, vgg_path,
@@ -774,6 +837,23 @@ def test_initmodel_starts_from_its_weights_and_its_layout(tmp_path, image_dir, s
         fresh_loss = sum(float(t.array) for t in losses.perceptual_losses(
             vgg, x, y, grams, args.lambda_feat, args.lambda_style, args.lambda_tv))
     assert fresh_loss != pytest.approx(expected, rel=1e-2)
+
+
+def test_initmodel_of_the_other_layout_gives_one_consistent_note(
+        tmp_path, image_dir, style_path, vgg_path, capsys):
+    """-i with a resize net while --arch says deconv (the default): the note
+    says that layout is trained, and the summary speaks of it, not of deconv."""
+    resize = str(tmp_path / 'resize.model')
+    chainer.serializers.save_npz(resize, net.FastStyleNet('resize'))
+    args = train.parse_args(small_args(image_dir, style_path, vgg_path, '-i', resize))
+    assert args.arch == 'deconv' and args.lambda_noise > 0
+    data, skipped = dataset.open_dataset(image_dir, 32)
+    trainer, vgg = training.build_trainer(args, chainer.get_device('@numpy'), data)
+    training.describe(args, data, skipped, vgg)
+    out = capsys.readouterr().out
+    assert 'is a resize net; training that layout' in out
+    assert 'resize net, L_pop' in out
+    assert 'not with the deconv net' not in out  # the note for training deconv
 
 
 def interrupt(tmp_path, args, signum, times=1):
