@@ -22,8 +22,8 @@ Prints, in one run:
     1280x720 against the same frames through Stylizer.stylize alone, for the
     CPU default, and at 640x480 with OpenVINO's THROUGHPUT hint (2 streams);
   * peak memory (RSS) to stylize one 1920x1080 frame, per backend;
-  * the issue's goals (share of the peak, bf16 speed-up, video share) in a
-    few lines.
+  * the speed goals generate.py is held to (share of the peak, bf16
+    speed-up, video share) in a few lines.
 
 Without -m, speed is measured on a random net (speed does not depend on the
 weights). Timings are medians; the load average is printed because the
@@ -342,7 +342,7 @@ def main(argv=None):
                       'frames/s = {:.0f}% of it'.format(label, alone, end_to_end,
                                                         100 * end_to_end / alone))
 
-        # The goals, from the figures above (on a busy machine the
+        # The speed goals, from the figures above (on a busy machine the
         # shares of the peak are the comparable part).
         print('\ngoals:')
         fp32 = padded.get(('auto', 'fp32'))
