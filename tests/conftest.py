@@ -20,6 +20,15 @@ def one_error_line(text):
     return len(lines) == 1 and lines[0].startswith('error: ') and 'Traceback' not in text
 
 
+def assert_one_line_error(result, *fragments):
+    """A finished subprocess (subprocess.run's result) failed with one
+    ``error: ...`` line that holds each of ``fragments``."""
+    assert result.returncode != 0, result.stdout
+    assert one_error_line(result.stderr), result.stderr
+    for fragment in fragments:
+        assert fragment in result.stderr, result.stderr
+
+
 @pytest.fixture(scope='session')
 def vgg_path(tmp_path_factory):
     """Random He-scaled VGG16 weights in the exact CFNS vgg16.model layout."""

@@ -15,6 +15,7 @@ from faststyle import caffemodel
 import vgg16
 from faststyle import vgg16_weights
 from faststyle.errors import InputError
+from conftest import assert_one_line_error
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VGG16_PY = os.path.join(ROOT, 'vgg16.py')
@@ -168,15 +169,6 @@ def model_files(weights, tmp_path_factory):
         path.write_bytes(build(weights))
         paths[kind] = str(path)
     return paths
-
-
-def assert_one_line_error(result, *fragments):
-    assert result.returncode != 0, result.stdout
-    assert 'Traceback' not in result.stderr, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith('error: '), result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 # --- the reader ------------------------------------------------------------

@@ -25,7 +25,8 @@ import train
 from faststyle import training
 import vgg16
 from faststyle import vgg16_weights
-from conftest import ROOT, model_arrays, one_error_line, small_args, write_image, write_npz
+from conftest import (ROOT, assert_one_line_error, model_arrays, one_error_line, small_args,
+                      write_image, write_npz)
 from faststyle.errors import InputError
 
 # The arrays of a CFNS FastStyleNet .model (master branch), name -> shape.
@@ -67,15 +68,6 @@ def small_config(image_dir, style_path, vgg_path, **settings):
     return training.TrainConfig(style_image=style_path, dataset=image_dir, vgg=vgg_path,
                                 image_size=32, no_progress=True, preview_interval=0,
                                 log_interval=1, **settings)
-
-
-def assert_one_line_error(result, *words):
-    assert result.returncode != 0
-    assert 'Traceback' not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith('error: '), result.stderr
-    for word in words:
-        assert word in lines[0], lines[0]
 
 
 # --- the CFNS model format -------------------------------------------------
