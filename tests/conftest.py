@@ -1,4 +1,6 @@
-"""Shared fixtures: stand-in VGG16 weights (random, CFNS layout) and tiny data sets."""
+"""Shared fixtures and helpers: stand-in VGG16 weights (random, CFNS layout),
+tiny data sets and a random model; train.py's flags for a small run; how a
+command's one-line error is recognised; .npz files written and read back."""
 import os
 
 import numpy
