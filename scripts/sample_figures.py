@@ -86,9 +86,6 @@ def table(out):
                 per_clip.append(json.load(f)['rows'])
         name = style.replace('_', ' ')
         for i, first in enumerate(per_clip[0]):
-            # The source frames once, under the first style.
-            if first['kind'] == 'source' and style != STYLES[0]:
-                continue
             rows = [clip_rows[i] for clip_rows in per_clip]
             lines.append('| {} | {} | '.format(name, row_label(first))
                          + ' | '.join(cell(rows, key, fmt) for _, key, fmt in COLUMNS) + ' |')

@@ -1064,6 +1064,7 @@ def test_memory_bound_follows_what_the_machine_has_left(tmp_path, model_path,
 
 AVAILABLE_UNDER_ULIMIT = r"""
 import resource
+from faststyle import chainer_compat  # an entry point: before Chainer (numpy 2)
 from faststyle import stylize
 size = [int(line.split()[1]) * 1024 for line in open('/proc/self/status')
         if line.startswith('VmSize:')][0]

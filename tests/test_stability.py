@@ -312,7 +312,7 @@ def test_cli_structure_kept_and_style_distance(tmp_path, capsys, vgg_path):
                                               rel=1e-5)
     # The painting's own colours are at palette distance 0; the flat grey
     # frame's, the distance of that one Lab colour to the painting's Gaussian.
-    assert paint['palette'] == pytest.approx(0.0, abs=1e-6)
+    assert paint['palette'] == pytest.approx(0.0, abs=1e-4)
     assert flat_row['palette'] == pytest.approx(quality.palette_distance(
         numpy.full((24, 32, 3), 128, numpy.uint8), painting))
     assert flat_row['palette'] > 10
