@@ -469,9 +469,13 @@ class AvWriter:
                 for frame in packet.decode():
                     frame.pts = None
                     self.container.mux(out.encode(frame))
+        # The input's sound has ended (it may end before the picture): flush
+        # the audio encoders once and stop reading it; an encoder flushed a
+        # second time refuses ('End of file').
         for _, out, how in self.audio:
             if how != 'copy':
                 self.container.mux(out.encode(None))
+        self._close_input()
 
     def write(self, frame, pts=None):
         def step():

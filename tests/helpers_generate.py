@@ -65,9 +65,10 @@ def ffmpeg_exe():
 
 def make_video_ffmpeg(path, width, height, frames, fps, audio=True,
                       video_codec=('-c:v', 'libx264', '-pix_fmt', 'yuv444p'),
-                      audio_codec=('-c:a', 'aac')):
-    """A test pattern video, optionally with a 440 Hz sine sound track."""
-    seconds = frames / fps
+                      audio_codec=('-c:a', 'aac'), audio_seconds=None):
+    """A test pattern video, optionally with a 440 Hz sine sound track (as
+    long as the picture, or ``audio_seconds``)."""
+    seconds = audio_seconds or frames / fps
     command = [ffmpeg_exe(), '-y', '-hide_banner', '-loglevel', 'error',
                '-f', 'lavfi', '-i', 'testsrc=size={}x{}:rate={}'.format(width, height, fps)]
     if audio:

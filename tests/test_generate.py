@@ -282,6 +282,23 @@ def test_audio_reencoded_when_container_refuses_it(models, tmp_path, capsys):
     assert has_audio(out_path)
 
 
+@pytest.mark.parametrize('audio_codec, ext', [(('-c:a', 'pcm_s16le'), '.webm'),
+                                              (('-c:a', 'aac'), '.avi')])
+def test_sound_shorter_than_the_picture_is_reencoded_whole(models, tmp_path, capsys,
+                                                          audio_codec, ext):
+    # A trimmed clip: the sound ends after 0.3 s of a 1 s picture. Re-encoded
+    # for a container that refuses its codec, every frame is still written.
+    source = make_video_ffmpeg(tmp_path / 'clip.avi', 28, 20, frames=10, fps=10,
+                               video_codec=('-c:v', 'mjpeg'), audio_codec=audio_codec,
+                               audio_seconds=0.3)
+    out_path = tmp_path / ('out' + ext)
+    status, out, err = run_main([source, '-m', models['deconv'], '-o', out_path,
+                                 '--padding', '4'], capsys)
+    assert status == 0, err
+    assert has_audio(out_path)
+    assert len(read_video(out_path)[0]) == 10
+
+
 # --- videos as a player shows them (PyAV) ------------------------------------------
 # References come from the ffmpeg binary, which reads files as players do
 # (it turns frames upright by the rotation tag, and reports time stamps and

@@ -75,7 +75,9 @@ def by_task(records):
 
 # Sorted, task k of 3 takes inputs k and k + 3: task 1 an image, then the
 # long clip, during which it is cancelled.
-CLIPS = {'0_clip.mp4': 3, '2_clip.mp4': 3, '4_long_clip.mp4': 30}  # frames
+# The long clip lasts long enough (several seconds even on a quiet machine) for
+# the test to cancel its task while it is being written.
+CLIPS = {'0_clip.mp4': 3, '2_clip.mp4': 3, '4_long_clip.mp4': 200}  # frames
 PHOTOS = ('1_photo.png', '3_photo.jpg')
 SHARDS = {0: ['0_clip.mp4', '3_photo.jpg'], 1: ['1_photo.png', '4_long_clip.mp4'],
           2: ['2_clip.mp4']}
