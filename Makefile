@@ -33,17 +33,23 @@ demo: venv
 test: venv display-packages
 	$(PY) -m pytest -q tests
 
+# Debian packages a test needs, installed with apt-get when one of their
+# commands is missing: $(call apt_install,COMMANDS,PACKAGES,NO_APT) where
+# NO_APT is what to do without apt-get (a note and go on, or fail).
+define apt_install
+	@missing=; for c in $(1); do command -v $$c >/dev/null 2>&1 || missing=1; done; \
+	test -z "$$missing" && exit 0; \
+	command -v apt-get >/dev/null 2>&1 || { $(3); }; \
+	sudo=; test "$$(id -u)" = 0 || sudo=sudo; \
+	echo "installing $(2) with apt-get"; \
+	$$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q $(2)
+endef
+
 # The live preview test (generate.py --camera) runs a real X server and
 # presses q in its window: Debian's xvfb and xdotool, installed if missing.
 # Where they cannot be, that test fails, saying what to install.
-DISPLAY_COMMANDS := Xvfb xdotool
 display-packages:
-	@missing=; for c in $(DISPLAY_COMMANDS); do command -v $$c >/dev/null 2>&1 || missing=1; done; \
-	test -z "$$missing" && exit 0; \
-	command -v apt-get >/dev/null 2>&1 || { echo "note: no apt-get: install Xvfb and xdotool for the live preview test"; exit 0; }; \
-	sudo=; test "$$(id -u)" = 0 || sudo=sudo; \
-	echo "installing xvfb and xdotool with apt-get"; \
-	$$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q xvfb xdotool
+	$(call apt_install,Xvfb xdotool,xvfb xdotool,echo "note: no apt-get: install Xvfb and xdotool for the live preview test"; exit 0)
 
 # The jobs/ scripts through sbatch on a one-node SLURM started on this machine
 # (tests/slurm; a few minutes). Its daemons run as root; the Debian/Ubuntu
@@ -51,14 +57,8 @@ display-packages:
 slurm-test: venv slurm-packages
 	$(PY) -m pytest -q tests/slurm
 
-SLURM_COMMANDS := munged slurmctld slurmd sbatch scontrol
 slurm-packages:
-	@missing=; for c in $(SLURM_COMMANDS); do command -v $$c >/dev/null 2>&1 || missing=1; done; \
-	test -z "$$missing" && exit 0; \
-	command -v apt-get >/dev/null 2>&1 || { echo "error: SLURM is missing ($(SLURM_COMMANDS)) and there is no apt-get: install slurm-wlm and munge"; exit 1; }; \
-	sudo=; test "$$(id -u)" = 0 || sudo=sudo; \
-	echo "installing slurm-wlm and munge with apt-get"; \
-	$$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q slurm-wlm munge
+	$(call apt_install,munged slurmctld slurmd sbatch scontrol,slurm-wlm munge,echo "error: SLURM is missing and there is no apt-get: install slurm-wlm and munge"; exit 1)
 
 clean:
 	rm -rf $(VENV) demo_output

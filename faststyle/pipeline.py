@@ -149,12 +149,15 @@ def stylize_video(in_path, out_path, stylize, batch=1, progress=True,
                 'audio': audio}
     finally:
         stop.set()
-        if writer is not None and not writer_closed:
-            writer.abort()  # also unblocks an encoder thread stuck in write()
+        aborting = writer is not None and not writer_closed
+        if aborting and writer.abort_while_writing:
+            writer.abort()  # unblocks an encoder thread stuck in write()
         if bar is not None:
             bar.close()
         for thread in threads:
             thread.join()
+        if aborting and not writer.abort_while_writing:
+            writer.abort()  # only once no thread is inside write()
         reader.close()
         for path in (video_tmp, muxed_tmp):
             if path:

@@ -158,6 +158,9 @@ class Backend:
     :meth:`infer_each` on a stream of frames, which the Stylizer uses."""
 
     name = None
+    # Whether the net's working memory is the machine's (the CPU) rather than
+    # an accelerator's: only then does the Stylizer bound it by what is left.
+    host_memory = True
 
     def __call__(self, batch):
         """(N, 3, H, W) float32 numpy -> (N, 3, H, W) float32 numpy."""
@@ -198,6 +201,7 @@ class ChainerBackend(Backend):
 
     def __init__(self, model, device, fp16=False):
         self.device = devices.get_device(device)
+        self.host_memory = self.device.xp is numpy
         self.model = net.to_float16(model) if fp16 else model
         self.dtype = numpy.float16 if fp16 else numpy.float32
         self.model.to_device(self.device)
@@ -581,6 +585,7 @@ class Stylizer:
         self.median_filter = median_filter
         self.keep_colors = keep_colors
         self.batch = batch
+        self.memory_checked = set()  # padded frame sizes (pixels) found to fit
         model = net.load_model(model_path, stats=stats)  # checks stats
         self.stats = model.stats
         self.arch = model.arch
@@ -627,7 +632,12 @@ class Stylizer:
 
     def check_memory(self, width, height, padded_pixels):
         """InputError, before the net runs, when the frame needs more memory
-        than the machine has left (see available_memory)."""
+        than the machine has left (see available_memory). Checked once a
+        frame size, so that a video is refused at its first frame, not after
+        work began; not on a GPU, whose memory is its own."""
+        if not self.backend.host_memory or padded_pixels in self.memory_checked:
+            return
+        self.memory_checked.add(padded_pixels)
         needed = self.memory_needed(padded_pixels)
         left = available_memory()
         if left is not None and needed > left:

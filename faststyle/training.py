@@ -35,6 +35,9 @@ import noise
 import vgg16
 
 
+MAX_STYLE_SIZE = 4096
+
+
 @dataclasses.dataclass
 class TrainConfig:
     """One training run. Defaults are CFNS's, plus the noise-stability loss.
@@ -89,8 +92,10 @@ class TrainConfig:
             raise InputError('--image_size must be a multiple of 4 and at least 16')
         if self.style_size is None:
             self.style_size = self.image_size
-        if self.style_size < 16:
-            raise InputError('--style_size must be at least 16')
+        # The style's VGG16 features are computed whole: at 4096 px relu1_2
+        # alone is 4 GB.
+        if not 16 <= self.style_size <= MAX_STYLE_SIZE:
+            raise InputError('--style_size must be in 16..{}'.format(MAX_STYLE_SIZE))
         if self.loss_margin is None:
             self.loss_margin = self.image_size // 8
         if not 0 <= self.loss_margin <= self.image_size // 4:

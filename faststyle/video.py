@@ -360,6 +360,9 @@ class AvWriter:
     """
 
     adds_audio = True
+    # Closing the container under a write would free what the encoder (which
+    # runs without the GIL) is using: abort() waits until no thread writes.
+    abort_while_writing = False
 
     def __init__(self, av, path, fps, width, height, name=None, time_base=None,
                  sample_aspect=None, audio_source=None):
@@ -527,6 +530,9 @@ class FfmpegWriter:
     """Pipes raw RGB frames into an ffmpeg encoder process writing ``path``;
     messages name ``name`` (the output the user gave) instead."""
 
+    # abort() kills the encoder, which unblocks a write() into its full pipe.
+    abort_while_writing = True
+
     adds_audio = False
 
     def __init__(self, path, fps, width, height, ffmpeg, name=None):
@@ -592,6 +598,7 @@ class OpenCVWriter:
     """cv2.VideoWriter, for when there is neither PyAV nor an ffmpeg binary."""
 
     adds_audio = False
+    abort_while_writing = False  # releasing it under a write would free its buffers
 
     def __init__(self, path, fps, width, height, name=None):
         ext = os.path.splitext(path)[1].lower()

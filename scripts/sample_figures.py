@@ -25,7 +25,7 @@ import subprocess
 import sys
 
 from faststyle import cli
-from faststyle.errors import InputError
+from faststyle.errors import InputError, WorkError
 
 STYLES = ('candy', 'mosaic', 'udnie', 'rain_princess')
 CLIPS = ('street', 'bigbuckbunny')
@@ -57,7 +57,8 @@ def measure(args, style, clip):
                 '--max_frames', str(FRAMES), '--json', json_path(args.out, style, clip),
                 '--no_progress']
     print(' '.join(command), file=sys.stderr)
-    subprocess.run(command, check=True)
+    if subprocess.run(command).returncode:
+        raise WorkError('stability.py failed on {} with {} (above)'.format(clip, style))
 
 
 def row_label(row):
@@ -82,7 +83,11 @@ def table(out):
     for style in STYLES:
         per_clip = []
         for clip in CLIPS:
-            with open(json_path(out, style, clip)) as f:
+            path = json_path(out, style, clip)
+            if not os.path.isfile(path):
+                raise InputError('{}: no such file; measure every style first '
+                                 '(without --table)'.format(path))
+            with open(path) as f:
                 per_clip.append(json.load(f)['rows'])
         name = style.replace('_', ' ')
         for i, first in enumerate(per_clip[0]):

@@ -1079,6 +1079,27 @@ def test_memory_bound_follows_what_the_machine_has_left(tmp_path, model_path,
     assert stylizer.memory_needed(1000) == 3 * 1000 * stylize.BYTES_PER_PIXEL['chainer']
 
 
+def test_memory_is_checked_once_a_size_and_not_for_accelerator_memory(model_path,
+                                                                      monkeypatch):
+    # A video is refused at its first frame or not at all: what the machine
+    # has left later (other programs come and go) cannot fail it midway.
+    from faststyle import stylize
+    calls = []
+    monkeypatch.setattr(stylize, 'available_memory', lambda: calls.append(1) or 10 ** 12)
+    stylizer = stylize.Stylizer(model_path, backend='chainer')
+    frame = numpy.zeros((20, 24, 3), numpy.uint8)
+    for _ in range(3):
+        stylizer.stylize([frame])
+    assert len(calls) == 1
+    stylizer.stylize([numpy.zeros((28, 24, 3), numpy.uint8)])
+    assert len(calls) == 2
+    # A backend whose net works in a GPU's memory is not bounded by the host's.
+    monkeypatch.setattr(stylize, 'available_memory', lambda: 0)
+    gpu_like = stylize.Stylizer(model_path, backend='chainer')
+    gpu_like.backend.host_memory = False
+    assert gpu_like.stylize([frame])[0].shape == frame.shape
+
+
 AVAILABLE_UNDER_ULIMIT = r"""
 import resource
 from faststyle import chainer_compat  # an entry point: before Chainer (numpy 2)

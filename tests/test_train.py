@@ -559,6 +559,8 @@ def test_bad_inputs_give_one_line_errors(tmp_path, image_dir, style_path, vgg_pa
     numpy.savez(evil, c1=numpy.array([object()], dtype=object))
     fails(train_args(image_dir, style_path, vgg_path, '-i', evil + '.npz'), 'pickled')
     fails(train_args(image_dir, style_path, vgg_path, '--style_size', '8'), '--style_size')
+    fails(train_args(image_dir, style_path, vgg_path, '--style_size', '25600'),
+          '--style_size', '4096')
     assert not os.path.exists(str(tmp_path / 'models' / 'x.model'))
 
 
