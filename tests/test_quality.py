@@ -151,3 +151,25 @@ def test_palette_distance_counts_a_narrower_spread():
     assert quality.palette_distance(half, grey) == pytest.approx(spread, rel=0.02)
     # A wider palette is nearer a wide painting than a flat one is.
     assert quality.palette_distance(grey, half) > quality.palette_distance(half, half) + 10
+
+
+def test_palette_distance_matches_the_frechet_formula_for_any_covariances():
+    # Two palettes whose colour covariances do not commute. The reference
+    # uses another form of the cross term: Tr((A^1/2 B A^1/2)^1/2) is the sum
+    # of the square roots of the eigenvalues of A B.
+    import cv2
+    rng = numpy.random.RandomState(4)
+    a = rng.randint(0, 256, (16, 16, 3)).astype(numpy.uint8)
+    b = (rng.rand(16, 16, 1) * [220, 90, 30] + rng.rand(16, 16, 3) * 35).astype(numpy.uint8)
+
+    def lab_stats(rgb):
+        lab = cv2.cvtColor(rgb.astype(numpy.float32) / 255, cv2.COLOR_RGB2Lab)
+        lab = lab.reshape(-1, 3).astype(numpy.float64)
+        return lab.mean(axis=0), numpy.cov(lab, rowvar=False, bias=True)
+    (mean_a, cov_a), (mean_b, cov_b) = lab_stats(a), lab_stats(b)
+    assert not numpy.allclose(cov_a @ cov_b, cov_b @ cov_a, rtol=0.05)
+    cross = numpy.sum(numpy.sqrt(numpy.clip(numpy.linalg.eigvals(cov_a @ cov_b).real, 0, None)))
+    expected = numpy.sqrt(numpy.sum((mean_a - mean_b) ** 2) + numpy.trace(cov_a)
+                          + numpy.trace(cov_b) - 2 * cross)
+    assert quality.palette_distance(a, b) == pytest.approx(expected, rel=1e-6)
+    assert quality.palette_distance(b, a) == pytest.approx(expected, rel=1e-6)
