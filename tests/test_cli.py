@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from faststyle import cli
+from faststyle import errors
 import export_onnx
 import generate
 from scripts import make_sample_clip
@@ -34,6 +35,14 @@ def test_run_cli_maps_everything_to_one_line(capsys):
     err = capsys.readouterr().err
     assert err.splitlines() == ['error: bad', 'error: disk full', '',
                                 'interrupted (SIGINT); unfinished outputs were removed']
+    # Work that stopped on a signal and said what it kept: 130, no second line;
+    # a failure another MPI process reports (empty message): 1, no line here.
+    assert cli.run_cli(raises(errors.Interrupted())) == 130
+    assert cli.run_cli(raises(WorkError(''))) == 1
+    assert cli.run_cli(raises(MemoryError())) == 1
+    assert cli.run_cli(lambda argv: True) == 1
+    assert cli.run_cli(lambda argv: None) == 0
+    assert capsys.readouterr().err.splitlines() == ['error: out of memory']
 
 
 def test_sigterm_unwinds_and_removes_temporary_files(tmp_path, capsys):
