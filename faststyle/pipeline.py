@@ -64,7 +64,11 @@ def stylize_video(in_path, out_path, stylize, batch=1, progress=True,
     if fps is None:
         fps = 30.0
         video.note('{}: the frame rate is unknown; writing 30 frames/s'.format(in_path))
-    video_tmp = video.temporary_path(out_path)
+    try:
+        video_tmp = video.temporary_path(out_path)
+    except BaseException:
+        reader.close()
+        raise
     muxed_tmp = None
     writer = None
     writer_closed = False

@@ -14,6 +14,7 @@ in memory and run by OpenVINO, OpenCV's DNN module or onnxruntime (CPU only).
 """
 
 import collections
+import os
 
 import cv2
 import numpy
@@ -59,6 +60,47 @@ MAX_PIXELS = images.MAX_PIXELS
 BYTES_PER_PIXEL = {'openvino': 320, 'opencv': 1200, 'onnxruntime': 1100, 'chainer': 1150}
 
 
+# cgroup v1 writes "no limit" as a large number rather than 'max'.
+_CGROUP_UNLIMITED = 2 ** 60
+
+
+def cgroup_memory_left(proc_cgroup='/proc/self/cgroup', root='/sys/fs/cgroup'):
+    """Bytes the memory cgroups of this process still allow (the least over
+    its cgroup and the ones above it, where a limit may be set: a SLURM job's
+    or a container's), or None where no limit is found. cgroup v2 (the
+    unified ``0::PATH`` line) and v1 (the ``memory`` controller's line)."""
+    try:
+        with open(proc_cgroup) as f:
+            lines = [line.rstrip('\n').split(':', 2) for line in f]
+    except OSError:
+        return None
+    left = []
+    for fields in lines:
+        if len(fields) != 3:
+            continue
+        hierarchy, controllers, path = fields
+        if hierarchy == '0' and controllers == '':
+            base, files = root, ('memory.max', 'memory.current')
+        elif 'memory' in controllers.split(','):
+            base, files = os.path.join(root, 'memory'), ('memory.limit_in_bytes',
+                                                        'memory.usage_in_bytes')
+        else:
+            continue
+        parts = [p for p in path.split('/') if p]
+        for depth in range(len(parts), -1, -1):
+            folder = os.path.join(base, *parts[:depth])
+            try:
+                with open(os.path.join(folder, files[0])) as f:
+                    limit = f.read().strip()
+                with open(os.path.join(folder, files[1])) as f:
+                    usage = int(f.read())
+            except (OSError, ValueError):
+                continue
+            if limit != 'max' and int(limit) < _CGROUP_UNLIMITED:
+                left.append(int(limit) - usage)
+    return min(left) if left else None
+
+
 def _fields(path):
     """'Name: value ...' lines of a /proc file as {name: first number}."""
     fields = {}
@@ -75,22 +117,16 @@ def _fields(path):
 
 def available_memory():
     """Bytes this process can still take, or None where no source is known
-    (not Linux): the least of the system's MemAvailable, the cgroup's
-    memory.max less its use, and the address-space limit (``ulimit -v``)
-    less the address space this process has."""
+    (not Linux): the least of the system's MemAvailable, what the memory
+    cgroups allow (:func:`cgroup_memory_left`), and the address-space limit
+    (``ulimit -v``) less the address space this process has."""
     left = []
     meminfo = _fields('/proc/meminfo')
     if 'MemAvailable' in meminfo:
         left.append(meminfo['MemAvailable'] * 1024)
-    try:
-        with open('/sys/fs/cgroup/memory.max') as f:
-            maximum = f.read().strip()
-        with open('/sys/fs/cgroup/memory.current') as f:
-            current = int(f.read())
-        if maximum != 'max':
-            left.append(int(maximum) - current)
-    except (OSError, ValueError):
-        pass
+    cgroup_left = cgroup_memory_left()
+    if cgroup_left is not None:
+        left.append(cgroup_left)
     try:
         import resource
         soft = resource.getrlimit(resource.RLIMIT_AS)[0]

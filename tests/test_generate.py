@@ -1100,6 +1100,38 @@ def test_memory_is_checked_once_a_size_and_not_for_accelerator_memory(model_path
     assert gpu_like.stylize([frame])[0].shape == frame.shape
 
 
+def test_cgroup_memory_left_reads_the_process_cgroup_and_those_above(tmp_path):
+    from faststyle import stylize
+
+    def write(relative, text):
+        path = tmp_path / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    # cgroup v2: a job's cgroup under a slice; the slice limits 8 GB (6 in
+    # use), the job 4 GB (1 in use): 2 GB left, the slice's headroom.
+    write('proc_v2', '0::/system.slice/job_7/step_0\n')
+    write('fs/system.slice/memory.max', str(8 * 2**30))
+    write('fs/system.slice/memory.current', str(6 * 2**30))
+    write('fs/system.slice/job_7/memory.max', str(4 * 2**30))
+    write('fs/system.slice/job_7/memory.current', str(2**30))
+    write('fs/system.slice/job_7/step_0/memory.max', 'max')
+    write('fs/system.slice/job_7/step_0/memory.current', str(2**30))
+    assert stylize.cgroup_memory_left(str(tmp_path / 'proc_v2'),
+                                      str(tmp_path / 'fs')) == 2 * 2**30
+    # cgroup v1: the memory controller's line; "unlimited" is a huge number.
+    write('proc_v1', '9:cpu,cpuacct:/\n4:memory:/docker/abc\n0::/\n')
+    write('v1/memory/docker/abc/memory.limit_in_bytes', str(3 * 2**30))
+    write('v1/memory/docker/abc/memory.usage_in_bytes', str(2**30))
+    write('v1/memory/memory.limit_in_bytes', '9223372036854771712')
+    write('v1/memory/memory.usage_in_bytes', str(5 * 2**30))
+    assert stylize.cgroup_memory_left(str(tmp_path / 'proc_v1'),
+                                      str(tmp_path / 'v1')) == 2 * 2**30
+    # No limit anywhere, or no cgroup files: nothing to bound by.
+    write('v1/memory/docker/abc/memory.limit_in_bytes', '9223372036854771712')
+    assert stylize.cgroup_memory_left(str(tmp_path / 'proc_v1'), str(tmp_path / 'v1')) is None
+    assert stylize.cgroup_memory_left(str(tmp_path / 'missing'), str(tmp_path / 'fs')) is None
+
+
 AVAILABLE_UNDER_ULIMIT = r"""
 import resource
 from faststyle import chainer_compat  # an entry point: before Chainer (numpy 2)
