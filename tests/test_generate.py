@@ -441,6 +441,28 @@ def test_sample_aspect_ratio_is_kept(tmp_path, ext, pyav):
     assert '176x144 [SAR 128:117' in ffmpeg_report(out_path)
 
 
+def stylize_over_an_earlier_output(models, tmp_path, capsys):
+    """generate.py writes a 5-frame clip to out/x.mp4, which holds an earlier
+    output: (exit status, stderr, the output's path)."""
+    source = make_video_ffmpeg(tmp_path / 'clip.mp4', 28, 20, frames=5, fps=10)
+    out_dir = tmp_path / 'out'
+    out_dir.mkdir()
+    out_path = out_dir / 'x.mp4'
+    out_path.write_bytes(b'an earlier output')
+    status, out, err = run_main([source, '-m', models['deconv'], '-o', out_path,
+                                 '--padding', '2'], capsys)
+    return status, err, out_path
+
+
+def assert_earlier_output_kept(err, out_path):
+    """A full disk was reported for the output (not its hidden temporary
+    file), and the earlier output is there as it was, alone."""
+    assert str(out_path) + ': cannot write it (No space left on device)' in err
+    assert '.tmp-' not in err
+    assert out_path.read_bytes() == b'an earlier output'
+    assert os.listdir(out_path.parent) == ['x.mp4']
+
+
 def test_full_disk_while_encoding_with_pyav(models, tmp_path, capsys, monkeypatch, pyav):
     """The PyAV writer's file on a full disk (the temporary file is a link to
     /dev/full, every write of which fails with ENOSPC): exit 1, one line
@@ -455,19 +477,10 @@ def test_full_disk_while_encoding_with_pyav(models, tmp_path, capsys, monkeypatc
         made.append(path)
         return path
     monkeypatch.setattr(video, 'temporary_path', temporary_on_full_disk)
-    source = make_video_ffmpeg(tmp_path / 'clip.mp4', 28, 20, frames=5, fps=10)
-    out_dir = tmp_path / 'out'
-    out_dir.mkdir()
-    out_path = out_dir / 'x.mp4'
-    out_path.write_bytes(b'an earlier output')
-    status, out, err = run_main([source, '-m', models['deconv'], '-o', out_path,
-                                 '--padding', '2'], capsys)
+    status, err, out_path = stylize_over_an_earlier_output(models, tmp_path, capsys)
     assert made
     assert status == 1 and one_error_line(err), err
-    assert str(out_path) + ': cannot write it (No space left on device)' in err
-    assert '.tmp-' not in err
-    assert out_path.read_bytes() == b'an earlier output'
-    assert os.listdir(out_dir) == ['x.mp4']
+    assert_earlier_output_kept(err, out_path)
 
 
 PYAV_MISSING = 'note: PyAV is not installed (pip install av)'
@@ -530,18 +543,9 @@ def test_full_disk_keeps_the_earlier_output(models, tmp_path, capsys, monkeypatc
     kept as it was (not replaced by a silent video), no temporary file."""
     ffmpeg = fake_ffmpeg(tmp_path / 'bin', step, 'full_disk')
     monkeypatch.setattr(video, 'find_ffmpeg', lambda: ffmpeg)
-    source = make_video_ffmpeg(tmp_path / 'clip.mp4', 28, 20, frames=5, fps=10)
-    out_dir = tmp_path / 'out'
-    out_dir.mkdir()
-    out_path = out_dir / 'x.mp4'
-    out_path.write_bytes(b'an earlier output')
-    status, out, err = run_main([source, '-m', models['deconv'], '-o', out_path,
-                                 '--padding', '2'], capsys)
+    status, err, out_path = stylize_over_an_earlier_output(models, tmp_path, capsys)
     assert status == 1 and one_error_line(without_pyav_note(err)), err
-    assert str(out_path) + ': cannot write it (No space left on device)' in err
-    assert '.tmp-' not in err
-    assert out_path.read_bytes() == b'an earlier output'
-    assert os.listdir(out_dir) == ['x.mp4']
+    assert_earlier_output_kept(err, out_path)
 
 
 def test_sound_that_fits_no_way_gives_a_silent_video_and_a_note(models, tmp_path,
