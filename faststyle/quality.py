@@ -14,8 +14,8 @@ style distance   CFNS's style loss without its weight: the sum over relu1_2,
                  output and of the style image resized to the output's size.
 palette distance the 2-Wasserstein (Frechet) distance between Gaussians
                  fitted to the CIELAB colours of the output's pixels and of
-                 the painting's, in Lab units (about one just-noticeable
-                 difference each): 0 = the painting's colours and their
+                 the painting's, in Lab units (like CIE76's Delta E, where
+                 about 2.3 is just noticeable): 0 = the painting's colours and their
                  spread, large = other colours or a narrower palette. The
                  style distance above is nearly all relu1_2 of the HED
                  features, which are tuned to edges: a monochrome output
