@@ -18,6 +18,7 @@ it. Hence the rules kept here:
 import math
 import os
 import sys
+import time
 
 import chainer
 from chainer import training
@@ -177,6 +178,9 @@ class CollectiveStopOnSignal(trainer_extensions.StopOnSignal):
             self.signal_name or 'a signal to another process', trainer.updater.iteration))
 
 
+ABORT_GRACE_SECONDS = 1.0
+
+
 def abort(comm, message):
     """Print ``message`` and end the whole MPI job.
 
@@ -186,6 +190,10 @@ def abort(comm, message):
     sys.stdout.flush()
     print(message if comm.rank == 0 else 'rank {}: {}'.format(comm.rank, message),
           file=sys.stderr, flush=True)
+    # The launcher forwards a process's output to the terminal on its own
+    # time; MPI_Abort right after printing can end the job before the message
+    # got there (seen with MPICH's mpiexec: an empty stderr).
+    time.sleep(ABORT_GRACE_SECONDS)
     comm.mpi_comm.Abort(1)
     os._exit(1)  # MPICH's MPI_Abort can return before the launcher kills us
 
