@@ -167,7 +167,7 @@ class ChainerOps:
     def conv(self, link, x):
         if isinstance(link, L.Convolution2D):
             return conv.convolution_2d(x, link.W, link.b, link.stride, link.pad)
-        return link(x)
+        return conv.deconvolution_2d(x, link.W, link.b, link.stride, link.pad)
 
     def normalize(self, bn, x):
         if chainer.config.train or self.stats == 'running':

@@ -11,6 +11,12 @@ need one (constant weights are passed as arrays). Same sums, rounding of the
 same order (tests compare every output and gradient with Chainer's
 F.convolution_2d).
 
+A transposed convolution (the deconv layout's decoder) is the same three
+products with their roles swapped: its output is a convolution's input
+gradient, its input gradient a convolution, so :class:`CpuDeconvolution2D`
+is written with the same three functions (Chainer's CPU deconvolution pays
+the same copies as its convolution).
+
 Other devices (CuPy: cuDNN or im2col + cuBLAS) keep Chainer's own function.
 """
 import chainer
@@ -30,6 +36,18 @@ def convolution_2d(x, W, b=None, stride=1, pad=0):
         return F.convolution_2d(x, W, b, stride=stride, pad=pad)
     inputs = (x, W) if b is None else (x, W, b)
     y, = CpuConvolution2D(_pair(stride), _pair(pad)).apply(inputs)
+    return y
+
+
+def deconvolution_2d(x, W, b=None, stride=1, pad=0):
+    """``F.deconvolution_2d(x, W, b, stride, pad)`` (W: in, out, kh, kw); on
+    the CPU computed by :class:`CpuDeconvolution2D`."""
+    array = x.array if isinstance(x, chainer.Variable) else x
+    if not isinstance(chainer.backend.get_device_from_array(array),
+                      chainer.backend.CpuDevice):
+        return F.deconvolution_2d(x, W, b, stride=stride, pad=pad)
+    inputs = (x, W) if b is None else (x, W, b)
+    y, = CpuDeconvolution2D(_pair(stride), _pair(pad)).apply(inputs)
     return y
 
 
@@ -73,12 +91,7 @@ class CpuConvolution2D(function_node.FunctionNode):
         return y,
 
     def _forward_input_order(self, x, W):
-        n_out, _, kh, kw = W.shape
-        col = conv_utils.im2col_cpu(x, kh, kw, *self.stride, *self.pad)
-        n, c, _, _, out_h, out_w = col.shape
-        y = numpy.matmul(W.reshape(n_out, c * kh * kw),
-                         col.reshape(n, c * kh * kw, out_h * out_w))
-        return y.reshape(n, n_out, out_h, out_w)
+        return _convolve(x, W, self.stride, self.pad)
 
     def _forward_output_order(self, x, W):
         n_out, c, kh, kw = W.shape
@@ -109,22 +122,11 @@ class CpuConvolution2D(function_node.FunctionNode):
         return tuple(chainer.Variable(g) for g in grads)
 
     def _backward_input_order(self, indexes, x, W, gy):
-        n, n_out, out_h, out_w = gy.shape
-        _, c, kh, kw = W.shape
-        gy_rows = gy.reshape(n, n_out, out_h * out_w)
         grads = []
         if 0 in indexes:
-            gcol = numpy.matmul(W.reshape(n_out, c * kh * kw).T, gy_rows)
-            grads.append(conv_utils.col2im_cpu(
-                gcol.reshape(n, c, kh, kw, out_h, out_w), *self.stride, *self.pad,
-                *x.shape[2:]))
+            grads.append(_spread_back(gy, W, self.stride, self.pad, x.shape[2:]))
         if 1 in indexes:
-            # Made again rather than kept from forward: kept, the matrices
-            # of every layer (9x its input for 3x3) would be alive at once.
-            col = conv_utils.im2col_cpu(x, kh, kw, *self.stride, *self.pad)
-            rows = col.reshape(n, c * kh * kw, out_h * out_w)
-            gW = sum(numpy.matmul(gy_rows[i], rows[i].T) for i in range(n))
-            grads.append(gW.reshape(W.shape))
+            grads.append(_weight_gradient(x, gy, W.shape, self.stride, self.pad))
         return grads
 
     def _backward_output_order(self, indexes, x, W, gy):
@@ -144,9 +146,89 @@ class CpuConvolution2D(function_node.FunctionNode):
             grads.append(gx[:, :, ph:hp - ph, pw:wp - pw])
         if 1 in indexes:
             padded = self._padded(x).reshape(n, c, hp * wp)
-            g_taps = sum(numpy.matmul(spread[i], padded[i].T) for i in range(n))
+            g_taps = _sum_of_products(spread, padded)
             grads.append(g_taps.reshape(n_out, kh, kw, c).transpose(0, 3, 1, 2).copy())
         return grads
+
+
+class CpuDeconvolution2D(function_node.FunctionNode):
+    """Transposed convolution of NCHW numpy arrays (W: in, out, kh, kw):
+    the output is what :func:`_spread_back` makes of the input, the input
+    gradient the convolution of the output gradient, and the weight gradient
+    :func:`_weight_gradient` with image and gradient swapped. First-order
+    gradients only, as :class:`CpuConvolution2D`."""
+
+    def __init__(self, stride, pad):
+        self.stride = stride
+        self.pad = pad
+
+    def forward_cpu(self, inputs):
+        x, W = inputs[:2]
+        self.retain_inputs((0, 1))
+        _, n_out, kh, kw = W.shape
+        (sy, sx), (ph, pw) = self.stride, self.pad
+        size = (conv_utils.get_deconv_outsize(x.shape[2], kh, sy, ph),
+                conv_utils.get_deconv_outsize(x.shape[3], kw, sx, pw))
+        y = _spread_back(x, W, self.stride, self.pad, size)
+        if len(inputs) == 3:
+            y += inputs[2].reshape(1, n_out, 1, 1)
+        return y,
+
+    def backward(self, indexes, grad_outputs):
+        x, W = (v.array for v in self.get_retained_inputs())
+        gy = grad_outputs[0].array
+        grads = []
+        if 0 in indexes:
+            grads.append(_convolve(gy, W, self.stride, self.pad))
+        if 1 in indexes:
+            grads.append(_weight_gradient(gy, x, W.shape, self.stride, self.pad))
+        if 2 in indexes:
+            grads.append(gy.sum(axis=(0, 2, 3)))
+        return tuple(chainer.Variable(g) for g in grads)
+
+
+def _convolve(x, W, stride, pad):
+    """The convolution of x (n, c, h, w) with W (out, c, kh, kw): W times each
+    image's im2col matrix."""
+    n_out, c, kh, kw = W.shape
+    col = conv_utils.im2col_cpu(x, kh, kw, *stride, *pad)
+    n, _, _, _, out_h, out_w = col.shape
+    y = numpy.matmul(W.reshape(n_out, c * kh * kw),
+                     col.reshape(n, c * kh * kw, out_h * out_w))
+    return y.reshape(n, n_out, out_h, out_w)
+
+
+def _spread_back(gy, W, stride, pad, size):
+    """The input gradient of :func:`_convolve` for output gradient gy
+    (n, out, oh, ow) and an input of spatial ``size``: W transposed times
+    each image's gradient, summed back onto the pixels (col2im)."""
+    n, n_out, out_h, out_w = gy.shape
+    _, c, kh, kw = W.shape
+    gcol = numpy.matmul(W.reshape(n_out, c * kh * kw).T,
+                        gy.reshape(n, n_out, out_h * out_w))
+    return conv_utils.col2im_cpu(gcol.reshape(n, c, kh, kw, out_h, out_w),
+                                 *stride, *pad, *size)
+
+
+def _weight_gradient(x, gy, shape, stride, pad):
+    """The weight gradient (``shape``: out, c, kh, kw) of :func:`_convolve`:
+    each image's output gradient times its im2col matrix, summed over images."""
+    n, n_out, out_h, out_w = gy.shape
+    _, c, kh, kw = shape
+    # Made again rather than kept from forward: kept, the matrices of every
+    # layer (9x its input for 3x3) would be alive at once.
+    col = conv_utils.im2col_cpu(x, kh, kw, *stride, *pad)
+    rows = col.reshape(n, c * kh * kw, out_h * out_w)
+    gy_rows = gy.reshape(n, n_out, out_h * out_w)
+    return _sum_of_products(gy_rows, rows).reshape(shape)
+
+
+def _sum_of_products(a, b):
+    """The sum over images i of a[i] times b[i] transposed."""
+    total = numpy.matmul(a[0], b[0].T)
+    for i in range(1, len(a)):
+        total += numpy.matmul(a[i], b[i].T)
+    return total
 
 
 def _tap_rows(W):

@@ -150,6 +150,8 @@ def build_trainer(config, device, train_data, comm=None, snapshots=None):
     ``snapshots`` (trainer_extensions.Snapshots, default: the one of
     ``config.output``) is where the savers write; the caller keeps it to save
     at the end and to say what was saved."""
+    if device.xp is numpy:
+        devices.keep_freed_memory()
     numpy.random.seed(config.seed)
     model = net.FastStyleNet(config.arch)
     if config.initmodel:

@@ -1,5 +1,6 @@
-"""faststyle/conv.py against Chainer's own F.convolution_2d: every output and
-gradient, in both orders of the sums, and the constant-weight case."""
+"""faststyle/conv.py against Chainer's own F.convolution_2d and
+F.deconvolution_2d: every output and gradient, in both orders of the sums,
+and the constant-weight case."""
 import chainer
 import chainer.functions as F
 import numpy
@@ -32,6 +33,25 @@ def test_equals_chainer_convolution(n, c_in, c_out, k, stride, pad, h, w, bias):
     b = rng.randn(c_out).astype(numpy.float32) if bias else None
     ours = run(conv.convolution_2d, x, W, b, stride, pad)
     expected = run(F.convolution_2d, x, W, b, stride, pad)
+    assert len(ours) == len(expected)
+    for got, want in zip(ours, expected):
+        assert got.shape == want.shape and got.dtype == want.dtype
+        numpy.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize('n, c_in, c_out, k, stride, pad, h, w', [
+    (2, 6, 4, 4, 2, 1, 5, 4),     # the deconv layout's 2x upsampling layers
+    (1, 5, 3, 9, 1, 4, 8, 7),     # its 9x9 output layer
+    (2, 3, 4, 3, 3, 0, 4, 5),     # stride above the kernel's overlap, no padding
+])
+@pytest.mark.parametrize('bias', [True, False])
+def test_deconvolution_equals_chainer(n, c_in, c_out, k, stride, pad, h, w, bias):
+    rng = numpy.random.RandomState(3)
+    x = rng.randn(n, c_in, h, w).astype(numpy.float32)
+    W = rng.randn(c_in, c_out, k, k).astype(numpy.float32)
+    b = rng.randn(c_out).astype(numpy.float32) if bias else None
+    ours = run(conv.deconvolution_2d, x, W, b, stride, pad)
+    expected = run(F.deconvolution_2d, x, W, b, stride, pad)
     assert len(ours) == len(expected)
     for got, want in zip(ours, expected):
         assert got.shape == want.shape and got.dtype == want.dtype
