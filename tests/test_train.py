@@ -1024,3 +1024,35 @@ def test_style_size_sets_the_size_of_the_style_grams(image_dir, style_path, vgg_
         flat = f.reshape(f.shape[1], -1)
         expected = flat @ flat.T / flat.size
         numpy.testing.assert_allclose(gram[0], expected, rtol=1e-4, atol=1e-6)
+
+
+def test_freed_memory_is_kept_for_the_next_step():
+    """After devices.keep_freed_memory() a large array freed and allocated
+    again costs no page faults (without it, each one faults its pages in
+    again: the kernel time of every CPU training step). In a child process:
+    the setting is the process's."""
+    probe = '\n'.join([
+        'import resource, sys, numpy',
+        'from faststyle import devices',
+        'kept = sys.argv[1] == "keep" and devices.keep_freed_memory()',
+        'faults = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_minflt',
+        'a = numpy.ones(64 << 18, numpy.float32); del a',
+        'before = faults(); a = numpy.ones(64 << 18, numpy.float32)',
+        'print(kept, faults() - before)'])
+    results = {}
+    for mode in ('keep', 'default'):
+        out = subprocess.run([sys.executable, '-c', probe, mode], cwd=ROOT,
+                             capture_output=True, text=True, check=True).stdout.split()
+        results[mode] = (out[0], int(out[1]))
+    if results['keep'][0] == 'False':
+        pytest.fail('keep_freed_memory() took no effect (not glibc?): {}'.format(results))
+    assert results['keep'][1] < 10 < results['default'][1], results
+
+
+def test_a_cpu_training_keeps_freed_memory(image_dir, style_path, vgg_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(devices, 'keep_freed_memory', lambda: calls.append(True))
+    args = train.parse_args(small_args(image_dir, style_path, vgg_path))
+    data, _ = dataset.open_dataset(image_dir, 32)
+    training.build_trainer(args, chainer.get_device('@numpy'), data)
+    assert calls == [True]
