@@ -1,7 +1,8 @@
 """Which content weight keeps the scene: images optimised from noise.
 
     python -m benchmarks.content_weight --vgg vgg16.model --content photo.jpg \\
-        --style sample_images/candy.jpg [--weights 1 4 10 30 100] [--out grid.png]
+        --style sample_images/candy.jpg [--weights 1 4 10 30 100] [--style_size N] \\
+        [--out grid.png]
 
 A feed-forward net builds its picture from nothing, as an optimisation that
 starts from noise does, so the balance of the losses at which such an
@@ -9,8 +10,10 @@ optimisation shows the scene in the style is the balance a net can learn.
 For each --lambda_feat (content on relu3_3, as train.py; style weight 5,
 total variation 1e-6, CFNS's), Adam (rate 4) optimises an image from uniform
 noise for --steps steps against train.py's losses, and the table gives the
-structure kept and the style distance of the result (faststyle/quality.py).
---out writes the results side by side, in the order of --weights.
+structure kept, the style distance and the palette distance of the result
+(faststyle/quality.py). --style_size sets the painting's size apart from the
+image's (train.py's --style_size). --out writes the results side by side, in
+the order of --weights.
 """
 import argparse
 
@@ -63,8 +66,11 @@ def main(argv=None):
     parser.add_argument('--content', required=True, help='a photo')
     parser.add_argument('--style', required=True, help='the style image')
     parser.add_argument('--size', type=int, default=192,
-                        help='height of the optimised image (the style is resized '
-                             'to size x size, as train.py does with --image_size)')
+                        help='height of the optimised image')
+    parser.add_argument('--style_size', type=int, default=None,
+                        help='the style image is resized to style_size x style_size '
+                             "(default: --size, as train.py's --style_size defaults "
+                             'to --image_size)')
     parser.add_argument('--weights', type=float, nargs='+', default=[1, 4, 10, 30, 100],
                         help='content weights (--lambda_feat) to try')
     parser.add_argument('--steps', type=int, default=150, help='Adam steps')
@@ -77,18 +83,21 @@ def main(argv=None):
     content = numpy.asarray(photo.resize((width, args.size), Image.BILINEAR))
     painting = numpy.asarray(images.open_rgb(args.style))
     style_distance = quality.StyleDistance(vgg, painting, chainer.get_device('@numpy'))
-    grams = style_distance.grams((args.size, args.size))
-    print('{} ({}x{}) from noise, {} Adam steps, style weight 5, tv 1e-6, VGG16 {}{}'.format(
-        args.content, width, args.size, args.steps, args.vgg,
+    style_size = args.style_size or args.size
+    grams = style_distance.grams((style_size, style_size))
+    print('{} ({}x{}) from noise, {} Adam steps, style weight 5, tv 1e-6, style at '
+          '{} px, VGG16 {}{}'.format(
+        args.content, width, args.size, args.steps, style_size, args.vgg,
         ' (RANDOM stand-in: says nothing)' if vgg.is_stand_in else ''))
-    print('{:>12} {:>10} {:>15}'.format('lambda_feat', 'structure', 'style distance'))
+    print('{:>12} {:>10} {:>15} {:>8}'.format('lambda_feat', 'structure', 'style distance',
+                                             'palette'))
     results = []
     for weight in args.weights:
         result = optimise_from_noise(vgg, content, grams, weight, 5.0, 1e-6, args.steps)
         results.append(result)
-        print('{:>12g} {:>10.2f} {:>15.0f}'.format(
-            weight, quality.structure_kept(content, result), style_distance(result)),
-            flush=True)
+        print('{:>12g} {:>10.2f} {:>15.0f} {:>8.1f}'.format(
+            weight, quality.structure_kept(content, result), style_distance(result),
+            quality.palette_distance(result, painting)), flush=True)
     if args.out:
         Image.fromarray(numpy.concatenate(results, axis=1)).save(args.out)
         print('wrote', args.out)
