@@ -165,6 +165,9 @@ class ChainerOps:
         self.stats = stats
 
     def conv(self, link, x):
+        outsize = getattr(link, 'outsize', None) or (None, None)  # Deconvolution2D's
+        if (link.dilate, link.groups, outsize) != ((1, 1), 1, (None, None)):
+            return link(x)  # what faststyle.conv does not compute; no layer here asks
         if isinstance(link, L.Convolution2D):
             return conv.convolution_2d(x, link.W, link.b, link.stride, link.pad)
         return conv.deconvolution_2d(x, link.W, link.b, link.stride, link.pad)

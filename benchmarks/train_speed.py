@@ -133,7 +133,8 @@ def export_tree(revision, directory):
 
 
 def fastest(runs):
-    """The run with the fewest seconds a step, with the highest peak memory of all."""
+    """The run with the fewest seconds a step, with the highest peak memory of
+    all runs (memory, unlike time, is not what noise inflates)."""
     best = dict(min(runs, key=lambda run: run['seconds']))
     best['peak_mb'] = max(run['peak_mb'] for run in runs)
     return best
@@ -189,7 +190,8 @@ def main():
             baseline = export_tree(args.baseline, os.path.join(workdir, 'baseline'))
         peak = matmul_peak()
         print('CPU, batch 1, stand-in VGG16 weights, --loss_margin 0, median of {} '
-              'steps, fastest of {} run(s); numpy float32 matmul peak {:.0f} GFLOP/s'.format(
+              'steps, fastest of {} run(s) (peak MB: the highest); numpy float32 '
+              'matmul peak {:.0f} GFLOP/s'.format(
                   args.steps, args.repeat, peak))
         if baseline:
             print('baseline: git revision {}, run side by side'.format(args.baseline))

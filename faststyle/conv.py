@@ -30,25 +30,29 @@ def convolution_2d(x, W, b=None, stride=1, pad=0):
     """``F.convolution_2d(x, W, b, stride, pad)``; on the CPU computed by
     :class:`CpuConvolution2D`. ``W`` and ``b`` may be Variables (trained
     weights) or arrays (constants: no gradient is computed for them)."""
-    array = x.array if isinstance(x, chainer.Variable) else x
-    if not isinstance(chainer.backend.get_device_from_array(array),
-                      chainer.backend.CpuDevice):
+    if not _on_cpu(x):
         return F.convolution_2d(x, W, b, stride=stride, pad=pad)
-    inputs = (x, W) if b is None else (x, W, b)
-    y, = CpuConvolution2D(_pair(stride), _pair(pad)).apply(inputs)
+    y, = CpuConvolution2D(_pair(stride), _pair(pad)).apply(_inputs(x, W, b))
     return y
 
 
 def deconvolution_2d(x, W, b=None, stride=1, pad=0):
     """``F.deconvolution_2d(x, W, b, stride, pad)`` (W: in, out, kh, kw); on
     the CPU computed by :class:`CpuDeconvolution2D`."""
-    array = x.array if isinstance(x, chainer.Variable) else x
-    if not isinstance(chainer.backend.get_device_from_array(array),
-                      chainer.backend.CpuDevice):
+    if not _on_cpu(x):
         return F.deconvolution_2d(x, W, b, stride=stride, pad=pad)
-    inputs = (x, W) if b is None else (x, W, b)
-    y, = CpuDeconvolution2D(_pair(stride), _pair(pad)).apply(inputs)
+    y, = CpuDeconvolution2D(_pair(stride), _pair(pad)).apply(_inputs(x, W, b))
     return y
+
+
+def _on_cpu(x):
+    array = x.array if isinstance(x, chainer.Variable) else x
+    return isinstance(chainer.backend.get_device_from_array(array),
+                      chainer.backend.CpuDevice)
+
+
+def _inputs(x, W, b):
+    return (x, W) if b is None else (x, W, b)
 
 
 def _pair(value):
@@ -215,8 +219,9 @@ def _weight_gradient(x, gy, shape, stride, pad):
     each image's output gradient times its im2col matrix, summed over images."""
     n, n_out, out_h, out_w = gy.shape
     _, c, kh, kw = shape
-    # Made again rather than kept from forward: kept, the matrices of every
-    # layer (9x its input for 3x3) would be alive at once.
+    # Made here, in the backward pass, rather than kept from the forward one:
+    # kept, the matrices of every layer (9x its input for 3x3) would be alive
+    # at once.
     col = conv_utils.im2col_cpu(x, kh, kw, *stride, *pad)
     rows = col.reshape(n, c * kh * kw, out_h * out_w)
     gy_rows = gy.reshape(n, n_out, out_h * out_w)

@@ -1,7 +1,6 @@
 """CFNS's ``-g N`` and Chainer's device specifiers, shared by every command;
 how the CPU's memory is handed out to a training."""
 import ctypes
-import ctypes.util
 import importlib.util
 import platform
 
@@ -64,5 +63,7 @@ def keep_freed_memory():
     anyway. Returns whether the allocator took the settings (False off glibc)."""
     if platform.libc_ver()[0] != 'glibc':
         return False
-    libc = ctypes.CDLL(ctypes.util.find_library('c'))
-    return bool(libc.mallopt(M_MMAP_MAX, 0) and libc.mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
+    mallopt = ctypes.CDLL(None).mallopt  # the process's own libc
+    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+    results = [mallopt(M_MMAP_MAX, 0), mallopt(M_TRIM_THRESHOLD, 2**31 - 1)]
+    return all(results)

@@ -109,3 +109,12 @@ def write_npz(path, arrays):
     numpy.savez(path, **arrays)
     os.replace(path + '.npz' if not path.endswith('.npz') else path, path)
     return path
+
+
+@pytest.fixture(autouse=True)
+def allocator_left_alone(monkeypatch):
+    """Trainings built in the test process do not switch its allocator to
+    keeping freed memory (devices.keep_freed_memory): the suite's memory
+    would only grow. Its own tests run it in child processes."""
+    from faststyle import devices
+    monkeypatch.setattr(devices, 'keep_freed_memory', lambda: True)

@@ -42,7 +42,7 @@ def test_equals_chainer_convolution(n, c_in, c_out, k, stride, pad, h, w, bias):
 @pytest.mark.parametrize('n, c_in, c_out, k, stride, pad, h, w', [
     (2, 6, 4, 4, 2, 1, 5, 4),     # the deconv layout's 2x upsampling layers
     (1, 5, 3, 9, 1, 4, 8, 7),     # its 9x9 output layer
-    (2, 3, 4, 3, 3, 0, 4, 5),     # stride above the kernel's overlap, no padding
+    (2, 3, 4, 2, 3, 0, 4, 5),     # stride above the kernel: gaps between taps, no padding
 ])
 @pytest.mark.parametrize('bias', [True, False])
 def test_deconvolution_equals_chainer(n, c_in, c_out, k, stride, pad, h, w, bias):
@@ -80,3 +80,24 @@ def test_no_backprop_mode_builds_no_graph():
     assert y.creator is None
     # The centre sees all 2 x 3 x 3 ones, a corner 2 x 2 x 2.
     assert y.array[0, 0, 2, 2] == 18 and y.array[0, 0, 0, 0] == 8
+
+
+@pytest.mark.parametrize('arch', ['deconv', 'resize'])
+def test_the_transform_nets_layers_are_computed_here_on_the_cpu(arch):
+    """Every convolution and transposed convolution of FastStyleNet goes
+    through faststyle/conv.py on the CPU (3 encoder, 10 residual, 3 decoder
+    layers), not Chainer's own."""
+    import net
+    model = net.FastStyleNet(arch)
+    y = model(numpy.zeros((1, 3, 16, 16), numpy.float32))
+    counts, seen, todo = {}, set(), [y.creator_node]
+    while todo:
+        node = todo.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        counts[type(node).__name__] = counts.get(type(node).__name__, 0) + 1
+        todo.extend(x.creator_node for x in node.inputs)
+    ours = counts.get('CpuConvolution2D', 0) + counts.get('CpuDeconvolution2D', 0)
+    assert ours == 16, counts
+    assert counts.get('CpuDeconvolution2D', 0) == (3 if arch == 'deconv' else 0), counts

@@ -4,6 +4,7 @@ import io
 import json
 import os
 import pickle
+import platform
 import signal
 import subprocess
 import sys
@@ -1044,8 +1045,9 @@ def test_freed_memory_is_kept_for_the_next_step():
         out = subprocess.run([sys.executable, '-c', probe, mode], cwd=ROOT,
                              capture_output=True, text=True, check=True).stdout.split()
         results[mode] = (out[0], int(out[1]))
-    if results['keep'][0] == 'False':
-        pytest.fail('keep_freed_memory() took no effect (not glibc?): {}'.format(results))
+    if results['keep'][0] == 'False' and platform.libc_ver()[0] != 'glibc':
+        pytest.skip('the allocator setting is glibc\'s')
+    assert results['keep'][0] == 'True', results
     assert results['keep'][1] < 10 < results['default'][1], results
 
 
