@@ -32,26 +32,34 @@ def run_camera(index, stylize, window='fast style (q or Esc to quit)'):
     capture = cv2.VideoCapture(index)
     if not capture.isOpened():
         raise InputError('camera {}: cannot open it'.format(index))
+
+    def next_frame():
+        ok, frame = capture.read()
+        if not ok and not isinstance(index, int) and frames:
+            # A file ended: play it again, as a preview does.
+            capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            ok, frame = capture.read()
+        if not ok:
+            raise InputError('camera {}: no more frames'.format(index))
+        return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+
     frames = 0
     start = time.perf_counter()
     try:
+        # The first frame is stylized before the window exists: with Qt's
+        # window already open, OpenVINO's first inference (which compiles the
+        # net) sometimes never returned (a third of the starts under Xvfb
+        # with opencv-python 4.14; none in 10 once it ran first).
+        out = stylize([next_frame()])[0]
         cv2.namedWindow(window, cv2.WINDOW_NORMAL)
         while True:
-            ok, frame = capture.read()
-            if not ok and not isinstance(index, int) and frames:
-                # A file ended: play it again, as a preview does.
-                capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
-                ok, frame = capture.read()
-            if not ok:
-                raise InputError('camera {}: no more frames'.format(index))
-            rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-            out = stylize([rgb])[0]
             cv2.imshow(window, cv2.cvtColor(out, cv2.COLOR_RGB2BGR))
             frames += 1
             key = cv2.waitKey(1) & 0xFF
             if key in (ord('q'), 27) or cv2.getWindowProperty(
                     window, cv2.WND_PROP_VISIBLE) < 1:
                 break
+            out = stylize([next_frame()])[0]
     except cv2.error as e:
         raise InputError('camera {}: cannot show the preview window ({})'.format(
             index, str(e).strip().splitlines()[-1]))
