@@ -49,7 +49,8 @@ def run_camera(index, stylize, window='fast style (q or Esc to quit)'):
         # The first frame is stylized before the window exists: with Qt's
         # window already open, OpenVINO's first inference (which compiles the
         # net) sometimes never returned (a third of the starts under Xvfb
-        # with opencv-python 4.14; none in 10 once it ran first).
+        # with opencv-python 4.14; none in 20 once it ran first). Starts
+        # still hang now and then in Qt's first event loop: docs/generate.md.
         out = stylize([next_frame()])[0]
         cv2.namedWindow(window, cv2.WINDOW_NORMAL)
         while True:

@@ -1034,6 +1034,7 @@ def test_freed_memory_is_kept_for_the_next_step():
     the setting is the process's."""
     probe = '\n'.join([
         'import resource, sys, numpy',
+        'from faststyle import chainer_compat',  # before Chainer: numpy 2
         'from faststyle import devices',
         'kept = sys.argv[1] == "keep" and devices.keep_freed_memory()',
         'faults = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_minflt',
