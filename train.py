@@ -46,6 +46,12 @@ def parse_args(argv=None):
                         'vgg16.py --hed, whose features need it to keep the scene)')
     p.add_argument('--lambda_style', type=float,
                    help='weight of the style (Gram matrix) loss')
+    p.add_argument('--lambda_colour', '--lambda_color', type=float,
+                   help='weight of the colour loss: how far the colour histogram '
+                        'of the output is from the style image\'s, along six '
+                        'colour axes (default: 0, off, as CFNS); the Gram '
+                        'matrices of a loss network converted from HED barely '
+                        'see colour, see docs/training.md')
     p.add_argument('--epoch', '-e', type=int,
                    help='passes over the dataset')
     p.add_argument('--lr', '-l', type=float,

@@ -59,19 +59,11 @@ def _pair(value):
     return value if isinstance(value, tuple) else (value, value)
 
 
-class CpuConvolution2D(function_node.FunctionNode):
-    """Convolution of NCHW numpy arrays as matrix products per image.
-
-    Two orders of the same sums, chosen by which intermediate matrix is
-    smaller:
-
-    * ``'input'`` (im2col): W (out, c*k*k) times the input's im2col matrix
-      (c*k*k, oh*ow);
-    * ``'output'``, for stride 1 when the layer narrows (out < c, as the
-      9x9 output layer's 32 -> 3): the products of every weight tap with the
-      padded input, W' (out*k*k, c) times (c, hp*wp), then each output pixel
-      sums its k*k shifted taps. Its matrix has out*k*k rows, not c*k*k
-      (243 instead of 2592 for that layer).
+class _CpuProducts(function_node.FunctionNode):
+    """What both CPU functions share: stride and padding, the retained
+    inputs, and the bias (added to the output; its gradient the output
+    gradient's sum). Subclasses compute ``_output(x, W)`` and
+    ``_gradients(indexes, x, W, gy)`` (the list for x and W among ``indexes``).
 
     First-order gradients only (training needs no more): ``backward``
     computes arrays, not a differentiable graph.
@@ -84,18 +76,41 @@ class CpuConvolution2D(function_node.FunctionNode):
     def forward_cpu(self, inputs):
         x, W = inputs[:2]
         self.retain_inputs((0, 1))
+        y = self._output(x, W)
+        if len(inputs) == 3:
+            y += inputs[2].reshape(1, -1, 1, 1)
+        return y,
+
+    def backward(self, indexes, grad_outputs):
+        x, W = (v.array for v in self.get_retained_inputs())
+        gy = grad_outputs[0].array
+        grads = self._gradients(indexes, x, W, gy)
+        if 2 in indexes:
+            grads.append(gy.sum(axis=(0, 2, 3)))
+        return tuple(chainer.Variable(g) for g in grads)
+
+
+class CpuConvolution2D(_CpuProducts):
+    """Convolution of NCHW numpy arrays as matrix products per image.
+
+    Two orders of the same sums, chosen by which intermediate matrix is
+    smaller:
+
+    * ``'input'`` (im2col): W (out, c*k*k) times the input's im2col matrix
+      (c*k*k, oh*ow);
+    * ``'output'``, for stride 1 when the layer narrows (out < c, as the
+      9x9 output layer's 32 -> 3): the products of every weight tap with the
+      padded input, W' (out*k*k, c) times (c, hp*wp), then each output pixel
+      sums its k*k shifted taps. Its matrix has out*k*k rows, not c*k*k
+      (243 instead of 2592 for that layer).
+    """
+
+    def _output(self, x, W):
         n_out, c = W.shape[:2]
         self.order = 'output' if self.stride == (1, 1) and n_out < c else 'input'
         if self.order == 'input':
-            y = self._forward_input_order(x, W)
-        else:
-            y = self._forward_output_order(x, W)
-        if len(inputs) == 3:
-            y += inputs[2].reshape(1, n_out, 1, 1)
-        return y,
-
-    def _forward_input_order(self, x, W):
-        return _convolve(x, W, self.stride, self.pad)
+            return _convolve(x, W, self.stride, self.pad)
+        return self._forward_output_order(x, W)
 
     def _forward_output_order(self, x, W):
         n_out, c, kh, kw = W.shape
@@ -114,16 +129,10 @@ class CpuConvolution2D(function_node.FunctionNode):
         ph, pw = self.pad
         return numpy.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
 
-    def backward(self, indexes, grad_outputs):
-        x, W = (v.array for v in self.get_retained_inputs())
-        gy = grad_outputs[0].array
+    def _gradients(self, indexes, x, W, gy):
         if self.order == 'input':
-            grads = self._backward_input_order(indexes, x, W, gy)
-        else:
-            grads = self._backward_output_order(indexes, x, W, gy)
-        if 2 in indexes:
-            grads.append(gy.sum(axis=(0, 2, 3)))
-        return tuple(chainer.Variable(g) for g in grads)
+            return self._backward_input_order(indexes, x, W, gy)
+        return self._backward_output_order(indexes, x, W, gy)
 
     def _backward_input_order(self, indexes, x, W, gy):
         grads = []
@@ -155,40 +164,26 @@ class CpuConvolution2D(function_node.FunctionNode):
         return grads
 
 
-class CpuDeconvolution2D(function_node.FunctionNode):
+class CpuDeconvolution2D(_CpuProducts):
     """Transposed convolution of NCHW numpy arrays (W: in, out, kh, kw):
     the output is what :func:`_spread_back` makes of the input, the input
     gradient the convolution of the output gradient, and the weight gradient
-    :func:`_weight_gradient` with image and gradient swapped. First-order
-    gradients only, as :class:`CpuConvolution2D`."""
+    :func:`_weight_gradient` with image and gradient swapped."""
 
-    def __init__(self, stride, pad):
-        self.stride = stride
-        self.pad = pad
-
-    def forward_cpu(self, inputs):
-        x, W = inputs[:2]
-        self.retain_inputs((0, 1))
-        _, n_out, kh, kw = W.shape
+    def _output(self, x, W):
+        _, _, kh, kw = W.shape
         (sy, sx), (ph, pw) = self.stride, self.pad
         size = (conv_utils.get_deconv_outsize(x.shape[2], kh, sy, ph),
                 conv_utils.get_deconv_outsize(x.shape[3], kw, sx, pw))
-        y = _spread_back(x, W, self.stride, self.pad, size)
-        if len(inputs) == 3:
-            y += inputs[2].reshape(1, n_out, 1, 1)
-        return y,
+        return _spread_back(x, W, self.stride, self.pad, size)
 
-    def backward(self, indexes, grad_outputs):
-        x, W = (v.array for v in self.get_retained_inputs())
-        gy = grad_outputs[0].array
+    def _gradients(self, indexes, x, W, gy):
         grads = []
         if 0 in indexes:
             grads.append(_convolve(gy, W, self.stride, self.pad))
         if 1 in indexes:
             grads.append(_weight_gradient(gy, x, W.shape, self.stride, self.pad))
-        if 2 in indexes:
-            grads.append(gy.sum(axis=(0, 2, 3)))
-        return tuple(chainer.Variable(g) for g in grads)
+        return grads
 
 
 def _convolve(x, W, stride, pad):

@@ -62,6 +62,7 @@ class TrainConfig:
     lambda_feat: Optional[float] = None
     lambda_style: float = 5.0
     lambda_noise: float = 1000.0
+    lambda_colour: float = 0.0
     epoch: int = 2
     lr: float = 1e-3
     checkpoint: int = 0
@@ -107,7 +108,7 @@ class TrainConfig:
         if self.lambda_feat is None:
             self.lambda_feat = vgg16_weights.default_content_weight(self.vgg)
         for name in ('lambda_tv', 'lambda_feat', 'lambda_style', 'lambda_noise',
-                     'noise_range', 'lr'):
+                     'lambda_colour', 'noise_range', 'lr'):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise InputError('--{} must be a finite number >= 0, not {}'.format(
@@ -198,7 +199,8 @@ def build_trainer(config, device, train_data, comm=None, snapshots=None):
         trigger=log_trigger, filename=snapshots.name + '.log'))
     trainer.extend(chainer_extensions.PrintReport(
         ['epoch', 'iteration', 'main/loss', 'main/loss_feat', 'main/loss_style',
-         'main/loss_tv', 'main/loss_pop', 'main/pop_share', 'elapsed_time'],
+         'main/loss_tv', 'main/loss_colour', 'main/loss_pop', 'main/pop_share',
+         'elapsed_time'],
         out=trainer_extensions.CleanLog(sys.stdout)), trigger=log_trigger)
     # On a terminal only: in a file or a batch-job log its cursor escapes are noise.
     if not config.no_progress and sys.stdout.isatty():
@@ -283,9 +285,11 @@ def describe(config, train_data, skipped, vgg, comm=None):
           'in +-{:g}{}'.format(iterations, config.epoch, config.arch, config.lambda_noise,
                                config.noise_count, config.noise_range,
                                ', new each batch' if config.noise_per_batch else ''))
-    print('losses: content {:g}, style {:g}, total variation {:g}, on the crop without '
-          '{} px along each edge'.format(config.lambda_feat, config.lambda_style,
-                                          config.lambda_tv, config.loss_margin))
+    print('losses: content {:g}, style {:g}, total variation {:g}{}, on the crop without '
+          '{} px along each edge'.format(
+              config.lambda_feat, config.lambda_style, config.lambda_tv,
+              ', colour {:g}'.format(config.lambda_colour) if config.lambda_colour else '',
+              config.loss_margin))
     if config.lambda_noise and config.arch == 'deconv':
         print('note: in our measurements L_pop steadied video with --arch resize, '
               'not with the deconv net (docs/stability.md)')

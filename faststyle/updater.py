@@ -1,4 +1,5 @@
-"""One training step: CFNS's perceptual losses plus the noise-stability loss."""
+"""One training step: CFNS's perceptual losses plus the noise-stability loss
+(and, when asked for, the colour loss)."""
 import functools
 import math
 
@@ -16,7 +17,7 @@ class StyleTransferUpdater(chainer.training.updaters.StandardUpdater):
     """Trains the transform net ``optimizer.target`` against a fixed VGG16.
 
     Reports ``loss`` and its terms ``loss_feat``, ``loss_style``, ``loss_tv``,
-    ``loss_pop`` and ``pop_share`` (L_pop / total, which the stabilization
+    ``loss_colour``, ``loss_pop`` and ``pop_share`` (L_pop / total, which the stabilization
     note tuned to about 10 %).
     """
 
@@ -29,6 +30,8 @@ class StyleTransferUpdater(chainer.training.updaters.StandardUpdater):
         with chainer.using_config('train', False), chainer.no_backprop_mode():
             self.style_grams = losses.style_grams(vgg, device.send(style))
         self.noise = self.make_noise(config.noise_seed) if config.lambda_noise else None
+        self.colour_histogram = (losses.ColourHistogram(device.send(style))
+                                 if config.lambda_colour else None)
 
     def make_noise(self, seed):
         batchsize = self.get_iterator('main').batch_size
@@ -57,11 +60,14 @@ class StyleTransferUpdater(chainer.training.updaters.StandardUpdater):
         loss_feat, loss_style, loss_tv = losses.perceptual_losses(
             self.vgg, inside(x), inside(y), self.style_grams, config.lambda_feat,
             config.lambda_style, config.lambda_tv)
+        loss_colour = 0.0
+        if config.lambda_colour:
+            loss_colour = config.lambda_colour * self.colour_histogram(inside(y))
         loss_pop = 0.0
         if config.lambda_noise:
             loss_pop = noise.pop_loss(model, x, y, self.noise_for_iteration(),
                                       config.lambda_noise, region=inside)
-        loss = loss_feat + loss_style + loss_tv + loss_pop
+        loss = loss_feat + loss_style + loss_tv + loss_colour + loss_pop
         value = float(loss.array)
         self.check_finite(value)
         model.cleargrads()
@@ -70,7 +76,7 @@ class StyleTransferUpdater(chainer.training.updaters.StandardUpdater):
         pop_value = float(getattr(loss_pop, 'array', loss_pop))
         chainer.report({
             'loss': loss, 'loss_feat': loss_feat, 'loss_style': loss_style,
-            'loss_tv': loss_tv, 'loss_pop': pop_value,
+            'loss_tv': loss_tv, 'loss_colour': loss_colour, 'loss_pop': pop_value,
             'pop_share': pop_value / value if value else 0.0,
         }, model)
 

@@ -18,6 +18,16 @@ def run(function, x, W, b, stride, pad, seed=1):
     return [y.array, x.grad, W.grad] + ([] if b is None else [b.grad])
 
 
+def assert_same_as_chainer(ours, chainers, x, W, b, stride, pad):
+    """Output and every gradient of ``ours`` equal those of ``chainers``."""
+    mine = run(ours, x, W, b, stride, pad)
+    expected = run(chainers, x, W, b, stride, pad)
+    assert len(mine) == len(expected)
+    for got, want in zip(mine, expected):
+        assert got.shape == want.shape and got.dtype == want.dtype
+        numpy.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.parametrize('n, c_in, c_out, k, stride, pad, h, w', [
     (2, 3, 5, 3, 1, 1, 9, 7),     # widens: im2col order
     (2, 8, 3, 9, 1, 4, 12, 10),   # narrows, 9x9 (the output layer): tap order
@@ -31,12 +41,7 @@ def test_equals_chainer_convolution(n, c_in, c_out, k, stride, pad, h, w, bias):
     x = rng.randn(n, c_in, h, w).astype(numpy.float32)
     W = rng.randn(c_out, c_in, k, k).astype(numpy.float32)
     b = rng.randn(c_out).astype(numpy.float32) if bias else None
-    ours = run(conv.convolution_2d, x, W, b, stride, pad)
-    expected = run(F.convolution_2d, x, W, b, stride, pad)
-    assert len(ours) == len(expected)
-    for got, want in zip(ours, expected):
-        assert got.shape == want.shape and got.dtype == want.dtype
-        numpy.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    assert_same_as_chainer(conv.convolution_2d, F.convolution_2d, x, W, b, stride, pad)
 
 
 @pytest.mark.parametrize('n, c_in, c_out, k, stride, pad, h, w', [
@@ -50,12 +55,7 @@ def test_deconvolution_equals_chainer(n, c_in, c_out, k, stride, pad, h, w, bias
     x = rng.randn(n, c_in, h, w).astype(numpy.float32)
     W = rng.randn(c_in, c_out, k, k).astype(numpy.float32)
     b = rng.randn(c_out).astype(numpy.float32) if bias else None
-    ours = run(conv.deconvolution_2d, x, W, b, stride, pad)
-    expected = run(F.deconvolution_2d, x, W, b, stride, pad)
-    assert len(ours) == len(expected)
-    for got, want in zip(ours, expected):
-        assert got.shape == want.shape and got.dtype == want.dtype
-        numpy.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    assert_same_as_chainer(conv.deconvolution_2d, F.deconvolution_2d, x, W, b, stride, pad)
 
 
 @pytest.mark.parametrize('c_in, c_out', [(3, 5), (8, 3)])

@@ -566,7 +566,8 @@ def test_bad_inputs_give_one_line_errors(tmp_path, image_dir, style_path, vgg_pa
 
 
 @pytest.mark.parametrize('flags', [['--seed', '-1'], ['--seed', '99999999999'],
-                                   ['--noise_seed', '-1'], ['--log_interval', '0']])
+                                   ['--noise_seed', '-1'], ['--log_interval', '0'],
+                                   ['--lambda_colour', '-1'], ['--lambda_color', 'nan']])
 def test_train_flag_values_give_one_line(flags, capsys):
     with pytest.raises(SystemExit) as e:
         train.parse_args(['-s', 'style.jpg'] + flags)
@@ -966,18 +967,82 @@ def test_losses_ignore_what_the_net_paints_along_the_borders(image_dir, style_pa
                                                              vgg_path):
     """The border loophole stays closed: with --loss_margin 4 no loss term sees
     the outer 4 pixels of the output; with 0 (CFNS) every term changes."""
-    flags = ['--loss_margin', '4', '--noise_count', '50']
+    flags = ['--loss_margin', '4', '--noise_count', '50', '--lambda_colour', '1']
     clean = first_step_losses(image_dir, style_path, vgg_path, flags)
     painted = first_step_losses(image_dir, style_path, vgg_path, flags, paint_border=True)
     assert set(clean) == {'main/loss_feat', 'main/loss_style', 'main/loss_tv',
-                          'main/loss_pop'}
+                          'main/loss_colour', 'main/loss_pop'}
     for key in clean:
         assert painted[key] == pytest.approx(clean[key], rel=1e-5), key
-    whole = ['--loss_margin', '0', '--noise_count', '50']
+    whole = ['--loss_margin', '0', '--noise_count', '50', '--lambda_colour', '1']
     clean = first_step_losses(image_dir, style_path, vgg_path, whole)
     painted = first_step_losses(image_dir, style_path, vgg_path, whole, paint_border=True)
     for key in clean:
         assert painted[key] != pytest.approx(clean[key], rel=1e-3), key
+
+
+def sliced_transport(image, painting):
+    """Mean squared difference of the sorted pixel values of two images of
+    equal pixel count along the colour loss's six axes, written out: R, G, B,
+    brightness (R + G + B) / sqrt 3, red-green and yellow-blue."""
+    axes = numpy.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 1], [1, -1, 0], [1, 1, -2]],
+                       dtype=numpy.float64)
+    axes /= numpy.linalg.norm(axes, axis=1, keepdims=True)
+    a = numpy.sort(axes @ image.reshape(3, -1).astype(numpy.float64), axis=1)
+    b = numpy.sort(axes @ painting.reshape(3, -1).astype(numpy.float64), axis=1)
+    return float(numpy.mean((a - b) ** 2))
+
+
+def test_colour_loss_is_the_sliced_transport_distance_of_the_pixel_colours():
+    rng = numpy.random.RandomState(0)
+    painting = rng.uniform(0, 255, (1, 3, 8, 6)).astype(numpy.float32)
+    histogram = losses.ColourHistogram(painting)
+
+    def loss(image):
+        return float(histogram(chainer.Variable(image)).array)
+    assert loss(painting) == pytest.approx(0, abs=1e-6)
+    # Only the colours count, not where they are.
+    shuffled = painting.reshape(3, -1)[:, rng.permutation(48)].reshape(1, 3, 6, 8)
+    assert loss(shuffled.copy()) == pytest.approx(0, abs=1e-6)
+    for image in (numpy.full((1, 3, 6, 8), 128, numpy.float32),
+                  rng.uniform(0, 255, (1, 3, 4, 12)).astype(numpy.float32)):
+        assert loss(image) == pytest.approx(sliced_transport(image, painting), rel=1e-5)
+    # Against a painting of more pixels, the painting's quantiles: every
+    # pixel of an image doubled is the image's own histogram.
+    image = rng.uniform(0, 255, (1, 3, 5, 5)).astype(numpy.float32)
+    doubled = losses.ColourHistogram(numpy.concatenate([image, image[:, :, ::-1]], axis=2))
+    assert float(doubled(chainer.Variable(image)).array) == pytest.approx(0, abs=1e-4)
+    # Each image of a batch is compared with the painting on its own.
+    batch = numpy.concatenate([painting.reshape(1, 3, 6, 8), shuffled])
+    assert loss(batch) == pytest.approx(0, abs=1e-6)
+
+
+def test_colour_loss_gradient_moves_each_pixel_toward_its_rank_in_the_painting():
+    rng = numpy.random.RandomState(1)
+    painting = rng.uniform(0, 255, (1, 3, 4, 4)).astype(numpy.float32)
+    histogram = losses.ColourHistogram(painting)
+    image = chainer.Variable(rng.uniform(0, 255, (2, 3, 4, 4)).astype(numpy.float32))
+    histogram(image).backward()
+    # Central differences of the sliced_transport written out above (no
+    # pixel changes its rank for so small a step).
+    step = 0.01
+    for index in [(0, 0, 0, 0), (0, 2, 3, 1), (1, 1, 2, 2), (1, 0, 1, 3)]:
+        values = []
+        for sign in (1, -1):
+            moved = image.array.astype(numpy.float64)
+            moved[index] += sign * step
+            values.append(numpy.mean([sliced_transport(moved[i], painting) for i in range(2)]))
+        numeric = (values[0] - values[1]) / (2 * step)
+        assert image.grad[index] == pytest.approx(numeric, rel=1e-3, abs=1e-6), index
+
+
+def test_colour_loss_is_weighted_into_the_training_loss(image_dir, style_path, vgg_path):
+    off = first_step_losses(image_dir, style_path, vgg_path, [])
+    once = first_step_losses(image_dir, style_path, vgg_path, ['--lambda_colour', '1'])
+    twice = first_step_losses(image_dir, style_path, vgg_path, ['--lambda_color', '2'])
+    assert off['main/loss_colour'] == 0 and once['main/loss_colour'] > 0
+    assert twice['main/loss_colour'] == pytest.approx(2 * once['main/loss_colour'], rel=1e-5)
+    assert once['main/loss_style'] == pytest.approx(off['main/loss_style'], rel=1e-6)
 
 
 def test_default_loss_margin_and_content_weight_follow_the_size_and_loss_network(
