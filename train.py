@@ -52,6 +52,12 @@ def parse_args(argv=None):
                         'colour axes (default: 0, off, as CFNS); the Gram '
                         'matrices of a loss network converted from HED barely '
                         'see colour, see docs/training.md')
+    cli.add_flag(p, '--balance_style_layers', action='store_true',
+                 help='weight each style layer so that it counts as much as '
+                      'relu1_2 (by the mean square of the style image\'s Gram '
+                      'matrices); without it (CFNS) the deeper layers of a loss '
+                      'network converted from HED count 1e2 to 1e7 times less, '
+                      'and only fine texture and tints are learned')
     p.add_argument('--epoch', '-e', type=int,
                    help='passes over the dataset')
     p.add_argument('--lr', '-l', type=float,

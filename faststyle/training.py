@@ -63,6 +63,7 @@ class TrainConfig:
     lambda_style: float = 5.0
     lambda_noise: float = 1000.0
     lambda_colour: float = 0.0
+    balance_style_layers: bool = False
     epoch: int = 2
     lr: float = 1e-3
     checkpoint: int = 0
@@ -285,9 +286,10 @@ def describe(config, train_data, skipped, vgg, comm=None):
           'in +-{:g}{}'.format(iterations, config.epoch, config.arch, config.lambda_noise,
                                config.noise_count, config.noise_range,
                                ', new each batch' if config.noise_per_batch else ''))
-    print('losses: content {:g}, style {:g}, total variation {:g}{}, on the crop without '
-          '{} px along each edge'.format(
-              config.lambda_feat, config.lambda_style, config.lambda_tv,
+    print('losses: content {:g}, style {:g}{}, total variation {:g}{}, on the crop '
+          'without {} px along each edge'.format(
+              config.lambda_feat, config.lambda_style,
+              ' (layers balanced)' if config.balance_style_layers else '', config.lambda_tv,
               ', colour {:g}'.format(config.lambda_colour) if config.lambda_colour else '',
               config.loss_margin))
     if config.lambda_noise and config.arch == 'deconv':

@@ -29,6 +29,8 @@ class StyleTransferUpdater(chainer.training.updaters.StandardUpdater):
         self.config = config
         with chainer.using_config('train', False), chainer.no_backprop_mode():
             self.style_grams = losses.style_grams(vgg, device.send(style))
+        self.style_layer_weights = (losses.balanced_layer_weights(self.style_grams)
+                                    if config.balance_style_layers else None)
         self.noise = self.make_noise(config.noise_seed) if config.lambda_noise else None
         self.colour_histogram = (losses.ColourHistogram(device.send(style))
                                  if config.lambda_colour else None)
@@ -59,7 +61,7 @@ class StyleTransferUpdater(chainer.training.updaters.StandardUpdater):
         inside = functools.partial(losses.interior, margin=config.loss_margin)
         loss_feat, loss_style, loss_tv = losses.perceptual_losses(
             self.vgg, inside(x), inside(y), self.style_grams, config.lambda_feat,
-            config.lambda_style, config.lambda_tv)
+            config.lambda_style, config.lambda_tv, self.style_layer_weights)
         loss_colour = 0.0
         if config.lambda_colour:
             loss_colour = config.lambda_colour * self.colour_histogram(inside(y))

@@ -158,8 +158,11 @@ def numpy_vgg_features(arrays, rgb):
     return features
 
 
-def numpy_cfns_loss(arrays, x, y, style, lambda_feat, lambda_style, lambda_tv):
-    """CFNS train.py's loss, written out in numpy (style tiled to the batch)."""
+def numpy_cfns_loss(arrays, x, y, style, lambda_feat, lambda_style, lambda_tv,
+                    balanced=False):
+    """CFNS train.py's loss, written out in numpy (style tiled to the batch);
+    ``balanced``: each style layer weighted by the mean square of the style's
+    first Gram matrix over its own (--balance_style_layers)."""
     def gram(f):
         b, ch, h, w = f.shape
         flat = f.reshape(b, ch, h * w)
@@ -167,8 +170,10 @@ def numpy_cfns_loss(arrays, x, y, style, lambda_feat, lambda_style, lambda_tv):
     fx, fy = numpy_vgg_features(arrays, x), numpy_vgg_features(arrays, y)
     fs = numpy_vgg_features(arrays, numpy.repeat(style, len(x), axis=0))
     feat = lambda_feat * numpy.mean((fy[2] - fx[2]) ** 2)
-    style_loss = sum(lambda_style * numpy.mean((gram(a) - gram(s)) ** 2)
-                     for a, s in zip(fy, fs))
+    weights = [numpy.mean(gram(fs[0]) ** 2) / numpy.mean(gram(s) ** 2) if balanced else 1
+               for s in fs]
+    style_loss = sum(lambda_style * w * numpy.mean((gram(a) - gram(s)) ** 2)
+                     for a, s, w in zip(fy, fs, weights))
     tv = lambda_tv * cfns_total_variation(y)
     return feat, style_loss, tv
 
@@ -224,6 +229,12 @@ def test_loss_equals_cfns_loss_computed_independently():
     ours = losses.perceptual_losses(vgg, x, y, grams, *lambdas)
     expected = numpy_cfns_loss(arrays, x, y, style, *lambdas)
     for got, want in zip(ours, expected):
+        assert float(got.array) == pytest.approx(want, rel=1e-4)
+    weights = losses.balanced_layer_weights(grams)
+    assert weights[0] == 1 and len(set(weights)) == len(weights)
+    balanced = losses.perceptual_losses(vgg, x, y, grams, *lambdas, layer_weights=weights)
+    expected = numpy_cfns_loss(arrays, x, y, style, *lambdas, balanced=True)
+    for got, want in zip(balanced, expected):
         assert float(got.array) == pytest.approx(want, rel=1e-4)
 
 
@@ -1034,6 +1045,14 @@ def test_colour_loss_gradient_moves_each_pixel_toward_its_rank_in_the_painting()
             values.append(numpy.mean([sliced_transport(moved[i], painting) for i in range(2)]))
         numeric = (values[0] - values[1]) / (2 * step)
         assert image.grad[index] == pytest.approx(numeric, rel=1e-3, abs=1e-6), index
+
+
+def test_balance_style_layers_reaches_the_style_loss_only(image_dir, style_path, vgg_path):
+    off = first_step_losses(image_dir, style_path, vgg_path, [])
+    on = first_step_losses(image_dir, style_path, vgg_path, ['--balance_style_layers'])
+    assert on['main/loss_feat'] == pytest.approx(off['main/loss_feat'], rel=1e-6)
+    # The deeper layers' weights are above 1: the style loss can only grow.
+    assert on['main/loss_style'] > off['main/loss_style'] * 1.01
 
 
 def test_colour_loss_is_weighted_into_the_training_loss(image_dir, style_path, vgg_path):
