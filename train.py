@@ -90,7 +90,16 @@ def parse_args(argv=None):
                         'pixels along each edge, so that the net cannot score '
                         'by painting the style into a frame along the borders, '
                         'which generate.py crops away (default: an eighth of '
-                        '--image_size; 0: the whole crop, as CFNS)')
+                        '--image_size, or 0 with --crop_padding; 0: the whole '
+                        'crop, as CFNS)')
+    p.add_argument('--crop_padding', type=int,
+                   help='run the net on each crop mirrored this many pixels '
+                        'outward, as generate.py --padding does, and take the '
+                        'losses on the crop: its pixels then never see the '
+                        'zero-padded edge, as most of a video frame\'s do not '
+                        '(50, generate.py\'s default, costs about 2x per step at '
+                        '128 px; default: 0, as CFNS; with it, --loss_margin '
+                        'defaults to 0)')
     p.add_argument('--vgg',
                    help='VGG16 weights in CFNS layout (see setup_model.sh)')
     p.add_argument('--vgg_preprocessing', choices=vgg16_weights.PREPROCESSING,

@@ -72,6 +72,7 @@ class TrainConfig:
     style_size: Optional[int] = None
     scale_crops: bool = False
     loss_margin: Optional[int] = None
+    crop_padding: int = 0
     vgg: str = 'vgg16.model'
     vgg_preprocessing: Optional[str] = None
     arch: str = 'deconv'
@@ -98,8 +99,12 @@ class TrainConfig:
         # alone is 4 GB.
         if not 16 <= self.style_size <= MAX_STYLE_SIZE:
             raise InputError('--style_size must be in 16..{}'.format(MAX_STYLE_SIZE))
+        if self.crop_padding < 0 or self.crop_padding % 2:
+            raise InputError('--crop_padding must be an even number >= 0 (the net '
+                             'takes sizes in multiples of 4)')
         if self.loss_margin is None:
-            self.loss_margin = self.image_size // 8
+            # A padded crop has no edge for the net to paint along.
+            self.loss_margin = 0 if self.crop_padding else self.image_size // 8
         if not 0 <= self.loss_margin <= self.image_size // 4:
             raise InputError('--loss_margin must be in 0..{} (a quarter of '
                              '--image_size)'.format(self.image_size // 4))
@@ -292,6 +297,9 @@ def describe(config, train_data, skipped, vgg, comm=None):
               ' (layers balanced)' if config.balance_style_layers else '', config.lambda_tv,
               ', colour {:g}'.format(config.lambda_colour) if config.lambda_colour else '',
               config.loss_margin))
+    if config.crop_padding:
+        print('each crop is mirrored {} px outward before the net, as generate.py '
+              '--padding does'.format(config.crop_padding))
     if config.lambda_noise and config.arch == 'deconv':
         print('note: in our measurements L_pop steadied video with --arch resize, '
               'not with the deconv net (docs/stability.md)')

@@ -1064,6 +1064,45 @@ def test_colour_loss_is_weighted_into_the_training_loss(image_dir, style_path, v
     assert once['main/loss_style'] == pytest.approx(off['main/loss_style'], rel=1e-6)
 
 
+def test_crop_padding_runs_the_net_on_the_mirrored_crop_as_generate_does(
+        image_dir, style_path, vgg_path):
+    """--crop_padding 6: the net is given each crop mirrored 6 px outward
+    (numpy's 'symmetric', generate.py's padding), for L_pop too, and what it
+    paints outside the crop reaches no loss."""
+    args = train.parse_args(train_args(image_dir, style_path, vgg_path,
+                                       '--crop_padding', '6', '--noise_count', '50'))
+    assert args.loss_margin == 0
+    data, _ = dataset.open_dataset(image_dir, 32)
+    trainer, _ = training.build_trainer(args, chainer.get_device('@numpy'), data)
+    model = trainer.updater.get_optimizer('main').target
+    seen, forward = [], model.forward
+
+    def recording(x):
+        seen.append(numpy.array(x))
+        return forward(x)
+    model.forward = recording
+    trainer.updater.update()
+    assert len(seen) == 2 and all(s.shape == (1, 3, 44, 44) for s in seen)
+    crop = seen[0][:, :, 6:-6, 6:-6]
+    assert any(numpy.array_equal(crop[0], data[i]) for i in range(len(data)))
+    numpy.testing.assert_array_equal(
+        seen[0], numpy.pad(crop, ((0, 0), (0, 0), (6, 6), (6, 6)), mode='symmetric'))
+    # The second pass is the noisy crop, mirrored the same way.
+    noisy = seen[1][:, :, 6:-6, 6:-6]
+    assert numpy.count_nonzero(noisy != crop) > 0
+    numpy.testing.assert_array_equal(
+        seen[1], numpy.pad(noisy, ((0, 0), (0, 0), (6, 6), (6, 6)), mode='symmetric'))
+    flags = ['--crop_padding', '4', '--noise_count', '50', '--lambda_colour', '1']
+    clean = first_step_losses(image_dir, style_path, vgg_path, flags)
+    painted = first_step_losses(image_dir, style_path, vgg_path, flags, paint_border=True)
+    for key in clean:
+        assert painted[key] == pytest.approx(clean[key], rel=1e-5), key
+    for value in ('3', '-2'):
+        with pytest.raises(InputError, match='crop_padding'):
+            training.TrainConfig(style_image=style_path, image_size=64,
+                                 crop_padding=int(value))
+
+
 def test_default_loss_margin_and_content_weight_follow_the_size_and_loss_network(
         tmp_path, image_dir, style_path, vgg_path):
     args = train.parse_args(train_args(image_dir, style_path, vgg_path))
