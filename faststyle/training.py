@@ -291,12 +291,12 @@ def describe(config, train_data, skipped, vgg, comm=None):
           'in +-{:g}{}'.format(iterations, config.epoch, config.arch, config.lambda_noise,
                                config.noise_count, config.noise_range,
                                ', new each batch' if config.noise_per_batch else ''))
-    print('losses: content {:g}, style {:g}{}, total variation {:g}{}, on the crop '
-          'without {} px along each edge'.format(
-              config.lambda_feat, config.lambda_style,
-              ' (layers balanced)' if config.balance_style_layers else '', config.lambda_tv,
-              ', colour {:g}'.format(config.lambda_colour) if config.lambda_colour else '',
-              config.loss_margin))
+    print('losses: content {:g}, style {:g}{}, total variation {:g}{}, on {}'.format(
+        config.lambda_feat, config.lambda_style,
+        ' (layers balanced)' if config.balance_style_layers else '', config.lambda_tv,
+        ', colour {:g}'.format(config.lambda_colour) if config.lambda_colour else '',
+        'the crop without {} px along each edge'.format(config.loss_margin)
+        if config.loss_margin else 'the whole crop'))
     if config.crop_padding:
         print('each crop is mirrored {} px outward before the net, as generate.py '
               '--padding does'.format(config.crop_padding))

@@ -173,3 +173,23 @@ def test_palette_distance_matches_the_frechet_formula_for_any_covariances():
                           + numpy.trace(cov_b) - 2 * cross)
     assert quality.palette_distance(a, b) == pytest.approx(expected, rel=1e-6)
     assert quality.palette_distance(b, a) == pytest.approx(expected, rel=1e-6)
+
+
+def test_edge_dependence_compares_the_crop_alone_with_the_middle_of_its_mirror_tiling():
+    from benchmarks import edge_dependence
+    rng = numpy.random.RandomState(0)
+    crop = rng.randint(0, 256, (8, 12, 3)).astype(numpy.uint8)
+
+    def pointwise(x):  # sees no edge: the same pixels give the same output
+        return chainer.Variable(x * 0.5 + 10)
+    alone, middle = edge_dependence.stylize_alone_and_tiled(pointwise, crop)
+    numpy.testing.assert_array_equal(alone, middle)
+    numpy.testing.assert_array_equal(alone, (crop * 0.5 + 10).astype(numpy.uint8))
+
+    def edge_seeing(x):  # brighter within 2 px of the image's edge
+        near = numpy.ones(x.shape, numpy.float32) * 40
+        near[:, :, 2:-2, 2:-2] = 0
+        return chainer.Variable(x * 0.5 + near)
+    alone, middle = edge_dependence.stylize_alone_and_tiled(edge_seeing, crop)
+    numpy.testing.assert_array_equal(middle, (crop * 0.5).astype(numpy.uint8))
+    assert (alone[0] > middle[0]).all() and (alone[4, 4] == middle[4, 4]).all()
