@@ -97,7 +97,7 @@ def parse_args(argv=None):
                         'outward, as generate.py --padding does, and take the '
                         'losses on the crop: its pixels then never see the '
                         'zero-padded edge, as most of a video frame\'s do not '
-                        '(50, generate.py\'s default, costs about 2x per step at '
+                        '(50, generate.py\'s default, costs about 2.5x the time per step at '
                         '128 px; default: 0, as CFNS; with it, --loss_margin '
                         'defaults to 0)')
     p.add_argument('--vgg',

@@ -15,6 +15,11 @@ painting (faststyle/quality.py). A net that paints the style everywhere gives
 the same figures in both columns; one that learned to paint it near the edge
 is worse in the middle of the tiling, which is what it does to most of a
 video frame.
+
+First, the reach of each net: how much its output moves, by distance from
+one input pixel changed by 100 in a 256-px noise image (the largest change
+in each ring 8 px wide; far away, what remains is the change of the image's
+statistics).
 """
 import argparse
 import os
@@ -45,6 +50,21 @@ def stylize_alone_and_tiled(model, crop):
             for y in (alone, middle)]
 
 
+def reach(model, size=256, ring=8):
+    """The largest output change in each ``ring``-px ring (Chebyshev distance)
+    around one input pixel changed by 100, out to size / 2."""
+    x = numpy.random.RandomState(0).uniform(0, 255, (1, 3, size, size)).astype(numpy.float32)
+    moved = x.copy()
+    centre = size // 2
+    moved[:, :, centre, centre] += 100
+    with chainer.using_config('train', True), chainer.no_backprop_mode():
+        change = numpy.abs(model(x).array - model(moved).array).max(axis=(0, 1))
+    rows, cols = numpy.mgrid[:size, :size]
+    distance = numpy.maximum(abs(rows - centre), abs(cols - centre))
+    return [float(change[(distance >= lo) & (distance < lo + ring)].max())
+            for lo in range(0, centre, ring)]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0],
                                      formatter_class=cli.HelpFormatter)
@@ -67,10 +87,13 @@ def main(argv=None):
         len(crops), args.crops, crops[0].shape[1], crops[0].shape[0],
         crops[0].shape[0] // 8, ' (VGG16 is a RANDOM stand-in: says nothing)'
         if vgg.is_stand_in else ''))
+    print('reach: largest output change at 0, 8, 16, ... px from a pixel changed by 100')
+    models = [(os.path.basename(path), net.load_model(path)) for path in args.model]
+    for name, model in models:
+        print('{:<36} {}'.format(name, ' '.join('{:.2g}'.format(c) for c in reach(model)[:8])))
     print('{:<36} {:>13} {:>13} {:>9} {:>9}'.format(
         'model', 'style alone', 'style middle', 'pal alone', 'pal middle'))
-    for path in args.model:
-        model = net.load_model(path)
+    for name, model in models:
         figures = numpy.zeros(4)
         for crop in crops:
             margin = crop.shape[0] // 8
@@ -79,7 +102,7 @@ def main(argv=None):
                 figures[k] += distance(inside) / len(crops)
                 figures[2 + k] += distance.palette(inside) / len(crops)
         print('{:<36} {:>13.0f} {:>13.0f} {:>9.1f} {:>9.1f}'.format(
-            os.path.basename(path), *figures), flush=True)
+            name, *figures), flush=True)
 
 
 if __name__ == '__main__':

@@ -193,3 +193,13 @@ def test_edge_dependence_compares_the_crop_alone_with_the_middle_of_its_mirror_t
     alone, middle = edge_dependence.stylize_alone_and_tiled(edge_seeing, crop)
     numpy.testing.assert_array_equal(middle, (crop * 0.5).astype(numpy.uint8))
     assert (alone[0] > middle[0]).all() and (alone[4, 4] == middle[4, 4]).all()
+
+
+def test_reach_of_a_net_is_the_change_by_distance_from_one_pixel():
+    from benchmarks import edge_dependence
+
+    def box_blur(x):  # each output pixel the mean of the 5x5 around it: reach 2 px
+        return chainer.functions.average_pooling_2d(x, 5, stride=1, pad=2)
+    rings = edge_dependence.reach(box_blur, size=32, ring=2)
+    assert rings[0] == pytest.approx(100 / 25, rel=1e-4) and rings[1] == pytest.approx(4, rel=1e-4)
+    assert rings[2:] == [0.0] * 6
