@@ -90,11 +90,10 @@ class StyleTransferUpdater(chainer.training.updaters.StandardUpdater):
 
         A zero-padded convolution tells the net where the image's edge is,
         and within about 40 pixels of it the net can paint differently. On a
-        128-px crop almost every pixel is that close to an edge; on a video
-        frame almost none is, and a net trained only on the first paints the
-        second worse (its colours 4-9x further from the painting's in the
-        middle of a mirror-tiled crop than on the crop alone). With P of 40
-        or more, the pixels the losses see never see the edge."""
+        128-px crop almost every pixel is that close to an edge; in a video
+        frame most are not, and nets trained only on crops were 2-5x further
+        from the style there (benchmarks/edge_dependence.py). With P of 40
+        or more, the edge is out of reach of the pixels the losses see."""
         padding = self.config.crop_padding
         if not padding:
             return model(x)
