@@ -30,6 +30,12 @@ from faststyle.errors import InputError
 
 ARCHS = ('deconv', 'resize')
 STATS = ('instance', 'running')
+# Chainer 7.8.1's CUDA col2im kernel (deconvolution, unpooling, a
+# convolution's input gradient) computes its index into the column buffer in
+# 32-bit ints, so a buffer of this many elements or more is read out of
+# bounds: 'an illegal memory access' on an H200 stylizing 1280x720 frames 8
+# to a pass with the deconv net (docs/gpu.md). The CPU is not affected.
+COL2IM_LIMIT = 2 ** 31
 # Earlier builds called 'instance' (each image's own statistics) 'image';
 # that name still works.
 OLD_STATS_NAMES = {'image': 'instance'}
@@ -127,6 +133,20 @@ class FastStyleNet(chainer.Chain):
     @stats.setter
     def stats(self, value):
         self._stats = check_stats(value)
+
+    def col2im_elements_per_pixel(self):
+        """Elements of the largest column buffer that col2im fills in a forward
+        pass, per pixel of one output image: a deconvolution's is (out
+        channels, kh, kw) per input pixel, nearest-neighbour 2x upsampling's
+        (channels, 2, 2). The encoder leaves a quarter of the height and width,
+        so d1 (or the first upsampling) sees 1/16 of the pixels, d2 1/4, d3 all.
+        Chainer's CUDA col2im indexes that buffer with 32-bit ints
+        (COL2IM_LIMIT)."""
+        if self.arch == 'deconv':
+            layers = ((self.d1, 16), (self.d2, 4), (self.d3, 1))
+            return max(numpy.prod(link.W.shape[1:]) / fraction for link, fraction in layers)
+        upsampled = ((self.c3.W.shape[0], 16), (self.d1.W.shape[0], 4))
+        return max(channels * 2 * 2 / fraction for channels, fraction in upsampled)
 
     def forward(self, x):
         """RGB in [0, 255], shape (N, 3, H, W) with H, W multiples of 4 -> same range."""

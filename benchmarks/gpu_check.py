@@ -253,22 +253,23 @@ def describe_device(device):
         'not used: im2col + cuBLAS', numpy.__version__)
 
 
-def run_checks(args, spec):
+def run_checks(args, spec, table):
     device = chainer.get_device(spec)
     device.use()
     meter = Meter(device)
-    rows = [('device', describe_device(device), True),
-            ('Python, Chainer', '{}, {}'.format(sys.version.split()[0], chainer.__version__),
-             True)]
+    table.add('device', describe_device(device), True)
+    table.add('Python, Chainer', '{}, {}'.format(sys.version.split()[0], chainer.__version__),
+              True)
     meter.start()
-    rows += check_against_cpu(device, args.check_size)
+    for row in check_against_cpu(device, args.check_size):
+        table.add(*row)
     width, height = args.frame_size
     with tempfile.TemporaryDirectory() as workdir:
         for lambda_noise, label in ((0, 'without L_pop'), (1.0, 'with L_pop')):
             seconds, peak = time_training(device, meter, args.steps, args.image_size,
                                           lambda_noise, workdir)
-            rows.append(('train {} px, {} steps {}'.format(args.image_size, args.steps, label),
-                         '{:.3f} s/step{}'.format(seconds, mib(peak)), True))
+            table.add('train {} px, {} steps {}'.format(args.image_size, args.steps, label),
+                         '{:.3f} s/step{}'.format(seconds, mib(peak)), True)
         model_path = make_model(os.path.join(workdir, 'style.model'))
         frames = smooth_frames(args.frames, width, height)
         results = {}
@@ -277,36 +278,44 @@ def run_checks(args, spec):
                 try:
                     fps, peak, out = time_stylize(model_path, spec, meter, frames, batch, fp16)
                 except InputError as e:  # --fp16 on the CPU
-                    rows.append(('stylize float16 batch {}'.format(batch), str(e), True))
+                    table.add('stylize float16 batch {}'.format(batch), str(e), True)
                     continue
                 results[fp16, batch] = out
-                rows.append(('stylize {}x{} {} batch {}'.format(
+                table.add('stylize {}x{} {} batch {}'.format(
                     width, height, 'float16' if fp16 else 'float32', batch),
-                    '{:.2f} frames/s{}'.format(fps, mib(peak)), True))
+                    '{:.2f} frames/s{}'.format(fps, mib(peak)), True)
         if (True, 8) in results:
             diff = numpy.abs(numpy.stack(results[True, 8]).astype(numpy.int16)
                              - numpy.stack(results[False, 8]))
             # Random weights are harsher than trained ones; a real error
             # (overflow) shows as most of the picture off by tens of levels.
-            rows.append(('float16 vs float32 frames (uint8)',
+            table.add('float16 vs float32 frames (uint8)',
                          'max {} mean {:.3f}'.format(diff.max(), diff.mean()),
-                         diff.mean() < 1.0))
+                         diff.mean() < 1.0)
         fps = generate_end_to_end(model_path, spec, frames, 8, workdir)
-        rows.append(('generate.py {} frames {}x{} --batch 8'.format(len(frames), width, height),
-                     '{:.2f} frames/s end to end'.format(fps), True))
-    return rows
+        table.add('generate.py {} frames {}x{} --batch 8'.format(len(frames), width, height),
+                     '{:.2f} frames/s end to end'.format(fps), True)
 
 
 def mib(value):
     return '' if value is None else ', peak {:.0f} MiB'.format(value)
 
 
-def print_table(rows):
-    width = max(len(r[0]) for r in rows)
-    print('| {} | result | ok |'.format('check'.ljust(width)))
-    print('| {} | --- | --- |'.format('-' * width))
-    for what, value, ok in rows:
-        print('| {} | {} | {} |'.format(what.ljust(width), value, 'yes' if ok else 'NO'))
+class Table:
+    """Prints each row as soon as it is known, so that a crash (a CUDA error
+    ends the process) loses none of the rows before it."""
+
+    WIDTH = 46
+
+    def __init__(self):
+        self.all_ok = True
+        print('| {} | result | ok |'.format('check'.ljust(self.WIDTH)))
+        print('| {} | --- | --- |'.format('-' * self.WIDTH), flush=True)
+
+    def add(self, what, value, ok):
+        self.all_ok = self.all_ok and ok
+        print('| {} | {} | {} |'.format(what.ljust(self.WIDTH), value, 'yes' if ok else 'NO'),
+              flush=True)
 
 
 def cpu_side_checks():
@@ -339,10 +348,10 @@ def main(argv=None):
             return 0
         spec = '@cupy:0'
     start = time.perf_counter()
-    rows = run_checks(args, spec)
-    rows.append(('whole check', '{:.0f} s'.format(time.perf_counter() - start), True))
-    print_table(rows)
-    return 0 if all(ok for _, _, ok in rows) else 1
+    table = Table()
+    run_checks(args, spec, table)
+    table.add('whole check', '{:.0f} s'.format(time.perf_counter() - start), True)
+    return 0 if table.all_ok else 1
 
 
 if __name__ == '__main__':

@@ -241,9 +241,27 @@ class ChainerBackend(Backend):
         self.model = net.to_float16(model) if fp16 else model
         self.dtype = numpy.float16 if fp16 else numpy.float32
         self.model.to_device(self.device)
+        # Elements a col2im buffer may hold (net.COL2IM_LIMIT): a batch that
+        # would pass it is run in parts. None: no limit (the CPU).
+        self.col2im_limit = None if self.host_memory else net.COL2IM_LIMIT
 
     def __call__(self, batch):
         self.device.use()
+        frames_per_pass = len(batch)
+        if self.col2im_limit is not None:
+            per_frame = self.model.col2im_elements_per_pixel() * batch.shape[2] * batch.shape[3]
+            frames_per_pass = int((self.col2im_limit - 1) // per_frame)
+            if frames_per_pass < 1:
+                raise InputError(
+                    '{}x{} frames (padding included) are too large for the {} net on a '
+                    'GPU: Chainer\'s kernels index at most {:.0f} pixels a frame; scale the '
+                    'video down first'.format(
+                        batch.shape[3], batch.shape[2], self.model.arch,
+                        (self.col2im_limit - 1) // self.model.col2im_elements_per_pixel()))
+        return numpy.concatenate([self._forward(batch[start:start + frames_per_pass])
+                                  for start in range(0, len(batch), frames_per_pass)])
+
+    def _forward(self, batch):
         x = self.device.send(batch.astype(self.dtype, copy=False))
         with chainer.using_config('train', False), chainer.no_backprop_mode():
             y = self.model(x)

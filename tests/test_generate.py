@@ -18,6 +18,7 @@ import chainer  # NOQA: E402
 import cfns_reference  # NOQA: E402
 from conftest import one_error_line, small_args, write_image  # NOQA: E402
 from faststyle import dataset  # NOQA: E402
+from faststyle.errors import InputError  # NOQA: E402
 import generate  # NOQA: E402
 from faststyle import images  # NOQA: E402
 import net  # NOQA: E402
@@ -1171,3 +1172,23 @@ def test_available_memory_follows_ulimit_v():
                             capture_output=True, text=True, check=True)
     left = int(result.stdout.split()[-1])
     assert 280 * 2**20 <= left <= 300 * 2**20, left
+
+
+def test_chainer_backend_keeps_each_pass_under_the_col2im_limit(models):
+    # Chainer's CUDA col2im has 32-bit indices (net.COL2IM_LIMIT): a batch that
+    # would pass the limit runs in parts, with the same frames coming out.
+    model = net.load_model(models['deconv'])
+    backend = stylize.ChainerBackend(model, '@numpy')
+    assert backend.col2im_limit is None  # the CPU has no such limit
+    batch = numpy.stack([stylize.pad_frame(f, 4) for f in make_frames(5, 20, 28)])
+    whole = backend(batch)
+    seen = []
+    forward = model.forward
+    model.forward = lambda x: seen.append(len(x)) or forward(x)
+    per_frame = model.col2im_elements_per_pixel() * batch.shape[2] * batch.shape[3]
+    backend.col2im_limit = 2 * per_frame + 1
+    assert numpy.allclose(backend(batch), whole, atol=1e-3)
+    assert seen == [2, 2, 1]
+    backend.col2im_limit = per_frame  # not even one frame fits
+    with pytest.raises(InputError, match='too large for the deconv net on a GPU'):
+        backend(batch[:1])

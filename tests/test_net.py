@@ -70,3 +70,32 @@ def test_unknown_stats_are_refused_not_taken_for_instance(stats):
     with pytest.raises(InputError, match='stats must be one of'):
         model.stats = stats
     assert model.stats == 'running'
+
+
+class Col2imBuffers(chainer.FunctionHook):
+    """The size of each col2im buffer a forward pass fills, from the shapes
+    the functions see: a deconvolution's columns are (N, out channels, kh, kw,
+    in H, in W), 2x2 unpooling's (N, channels, 2, 2, in H, in W)."""
+
+    name = 'col2im_buffers'
+
+    def __init__(self):
+        self.sizes = []
+
+    def forward_preprocess(self, function, in_data):
+        if 'Deconvolution2D' in function.label:
+            x, W = in_data[:2]
+            self.sizes.append(x.shape[0] * numpy.prod(W.shape[1:]) * x.shape[2] * x.shape[3])
+        elif function.label == 'Unpooling2D':
+            self.sizes.append(numpy.prod(in_data[0].shape) * 2 * 2)
+
+
+@pytest.mark.parametrize('arch', net.ARCHS)
+def test_col2im_elements_per_pixel_is_the_largest_buffer_of_a_pass(arch):
+    model = net.FastStyleNet(arch)
+    x = numpy.zeros((2, 3, 24, 36), numpy.float32)
+    hook = Col2imBuffers()
+    with chainer.using_config('train', False), chainer.no_backprop_mode(), hook:
+        model(x)
+    assert len(hook.sizes) == (3 if arch == 'deconv' else 2)
+    assert model.col2im_elements_per_pixel() == max(hook.sizes) / (2 * 24 * 36)
