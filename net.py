@@ -134,19 +134,31 @@ class FastStyleNet(chainer.Chain):
     def stats(self, value):
         self._stats = check_stats(value)
 
-    def col2im_elements_per_pixel(self):
-        """Elements of the largest column buffer that col2im fills in a forward
-        pass, per pixel of one output image: a deconvolution's is (out
-        channels, kh, kw) per input pixel, nearest-neighbour 2x upsampling's
-        (channels, 2, 2). The encoder leaves a quarter of the height and width,
-        so d1 (or the first upsampling) sees 1/16 of the pixels, d2 1/4, d3 all.
-        Chainer's CUDA col2im indexes that buffer with 32-bit ints
-        (COL2IM_LIMIT)."""
+    def col2im_elements_per_pixel(self, backward=False):
+        """Elements of the largest column buffer that col2im fills, per pixel
+        of one output image: in a forward pass (``backward``: and in its
+        backward pass). Chainer's CUDA col2im indexes that buffer with 32-bit
+        ints (COL2IM_LIMIT).
+
+        A deconvolution fills (out channels, kh, kw) per input pixel, 2x
+        upsampling (channels, 2, 2), a convolution's input gradient (in
+        channels, kh, kw) per output pixel. The encoder leaves a quarter of
+        the height and width: c3, the residual blocks and the first decoder
+        input hold 1/16 of the output's pixels, c2 and the second 1/4."""
         if self.arch == 'deconv':
-            layers = ((self.d1, 16), (self.d2, 4), (self.d3, 1))
-            return max(numpy.prod(link.W.shape[1:]) / fraction for link, fraction in layers)
-        upsampled = ((self.c3.W.shape[0], 16), (self.d1.W.shape[0], 4))
-        return max(channels * 2 * 2 / fraction for channels, fraction in upsampled)
+            per_pixel = [numpy.prod(link.W.shape[1:]) / fraction
+                         for link, fraction in ((self.d1, 16), (self.d2, 4), (self.d3, 1))]
+        else:
+            per_pixel = [self.c3.W.shape[0] * 2 * 2 / 16, self.d1.W.shape[0] * 2 * 2 / 4]
+        if backward:  # c1's input is the data, which needs no gradient
+            convolutions = [(self.c2, 4), (self.c3, 16)] + [
+                (conv, 16) for block in (self.r1, self.r2, self.r3, self.r4, self.r5)
+                for conv in (block.c1, block.c2)]
+            if self.arch == 'resize':
+                convolutions += [(self.d1, 4), (self.d2, 1), (self.d3, 1)]
+            per_pixel += [numpy.prod(link.W.shape[1:]) / fraction
+                          for link, fraction in convolutions]
+        return max(per_pixel)
 
     def forward(self, x):
         """RGB in [0, 255], shape (N, 3, H, W) with H, W multiples of 4 -> same range."""

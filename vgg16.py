@@ -38,6 +38,11 @@ from faststyle.errors import InputError
 # Caffe's VGG16 was trained on BGR images minus this mean (BGR order).
 IMAGENET_MEAN_BGR = (103.939, 116.779, 123.68)
 CFNS_MEAN = 120.0
+# The largest column buffer that col2im fills when a gradient flows back
+# through the features, per pixel of the input image: conv1_2's input
+# gradient, 64 channels x 3 x 3 (net.COL2IM_LIMIT; conv2_2's, 128 x 3 x 3 at
+# a quarter of the pixels, is half of it).
+COL2IM_ELEMENTS_PER_PIXEL = 64 * 3 * 3
 
 
 class VGG16(chainer.Chain):

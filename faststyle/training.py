@@ -148,6 +148,23 @@ def get_device(config, comm=None):
     return device
 
 
+def check_col2im(config):
+    """InputError unless a training step's column buffers stay under what
+    Chainer's CUDA col2im can index (net.COL2IM_LIMIT): the net runs on the
+    crop with --crop_padding on each side, VGG16 on the crop."""
+    side = config.image_size + 2 * config.crop_padding
+    per_crop = max(
+        net.FastStyleNet(config.arch).col2im_elements_per_pixel(backward=True) * side ** 2,
+        vgg16.COL2IM_ELEMENTS_PER_PIXEL * config.image_size ** 2)
+    most = int((net.COL2IM_LIMIT - 1) // per_crop)
+    if config.batchsize > most:
+        raise InputError(
+            '-b {} with --image_size {} and --crop_padding {} ({} net) is more than '
+            "Chainer's GPU kernels can index in one step (2**31 elements); {}".format(
+                config.batchsize, config.image_size, config.crop_padding, config.arch,
+                'use -b {} or less'.format(most) if most else 'use a smaller --image_size'))
+
+
 def build_trainer(config, device, train_data, comm=None, snapshots=None):
     """Model, optimizer, updater and trainer with every extension, ready to run.
 
@@ -361,6 +378,8 @@ def train(config):
         if multinode.is_writer(comm):
             check_outputs(config, snapshots)
         device = get_device(config, comm)
+        if device.xp is not numpy:
+            check_col2im(config)
         train_data, skipped, first_path = open_training_data(config, comm)
         if config.preview_image is None and first_path is not None:
             config = dataclasses.replace(config, preview_image=first_path)

@@ -6,6 +6,7 @@ import pytest
 
 import cfns_reference
 import net
+import vgg16
 from faststyle.errors import InputError
 
 
@@ -73,9 +74,10 @@ def test_unknown_stats_are_refused_not_taken_for_instance(stats):
 
 
 class Col2imBuffers(chainer.FunctionHook):
-    """The size of each col2im buffer a forward pass fills, from the shapes
-    the functions see: a deconvolution's columns are (N, out channels, kh, kw,
-    in H, in W), 2x2 unpooling's (N, channels, 2, 2, in H, in W)."""
+    """The size of each col2im buffer a pass fills, from the shapes the
+    functions see: a deconvolution's columns are (N, out channels, kh, kw,
+    in H, in W), 2x2 unpooling's (N, channels, 2, 2, in H, in W), and a
+    convolution's input gradient (N, in channels, kh, kw, out H, out W)."""
 
     name = 'col2im_buffers'
 
@@ -89,13 +91,38 @@ class Col2imBuffers(chainer.FunctionHook):
         elif function.label == 'Unpooling2D':
             self.sizes.append(numpy.prod(in_data[0].shape) * 2 * 2)
 
+    def backward_preprocess(self, function, in_data, out_grad):
+        if 'Convolution2D' in function.label and 'Deconv' not in function.label \
+                and function.inputs[0].requires_grad:
+            x, W = in_data[:2]
+            self.sizes.append(x.shape[0] * numpy.prod(W.shape[1:]) * out_grad[0].shape[2]
+                              * out_grad[0].shape[3])
+
 
 @pytest.mark.parametrize('arch', net.ARCHS)
 def test_col2im_elements_per_pixel_is_the_largest_buffer_of_a_pass(arch):
     model = net.FastStyleNet(arch)
     x = numpy.zeros((2, 3, 24, 36), numpy.float32)
-    hook = Col2imBuffers()
-    with chainer.using_config('train', False), chainer.no_backprop_mode(), hook:
+    forward = Col2imBuffers()
+    with chainer.using_config('train', False), chainer.no_backprop_mode(), forward:
         model(x)
-    assert len(hook.sizes) == (3 if arch == 'deconv' else 2)
-    assert model.col2im_elements_per_pixel() == max(hook.sizes) / (2 * 24 * 36)
+    assert len(forward.sizes) == (3 if arch == 'deconv' else 2)
+    assert model.col2im_elements_per_pixel() == max(forward.sizes) / (2 * 24 * 36)
+    both = Col2imBuffers()
+    with chainer.using_config('train', True), both:
+        chainer.functions.sum(model(x)).backward()
+    # c2, c3, ten in the residual blocks, and the resize decoder's three
+    assert len(both.sizes) == len(forward.sizes) + (12 if arch == 'deconv' else 15)
+    assert model.col2im_elements_per_pixel(backward=True) == max(both.sizes) / (2 * 24 * 36)
+    # The resize net's last convolution (32 x 9 x 9 per pixel) rules its backward pass.
+    assert (model.col2im_elements_per_pixel(backward=True) > model.col2im_elements_per_pixel()) \
+        == (arch == 'resize')
+
+
+def test_vgg_col2im_elements_per_pixel_is_the_largest_buffer_of_its_backward_pass():
+    x = chainer.Variable(numpy.zeros((2, 3, 32, 40), numpy.float32))
+    hook = Col2imBuffers()
+    with hook:
+        chainer.functions.sum(sum(chainer.functions.sum(f) for f in vgg16.VGG16()(x))).backward()
+    assert len(hook.sizes) == 10  # conv1_1 .. conv4_3, the input's gradient included
+    assert vgg16.COL2IM_ELEMENTS_PER_PIXEL == max(hook.sizes) / (2 * 32 * 40)

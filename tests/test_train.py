@@ -1182,3 +1182,23 @@ def test_a_cpu_training_keeps_freed_memory(image_dir, style_path, vgg_path, monk
     data, _ = dataset.open_dataset(image_dir, 32)
     training.build_trainer(args, chainer.get_device('@numpy'), data)
     assert calls == [True]
+
+
+def test_a_step_chainer_cannot_index_on_a_gpu_is_refused(style_path):
+    # Chainer's CUDA col2im indexes with 32-bit ints. Written out: the resize
+    # net's d3 input gradient holds 32 x 9 x 9 = 2592 values per pixel of the
+    # net's input, 256 + 2 * 50 = 356 px square: 328 491 008 per crop, so 6
+    # crops fit under 2**31 and 7 do not. VGG16's conv1_2 input gradient,
+    # 64 x 3 x 3 per pixel of the 256-px crop, would allow 56.
+    def config(**kwargs):
+        return training.TrainConfig(style_image=style_path, **kwargs)
+    training.check_col2im(config(arch='resize', image_size=256, crop_padding=50, batchsize=6))
+    with pytest.raises(InputError, match='use -b 6 or less'):
+        training.check_col2im(config(arch='resize', image_size=256, crop_padding=50,
+                                     batchsize=7))
+    # The deconv net's largest buffer, 243 per pixel, is below VGG16's here.
+    training.check_col2im(config(arch='deconv', image_size=256, batchsize=56))
+    with pytest.raises(InputError, match='use -b 56 or less'):
+        training.check_col2im(config(arch='deconv', image_size=256, batchsize=57))
+    with pytest.raises(InputError, match='use a smaller --image_size'):
+        training.check_col2im(config(arch='resize', image_size=1024, batchsize=1))
