@@ -94,10 +94,11 @@ def cgroup_memory_left(proc_cgroup='/proc/self/cgroup', root='/sys/fs/cgroup'):
                     limit = f.read().strip()
                 with open(os.path.join(folder, files[1])) as f:
                     usage = int(f.read())
-            except (OSError, ValueError):
+                limit = _CGROUP_UNLIMITED if limit == 'max' else int(limit)
+            except (OSError, ValueError):  # a file we cannot read bounds nothing
                 continue
-            if limit != 'max' and int(limit) < _CGROUP_UNLIMITED:
-                left.append(int(limit) - usage)
+            if limit < _CGROUP_UNLIMITED:
+                left.append(limit - usage)
     return min(left) if left else None
 
 

@@ -1151,6 +1151,13 @@ def test_cgroup_memory_left_reads_the_process_cgroup_and_those_above(tmp_path):
     write('v1/memory/docker/abc/memory.limit_in_bytes', '9223372036854771712')
     assert stylize.cgroup_memory_left(str(tmp_path / 'proc_v1'), str(tmp_path / 'v1')) is None
     assert stylize.cgroup_memory_left(str(tmp_path / 'missing'), str(tmp_path / 'fs')) is None
+    # A limit file that holds no number is skipped, not a crash; the slice's
+    # limit above it still counts.
+    write('fs/system.slice/job_7/memory.max', 'garbage')
+    assert stylize.cgroup_memory_left(str(tmp_path / 'proc_v2'),
+                                      str(tmp_path / 'fs')) == 2 * 2**30
+    write('fs/system.slice/memory.max', '')
+    assert stylize.cgroup_memory_left(str(tmp_path / 'proc_v2'), str(tmp_path / 'fs')) is None
 
 
 AVAILABLE_UNDER_ULIMIT = r"""
