@@ -1,0 +1,195 @@
+"""A lent GPU's few minutes in one call: the GPU check, then every sample
+model fine-tuned at 256 px at once, until a deadline (docs/gpu.md).
+
+    sh benchmarks/gpu_check.sh wheel                          # here: .whl/ (Chainer)
+    python -m scripts.gpu_lease pack --vgg vgg16.model        # here: .gpu/ (what travels)
+    python3 -m scripts.gpu_lease run --seconds 520 --out $OUT  # there, .gpu and .whl carried
+
+A device machine takes at most 64 MiB of working tree and gives back at most
+8 files of 16 MiB each. So ``pack`` writes the HED VGG16 in float16 without
+conv5, which no loss uses (15 MB instead of 57), and the 256-px training
+crops as JPEG. ``run`` restores a float32 VGG16 file, runs
+benchmarks/gpu_check.sh, fine-tunes each model of models/samples.json from
+the shipped one (``-i``) with the recipe of models/README.md, stops them all
+at the deadline (SIGTERM: each saves its snapshot), and copies to ``--out``
+the newest epoch snapshot of each (the candy twins: the newest epoch both
+reached) and one tarball of the logs. Each ``.state`` is larger than a
+returned file may be, so the next training starts with ``-i``.
+"""
+import argparse
+import glob
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+
+import numpy
+from PIL import Image
+
+from faststyle import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
+from faststyle import cli
+from faststyle import dataset
+from faststyle import vgg16_weights
+from faststyle.errors import InputError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PACKED_VGG = 'vgg16_hed_fp16.npz'
+CROPS = 'content256'
+UNUSED_LAYERS = ('conv5_1', 'conv5_2', 'conv5_3')  # the losses stop at relu4_3
+RECIPE = ('--arch', 'resize', '--image_size', '256', '--lambda_feat', '30',
+          '--crop_padding', '50', '--lambda_colour', '1')
+
+
+def pack_vgg(source, target):
+    """``source`` (a CFNS-layout VGG16 file) in float16, without conv5."""
+    arrays = numpy.load(source, allow_pickle=False)
+    packed = {key: arrays[key].astype(numpy.float16) if arrays[key].dtype == numpy.float32
+              else arrays[key] for key in arrays.files if key.split('/')[0] not in UNUSED_LAYERS}
+    with open(target, 'wb') as f:
+        numpy.savez(f, **packed)
+
+
+def unpack_vgg(source, target):
+    """A float32 VGG16 file in CFNS's layout from :func:`pack_vgg`'s, conv5
+    zero (never read by the losses)."""
+    arrays = numpy.load(source, allow_pickle=False)
+    full = {key: arrays[key].astype(numpy.float32) if arrays[key].dtype == numpy.float16
+            else arrays[key] for key in arrays.files}
+    for name, n_in, n_out in vgg16_weights.LAYERS:
+        if name in UNUSED_LAYERS:
+            full[name + '/W'] = numpy.zeros((n_out, n_in, 3, 3), numpy.float32)
+            full[name + '/b'] = numpy.zeros(n_out, numpy.float32)
+    with open(target, 'wb') as f:
+        numpy.savez(f, **full)
+
+
+def pack_crops(source, target, quality=93):
+    """Every image of ``source`` as a JPEG in ``target``."""
+    os.makedirs(target, exist_ok=True)
+    for path in dataset.list_images(source):
+        name = os.path.splitext(os.path.basename(path))[0] + '.jpg'
+        Image.open(path).convert('RGB').save(os.path.join(target, name), quality=quality)
+
+
+def newest_epochs(folder, names, twins=()):
+    """{name: the newest epoch E with folder/NAME_E.model}; the ``twins`` all
+    get the newest epoch every one of them reached. Names without one are
+    left out."""
+    epochs = {}
+    for name in names:
+        found = [int(m.group(1)) for m in (
+            re.fullmatch(re.escape(name) + r'_(\d+)\.model', os.path.basename(p))
+            for p in glob.glob(os.path.join(folder, name + '_*.model'))) if m]
+        if found:
+            epochs[name] = max(found)
+    if twins and all(t in epochs for t in twins):
+        common = min(epochs[t] for t in twins)
+        epochs.update((t, common) for t in twins)
+    else:
+        for t in twins:
+            epochs.pop(t, None)
+    return epochs
+
+
+def samples():
+    """(name, painting, lambda_noise) of each shipped sample model."""
+    with open(os.path.join(ROOT, 'models', 'samples.json')) as f:
+        models = json.load(f)['models']
+    return [(name, entry['style_image'], entry['lambda_noise'])
+            for name, entry in models.items()]
+
+
+def run(args):
+    start = time.monotonic()
+    os.makedirs(args.out, exist_ok=True)
+    work = args.work
+    os.makedirs(work, exist_ok=True)
+    vgg = os.path.join(work, 'vgg16_hed.model')
+    unpack_vgg(os.path.join(args.packed, PACKED_VGG), vgg)
+    env = dict(os.environ, PYTHONUNBUFFERED='1', CHAINER_WARN_VERSION_MISMATCH='0',
+               CHAINER_CUDNN='0')
+    with open(os.path.join(args.out, 'gpu_check.txt'), 'w') as log:
+        try:
+            subprocess.run(['sh', os.path.join(ROOT, 'benchmarks', 'gpu_check.sh')], cwd=ROOT,
+                           stdout=log, stderr=subprocess.STDOUT, env=env,
+                           timeout=args.check_seconds)
+        except subprocess.TimeoutExpired:
+            log.write('\ngpu_check stopped after {} s\n'.format(args.check_seconds))
+    trainings = []
+    for name, painting, lambda_noise in samples():
+        command = [sys.executable, os.path.join(ROOT, 'train.py'), '-s',
+                   os.path.join(ROOT, painting), '-d', os.path.join(args.packed, CROPS),
+                   '--vgg', vgg, *RECIPE, '--lambda_noise', str(lambda_noise),
+                   '-i', os.path.join(ROOT, 'models', name + '.model'),
+                   '-o', os.path.join(work, name + '.model'), '-g', str(args.gpu), '-e', '200',
+                   '--log_interval', '50', '--preview_interval', '0', '--no_progress']
+        out = open(os.path.join(work, name + '.out'), 'w')
+        trainings.append((subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
+                                           env=env), out))
+    # Leave time to stop them (each saves a snapshot) and to copy the results.
+    time.sleep(max(0, args.seconds - 30 - (time.monotonic() - start)))
+    for process, out in trainings:
+        process.terminate()
+    for process, out in trainings:
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        out.close()
+    names = [name for name, _, _ in samples()]
+    for name, epoch in newest_epochs(work, names, twins=('candy_stab', 'candy_vanilla')).items():
+        shutil.copy(os.path.join(work, '{}_{}.model'.format(name, epoch)),
+                    os.path.join(args.out, '{}_256_e{}.model'.format(name, epoch)))
+    with tarfile.open(os.path.join(args.out, 'train_logs.tgz'), 'w:gz') as tar:
+        for path in sorted(glob.glob(os.path.join(work, '*.out'))
+                           + glob.glob(os.path.join(work, '*.log'))):
+            tar.add(path, arcname=os.path.basename(path))
+    return 0
+
+
+def pack(args):
+    if not os.path.isfile(args.vgg):
+        raise InputError('{}: no such VGG16 file; {}'.format(args.vgg, vgg16_weights.HOW_TO_GET))
+    os.makedirs(args.packed, exist_ok=True)
+    pack_vgg(args.vgg, os.path.join(args.packed, PACKED_VGG))
+    pack_crops(args.crops, os.path.join(args.packed, CROPS))
+    print('wrote {}: carry it (and .whl) to the GPU machine'.format(args.packed))
+    return 0
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0],
+                                formatter_class=cli.HelpFormatter)
+    p.add_argument('--packed', default=os.path.join(ROOT, '.gpu'),
+                   help='folder of what travels (ignored by git)')
+    sub = p.add_subparsers(dest='command', required=True)
+    packing = sub.add_parser('pack', help='here: write --packed')
+    packing.add_argument('--vgg', default='vgg16.model', help='the HED VGG16 (vgg16.py --hed)')
+    packing.add_argument('--crops', default='content256',
+                         help='the 256-px crops (python -m scripts.content_crops --size 256)')
+    running = sub.add_parser('run', help='there: the check and the trainings')
+    running.add_argument('--seconds', type=int, default=520, help='the whole run')
+    running.add_argument('--check_seconds', type=int, default=230,
+                         help='at most this long for gpu_check.sh')
+    running.add_argument('--gpu', type=int, default=0, help='GPU id')
+    running.add_argument('--out', default=os.environ.get('OUT', 'gpu_out'),
+                         help='what comes back (default: $OUT)')
+    running.add_argument('--work', default='/tmp/gpu_lease', help='snapshots and logs')
+    return p.parse_args(argv)
+
+
+def body(argv):
+    args = parse_args(argv)
+    return pack(args) if args.command == 'pack' else run(args)
+
+
+def main(argv=None):
+    return cli.run_cli(body, argv)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""scripts/gpu_lease.py: what travels to a GPU machine, and what comes back."""
+import os
+
+import numpy
+import pytest
+from PIL import Image
+
+from faststyle import vgg16_weights
+from scripts import gpu_lease
+import vgg16
+
+
+def test_packed_vgg_comes_back_as_a_loadable_file_with_the_losses_layers(tmp_path):
+    weights = vgg16_weights.random_weights(seed=3)
+    original = str(tmp_path / 'vgg16.model')
+    vgg16_weights.save_arrays(original, weights)
+    packed, restored = str(tmp_path / 'packed.npz'), str(tmp_path / 'restored.model')
+    gpu_lease.pack_vgg(original, packed)
+    assert os.path.getsize(packed) < 0.3 * os.path.getsize(original)
+    gpu_lease.unpack_vgg(packed, restored)
+    loaded = numpy.load(restored)
+    for name, _, _ in vgg16_weights.LAYERS:
+        for key in (name + '/W', name + '/b'):
+            assert loaded[key].dtype == numpy.float32 and loaded[key].shape == weights[key].shape
+            if name.startswith('conv5'):
+                assert not loaded[key].any()
+            else:  # float16 keeps 11 significant bits
+                numpy.testing.assert_allclose(loaded[key], weights[key], rtol=2 ** -11,
+                                              atol=1e-7)
+    vgg16.load_vgg(restored)  # the loader's layout check passes
+
+
+def test_crops_travel_as_jpeg(tmp_path):
+    source = tmp_path / 'crops'
+    source.mkdir()
+    rng = numpy.random.RandomState(0)
+    for name in ('a.png', 'b.png'):
+        Image.fromarray(rng.randint(0, 255, (16, 16, 3), numpy.uint8)).save(str(source / name))
+    gpu_lease.pack_crops(str(source), str(tmp_path / 'out'))
+    assert sorted(os.listdir(str(tmp_path / 'out'))) == ['a.jpg', 'b.jpg']
+    assert Image.open(str(tmp_path / 'out' / 'a.jpg')).size == (16, 16)
+
+
+@pytest.mark.parametrize('files, expected', [
+    (['x_0', 'x_3', 'x_12', 'candy_stab_4', 'candy_stab_6', 'candy_vanilla_9'],
+     {'x': 12, 'candy_stab': 6, 'candy_vanilla': 6}),
+    # a twin without a snapshot: neither twin comes back
+    (['x_1', 'candy_stab_4'], {'x': 1}),
+])
+def test_newest_epochs_keeps_the_twins_at_one_epoch(tmp_path, files, expected):
+    for name in files + ['x_2_extra', 'x']:
+        (tmp_path / (name + '.model')).write_bytes(b'')
+    (tmp_path / 'x_7.state').write_bytes(b'')
+    assert gpu_lease.newest_epochs(str(tmp_path), ['x', 'candy_stab', 'candy_vanilla'],
+                                   twins=('candy_stab', 'candy_vanilla')) == expected
+
+
+def test_every_shipped_sample_model_is_trained(tmp_path):
+    names = [name for name, painting, _ in gpu_lease.samples()]
+    assert sorted(names) == sorted(f[:-6] for f in os.listdir(os.path.join(gpu_lease.ROOT, 'models'))
+                                   if f.endswith('.model'))
+    for name, painting, lambda_noise in gpu_lease.samples():
+        assert os.path.isfile(os.path.join(gpu_lease.ROOT, painting))
+        assert (lambda_noise == 0) == name.endswith('_vanilla')
