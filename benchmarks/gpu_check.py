@@ -269,7 +269,7 @@ def run_checks(args, spec, table):
             seconds, peak = time_training(device, meter, args.steps, args.image_size,
                                           lambda_noise, workdir)
             table.add('train {} px, {} steps {}'.format(args.image_size, args.steps, label),
-                         '{:.3f} s/step{}'.format(seconds, mib(peak)), True)
+                      '{:.3f} s/step{}'.format(seconds, mib(peak)), True)
         model_path = make_model(os.path.join(workdir, 'style.model'))
         frames = smooth_frames(args.frames, width, height)
         results = {}
@@ -290,11 +290,11 @@ def run_checks(args, spec, table):
             # Random weights are harsher than trained ones; a real error
             # (overflow) shows as most of the picture off by tens of levels.
             table.add('float16 vs float32 frames (uint8)',
-                         'max {} mean {:.3f}'.format(diff.max(), diff.mean()),
-                         diff.mean() < 1.0)
+                      'max {} mean {:.3f}'.format(diff.max(), diff.mean()),
+                      diff.mean() < 1.0)
         fps = generate_end_to_end(model_path, spec, frames, 8, workdir)
         table.add('generate.py {} frames {}x{} --batch 8'.format(len(frames), width, height),
-                     '{:.2f} frames/s end to end'.format(fps), True)
+                  '{:.2f} frames/s end to end'.format(fps), True)
 
 
 def mib(value):
