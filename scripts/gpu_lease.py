@@ -49,8 +49,7 @@ def pack_vgg(source, target):
     arrays = numpy.load(source, allow_pickle=False)
     packed = {key: arrays[key].astype(numpy.float16) if arrays[key].dtype == numpy.float32
               else arrays[key] for key in arrays.files if key.split('/')[0] not in UNUSED_LAYERS}
-    with open(target, 'wb') as f:
-        numpy.savez(f, **packed)
+    vgg16_weights.save_arrays(target, packed)
 
 
 def unpack_vgg(source, target):
@@ -63,8 +62,7 @@ def unpack_vgg(source, target):
         if name in UNUSED_LAYERS:
             full[name + '/W'] = numpy.zeros((n_out, n_in, 3, 3), numpy.float32)
             full[name + '/b'] = numpy.zeros(n_out, numpy.float32)
-    with open(target, 'wb') as f:
-        numpy.savez(f, **full)
+    vgg16_weights.save_arrays(target, full)
 
 
 def pack_crops(source, target, quality=93):
@@ -119,8 +117,9 @@ def run(args):
                            timeout=args.check_seconds)
         except subprocess.TimeoutExpired:
             log.write('\ngpu_check stopped after {} s\n'.format(args.check_seconds))
+    models = samples()
     trainings = []
-    for name, painting, lambda_noise in samples():
+    for name, painting, lambda_noise in models:
         command = [sys.executable, os.path.join(ROOT, 'train.py'), '-s',
                    os.path.join(ROOT, painting), '-d', os.path.join(args.packed, CROPS),
                    '--vgg', vgg, *RECIPE, '--lambda_noise', str(lambda_noise),
@@ -140,7 +139,7 @@ def run(args):
         except subprocess.TimeoutExpired:
             process.kill()
         out.close()
-    names = [name for name, _, _ in samples()]
+    names = [name for name, _, _ in models]
     for name, epoch in newest_epochs(work, names, twins=('candy_stab', 'candy_vanilla')).items():
         shutil.copy(os.path.join(work, '{}_{}.model'.format(name, epoch)),
                     os.path.join(args.out, '{}_256_e{}.model'.format(name, epoch)))
