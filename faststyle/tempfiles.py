@@ -16,6 +16,7 @@ import re
 import socket
 import sys
 import tempfile
+import traceback
 
 from faststyle.errors import WorkError
 
@@ -93,7 +94,15 @@ def atomic_write(path, write):
         raise WorkError('could not write {} ({})'.format(path, e.strerror or e))
     try:
         with os.fdopen(fd, 'wb') as f:
-            write(f)
+            try:
+                write(f)
+            except BaseException as e:
+                # A writer stopped midway (a second Ctrl-C) can leave an object
+                # that writes when it is deleted: numpy.savez's ZipFile, which
+                # it does not close on an exception. Let it go now, while the
+                # file is open, not at exit, where it prints a traceback.
+                traceback.clear_frames(e.__traceback__)
+                raise
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -27,3 +27,26 @@ def test_orphans_of_dead_processes_are_removed(tmp_path, capsys):
     assert sorted(os.listdir(str(tmp_path))) == sorted(
         ['new.model', names['mine'], names['other_host'], names['not_ours']])
     assert 'removed 1 temporary file(s)' in capsys.readouterr().err
+
+
+def test_a_savez_stopped_midway_leaves_no_traceback_at_exit(tmp_path):
+    # numpy.savez does not close its ZipFile when a write raises; deleted at
+    # exit, after atomic_write closed the file, it printed a traceback (a
+    # second Ctrl-C during a snapshot did this).
+    script = '\n'.join([
+        'import sys, numpy',
+        'sys.path.insert(0, {!r})'.format(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+        'from faststyle import tempfiles',
+        'class Stop:',
+        '    def __array__(self, *args, **kwargs):',
+        '        raise KeyboardInterrupt',
+        'try:',
+        '    tempfiles.atomic_write({!r}, lambda f: numpy.savez(f, a=numpy.zeros(3), b=Stop()))'
+        .format(str(tmp_path / 'x.npz')),
+        'except KeyboardInterrupt:',
+        '    print("interrupted")'])
+    result = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,
+                            timeout=120)
+    assert result.stdout.strip() == 'interrupted', result.stderr
+    assert 'Traceback' not in result.stderr and 'Exception ignored' not in result.stderr
+    assert os.listdir(str(tmp_path)) == []
