@@ -49,6 +49,10 @@ MpiDefault=none
 JobRequeue=1
 ReturnToService=2
 KillWait=10
+# A job past its time limit is cancelled only a minute later. slurmctld
+# looks at time limits every 30 s and may send the --signal warning and the
+# cancel in the same pass; the requeue test needs the warning to come first.
+OverTimeLimit=1
 # Finished jobs stay visible to scontrol this long (seconds).
 MinJobAge=3600
 InactiveLimit=0

@@ -176,7 +176,8 @@ TRAIN_OPTIONS = ['--nodes=1', '--ntasks-per-node=2', '--cpus-per-task=1',
                  '--gpus-per-node=0']
 # The interrupted run must still be training when SLURM signals it. With
 # --time=1 and --signal=B:TERM@5 the signal comes 25 to 55 s after the start
-# (slurmctld looks at time limits every 30 s), the kill 30 s or more after it.
+# (slurmctld looks at time limits every 30 s); the cancel, with the test
+# cluster's OverTimeLimit=1, not before 120 s.
 TRAINING_SECONDS = 75
 TIME_LIMIT_OPTIONS = ['--time=1', '--signal=B:TERM@5']
 
