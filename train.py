@@ -52,6 +52,13 @@ def parse_args(argv=None):
                         'colour axes (default: 0, off, as CFNS); the Gram '
                         'matrices of a loss network converted from HED barely '
                         'see colour, see docs/training.md')
+    p.add_argument('--lambda_tone', type=float,
+                   help='weight of the tone loss: how far each output pixel\'s '
+                        'brightness is from the style image\'s brightness at the '
+                        'rank of its input pixel\'s (the input\'s lights and darks '
+                        'kept in place, in the painting\'s tones; default: 0, off). '
+                        'With --lambda_colour it keeps the painting\'s darks from '
+                        'collecting as blots in skies and roads')
     cli.add_flag(p, '--balance_style_layers', action='store_true',
                  help='weight each style layer so that it counts as much as '
                       'relu1_2 (by the mean square of the style image\'s Gram '

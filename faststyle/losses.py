@@ -1,5 +1,6 @@
 """CFNS's perceptual losses: feature, style (Gram matrices) and total
-variation; and a colour loss of our own (the pixels' colour histogram)."""
+variation; and colour and tone losses of our own (the pixels' colour
+histogram, and the brightness in the input's order)."""
 import chainer
 import chainer.functions as F
 import numpy
@@ -83,6 +84,7 @@ COLOUR_AXES = numpy.array([
     [1 / 3 ** 0.5] * 3,
     [1 / 2 ** 0.5, -1 / 2 ** 0.5, 0],
     [1 / 6 ** 0.5, 1 / 6 ** 0.5, -2 / 6 ** 0.5]], dtype=numpy.float32)
+BRIGHTNESS = 3  # the row of COLOUR_AXES that the tone loss compares
 
 
 class ColourHistogram:
@@ -131,3 +133,32 @@ class ColourHistogram:
         target = xp.take_along_axis(
             xp.broadcast_to(self.quantiles(h * w), values.shape), rank, axis=2)
         return F.mean_squared_error(values, target)
+
+    def tones(self, x, y):
+        """The tone loss of outputs ``y`` (a Variable) for inputs ``x``, both
+        (N, 3, H, W) RGB 0-255: each output pixel's brightness against the
+        painting's brightness at the rank of its input pixel's brightness,
+        pixels of equal input brightness sharing the mean of their quantiles
+        (the input's levels mapped onto the painting's by histogram matching).
+
+        The colour histogram alone lets a net put the painting's darks
+        anywhere, and on real frames it put them in the flat parts (sky,
+        road) as dark blots; this keeps the scene's lights and darks where
+        they are, in the painting's tones. Colour is left to the other
+        losses."""
+        xp = chainer.backend.get_array_module(y)
+        n, ch, h, w = y.shape
+        axis = self.axes[BRIGHTNESS]
+        brightness = F.matmul(xp.broadcast_to(axis, (n, 1, ch)),
+                              F.reshape(y, (n, ch, h * w)))
+        quantiles = self.quantiles(h * w)[BRIGHTNESS]
+        targets = xp.empty((n, 1, h * w), dtype=numpy.float32)
+        for image, input_brightness in enumerate(axis @ x.reshape(n, ch, h * w)):
+            order = xp.argsort(input_brightness)
+            levels = input_brightness[order]
+            new_level = xp.concatenate([xp.ones(1, dtype=bool), levels[1:] != levels[:-1]])
+            level = xp.cumsum(new_level) - 1
+            mean_quantile = (xp.bincount(level, weights=quantiles)
+                             / xp.bincount(level)).astype(numpy.float32)
+            targets[image, 0, order] = mean_quantile[level]
+        return F.mean_squared_error(brightness, targets)

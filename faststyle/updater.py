@@ -1,5 +1,5 @@
 """One training step: CFNS's perceptual losses plus the noise-stability loss
-(and, when asked for, the colour loss)."""
+(and, when asked for, the colour and tone losses)."""
 import functools
 import math
 
@@ -17,7 +17,7 @@ class StyleTransferUpdater(chainer.training.updaters.StandardUpdater):
     """Trains the transform net ``optimizer.target`` against a fixed VGG16.
 
     Reports ``loss`` and its terms ``loss_feat``, ``loss_style``, ``loss_tv``,
-    ``loss_colour``, ``loss_pop`` and ``pop_share`` (L_pop / total, which the stabilization
+    ``loss_colour``, ``loss_tone``, ``loss_pop`` and ``pop_share`` (L_pop / total, which the stabilization
     note tuned to about 10 %).
     """
 
@@ -33,7 +33,7 @@ class StyleTransferUpdater(chainer.training.updaters.StandardUpdater):
                                     if config.balance_style_layers else None)
         self.noise = self.make_noise(config.noise_seed) if config.lambda_noise else None
         self.colour_histogram = (losses.ColourHistogram(device.send(style))
-                                 if config.lambda_colour else None)
+                                 if config.lambda_colour or config.lambda_tone else None)
 
     def make_noise(self, seed):
         batchsize = self.get_iterator('main').batch_size
@@ -66,11 +66,14 @@ class StyleTransferUpdater(chainer.training.updaters.StandardUpdater):
         loss_colour = 0.0
         if config.lambda_colour:
             loss_colour = config.lambda_colour * self.colour_histogram(inside(y))
+        loss_tone = 0.0
+        if config.lambda_tone:
+            loss_tone = config.lambda_tone * self.colour_histogram.tones(inside(x), inside(y))
         loss_pop = 0.0
         if config.lambda_noise:
             loss_pop = noise.pop_loss(transform, x, y, self.noise_for_iteration(),
                                       config.lambda_noise, region=inside)
-        loss = loss_feat + loss_style + loss_tv + loss_colour + loss_pop
+        loss = loss_feat + loss_style + loss_tv + loss_colour + loss_tone + loss_pop
         value = float(loss.array)
         self.check_finite(value)
         model.cleargrads()
@@ -79,7 +82,8 @@ class StyleTransferUpdater(chainer.training.updaters.StandardUpdater):
         pop_value = float(getattr(loss_pop, 'array', loss_pop))
         chainer.report({
             'loss': loss, 'loss_feat': loss_feat, 'loss_style': loss_style,
-            'loss_tv': loss_tv, 'loss_colour': loss_colour, 'loss_pop': pop_value,
+            'loss_tv': loss_tv, 'loss_colour': loss_colour, 'loss_tone': loss_tone,
+            'loss_pop': pop_value,
             'pop_share': pop_value / value if value else 0.0,
         }, model)
 

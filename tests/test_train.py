@@ -578,7 +578,8 @@ def test_bad_inputs_give_one_line_errors(tmp_path, image_dir, style_path, vgg_pa
 
 @pytest.mark.parametrize('flags', [['--seed', '-1'], ['--seed', '99999999999'],
                                    ['--noise_seed', '-1'], ['--log_interval', '0'],
-                                   ['--lambda_colour', '-1'], ['--lambda_color', 'nan']])
+                                   ['--lambda_colour', '-1'], ['--lambda_color', 'nan'],
+                                   ['--lambda_tone', '-1']])
 def test_train_flag_values_give_one_line(flags, capsys):
     with pytest.raises(SystemExit) as e:
         train.parse_args(['-s', 'style.jpg'] + flags)
@@ -978,14 +979,16 @@ def test_losses_ignore_what_the_net_paints_along_the_borders(image_dir, style_pa
                                                              vgg_path):
     """The border loophole stays closed: with --loss_margin 4 no loss term sees
     the outer 4 pixels of the output; with 0 (CFNS) every term changes."""
-    flags = ['--loss_margin', '4', '--noise_count', '50', '--lambda_colour', '1']
+    flags = ['--loss_margin', '4', '--noise_count', '50', '--lambda_colour', '1',
+             '--lambda_tone', '1']
     clean = first_step_losses(image_dir, style_path, vgg_path, flags)
     painted = first_step_losses(image_dir, style_path, vgg_path, flags, paint_border=True)
     assert set(clean) == {'main/loss_feat', 'main/loss_style', 'main/loss_tv',
-                          'main/loss_colour', 'main/loss_pop'}
+                          'main/loss_colour', 'main/loss_tone', 'main/loss_pop'}
     for key in clean:
         assert painted[key] == pytest.approx(clean[key], rel=1e-5), key
-    whole = ['--loss_margin', '0', '--noise_count', '50', '--lambda_colour', '1']
+    whole = ['--loss_margin', '0', '--noise_count', '50', '--lambda_colour', '1',
+             '--lambda_tone', '1']
     clean = first_step_losses(image_dir, style_path, vgg_path, whole)
     painted = first_step_losses(image_dir, style_path, vgg_path, whole, paint_border=True)
     for key in clean:
@@ -1045,6 +1048,61 @@ def test_colour_loss_gradient_moves_each_pixel_toward_its_rank_in_the_painting()
             values.append(numpy.mean([sliced_transport(moved[i], painting) for i in range(2)]))
         numeric = (values[0] - values[1]) / (2 * step)
         assert image.grad[index] == pytest.approx(numeric, rel=1e-3, abs=1e-6), index
+
+
+def brightness(image):
+    """(R + G + B) / sqrt 3 per pixel, written out."""
+    return image.astype(numpy.float64).sum(axis=0) / 3 ** 0.5
+
+
+def test_tone_loss_compares_brightness_in_the_input_order():
+    rng = numpy.random.RandomState(2)
+    painting = rng.uniform(0, 255, (1, 3, 6, 8)).astype(numpy.float32)
+    histogram = losses.ColourHistogram(painting)
+
+    def tone_loss(x, y):
+        return float(histogram.tones(x, chainer.Variable(y)).array)
+    # The painting as the input: its own tones, in place, are the answer.
+    assert tone_loss(painting, painting.copy()) == pytest.approx(0, abs=1e-4)
+    # The same brightness histogram in the reverse order of the input's:
+    # each pixel is compared with the brightness its input rank asks for.
+    order = numpy.argsort(brightness(painting[0]).ravel())
+    reversed_pixels = painting.reshape(3, -1).copy()
+    reversed_pixels[:, order] = reversed_pixels[:, order[::-1]]
+    reversed_image = reversed_pixels.reshape(1, 3, 6, 8)
+    expected = numpy.mean((brightness(reversed_image[0]) - brightness(painting[0])) ** 2)
+    assert tone_loss(painting, reversed_image) == pytest.approx(expected, rel=1e-5)
+    # The colour histogram cannot tell the two apart; the tone loss can.
+    assert float(histogram(chainer.Variable(reversed_image)).array) == pytest.approx(0, abs=1e-4)
+    # A flat input is one level: every pixel's target is the painting's mean
+    # brightness, not a spread of its quantiles.
+    flat = numpy.full((1, 3, 6, 8), 90, numpy.float32)
+    output = rng.uniform(0, 255, (1, 3, 6, 8)).astype(numpy.float32)
+    expected = numpy.mean((brightness(output[0]) - brightness(painting[0]).mean()) ** 2)
+    assert tone_loss(flat, output) == pytest.approx(expected, rel=1e-5)
+    # Two levels, each half of the pixels: the dark half gets the mean of the
+    # painting's darker half, the bright half the mean of its brighter half.
+    halves = numpy.where(numpy.arange(48).reshape(1, 1, 6, 8) % 2, 200, 20).astype(numpy.float32)
+    halves = numpy.repeat(halves, 3, axis=1)
+    ranked = numpy.sort(brightness(painting[0]).ravel())
+    target = numpy.where(halves[0, 0] == 200, ranked[24:].mean(), ranked[:24].mean())
+    expected = numpy.mean((brightness(output[0]) - target) ** 2)
+    assert tone_loss(halves, output) == pytest.approx(expected, rel=1e-5)
+    # Each image of a batch is ranked on its own.
+    batch_x = numpy.concatenate([painting, flat])
+    batch_y = numpy.concatenate([painting, output])
+    expected_flat = numpy.mean((brightness(output[0]) - brightness(painting[0]).mean()) ** 2)
+    assert tone_loss(batch_x, batch_y) == pytest.approx(expected_flat / 2, rel=1e-5)
+
+
+def test_tone_loss_is_weighted_into_the_training_loss(image_dir, style_path, vgg_path):
+    off = first_step_losses(image_dir, style_path, vgg_path, [])
+    once = first_step_losses(image_dir, style_path, vgg_path, ['--lambda_tone', '1'])
+    twice = first_step_losses(image_dir, style_path, vgg_path, ['--lambda_tone', '2'])
+    assert off['main/loss_tone'] == 0 and once['main/loss_tone'] > 0
+    assert twice['main/loss_tone'] == pytest.approx(2 * once['main/loss_tone'], rel=1e-5)
+    assert once['main/loss_colour'] == 0
+    assert once['main/loss_style'] == pytest.approx(off['main/loss_style'], rel=1e-6)
 
 
 def test_balance_style_layers_reaches_the_style_loss_only(image_dir, style_path, vgg_path):
