@@ -94,10 +94,13 @@ def newest_epochs(folder, names, twins=()):
 
 
 def samples():
-    """(name, painting, lambda_noise) of each shipped sample model."""
+    """(name, painting, flags) of each shipped sample model: its own loss
+    weights beside RECIPE's."""
     with open(os.path.join(ROOT, 'models', 'samples.json')) as f:
         models = json.load(f)['models']
-    return [(name, entry['style_image'], entry['lambda_noise'])
+    return [(name, entry['style_image'],
+             ['--lambda_noise', str(entry['lambda_noise']),
+              '--lambda_tone', str(entry.get('lambda_tone', 0.0))])
             for name, entry in models.items()]
 
 
@@ -119,10 +122,10 @@ def run(args):
             log.write('\ngpu_check stopped after {} s\n'.format(args.check_seconds))
     models = samples()
     trainings = []
-    for name, painting, lambda_noise in models:
+    for name, painting, flags in models:
         command = [sys.executable, os.path.join(ROOT, 'train.py'), '-s',
                    os.path.join(ROOT, painting), '-d', os.path.join(args.packed, CROPS),
-                   '--vgg', vgg, *RECIPE, '--lambda_noise', str(lambda_noise),
+                   '--vgg', vgg, *RECIPE, *flags,
                    '-i', os.path.join(ROOT, 'models', name + '.model'),
                    '-o', os.path.join(work, name + '.model'), '-g', str(args.gpu), '-e', '200',
                    '--log_interval', '50', '--preview_interval', '0', '--no_progress']

@@ -1,4 +1,5 @@
 """scripts/gpu_lease.py: what travels to a GPU machine, and what comes back."""
+import json
 import os
 
 import numpy
@@ -59,6 +60,14 @@ def test_every_shipped_sample_model_is_trained(tmp_path):
     names = [name for name, painting, _ in gpu_lease.samples()]
     assert sorted(names) == sorted(f[:-6] for f in os.listdir(os.path.join(gpu_lease.ROOT, 'models'))
                                    if f.endswith('.model'))
-    for name, painting, lambda_noise in gpu_lease.samples():
+    with open(os.path.join(gpu_lease.ROOT, 'models', 'samples.json')) as f:
+        recorded = json.load(f)['models']
+    for name, painting, flags in gpu_lease.samples():
         assert os.path.isfile(os.path.join(gpu_lease.ROOT, painting))
-        assert (lambda_noise == 0) == name.endswith('_vanilla')
+        options = dict(zip(flags[::2], map(float, flags[1::2])))
+        assert (options['--lambda_noise'] == 0) == name.endswith('_vanilla')
+        # Each model goes on with the loss weights it was made with.
+        assert options['--lambda_tone'] == recorded[name].get('lambda_tone', 0)
+    # The twins differ in L_pop only.
+    twins = {name: flags for name, _, flags in gpu_lease.samples() if name.startswith('candy_')}
+    assert twins['candy_stab'][2:] == twins['candy_vanilla'][2:]
