@@ -1095,16 +1095,6 @@ def test_tone_loss_compares_brightness_in_the_input_order():
     assert tone_loss(batch_x, batch_y) == pytest.approx(expected_flat / 2, rel=1e-5)
 
 
-def test_tone_loss_is_weighted_into_the_training_loss(image_dir, style_path, vgg_path):
-    off = first_step_losses(image_dir, style_path, vgg_path, [])
-    once = first_step_losses(image_dir, style_path, vgg_path, ['--lambda_tone', '1'])
-    twice = first_step_losses(image_dir, style_path, vgg_path, ['--lambda_tone', '2'])
-    assert off['main/loss_tone'] == 0 and once['main/loss_tone'] > 0
-    assert twice['main/loss_tone'] == pytest.approx(2 * once['main/loss_tone'], rel=1e-5)
-    assert once['main/loss_colour'] == 0
-    assert once['main/loss_style'] == pytest.approx(off['main/loss_style'], rel=1e-6)
-
-
 def test_balance_style_layers_reaches_the_style_loss_only(image_dir, style_path, vgg_path):
     off = first_step_losses(image_dir, style_path, vgg_path, [])
     on = first_step_losses(image_dir, style_path, vgg_path, ['--balance_style_layers'])
@@ -1113,12 +1103,17 @@ def test_balance_style_layers_reaches_the_style_loss_only(image_dir, style_path,
     assert on['main/loss_style'] > off['main/loss_style'] * 1.01
 
 
-def test_colour_loss_is_weighted_into_the_training_loss(image_dir, style_path, vgg_path):
+@pytest.mark.parametrize('term, flag, alias, other', [
+    ('loss_colour', '--lambda_colour', '--lambda_color', 'loss_tone'),
+    ('loss_tone', '--lambda_tone', '--lambda_tone', 'loss_colour')])
+def test_colour_and_tone_losses_are_weighted_into_the_training_loss(
+        term, flag, alias, other, image_dir, style_path, vgg_path):
     off = first_step_losses(image_dir, style_path, vgg_path, [])
-    once = first_step_losses(image_dir, style_path, vgg_path, ['--lambda_colour', '1'])
-    twice = first_step_losses(image_dir, style_path, vgg_path, ['--lambda_color', '2'])
-    assert off['main/loss_colour'] == 0 and once['main/loss_colour'] > 0
-    assert twice['main/loss_colour'] == pytest.approx(2 * once['main/loss_colour'], rel=1e-5)
+    once = first_step_losses(image_dir, style_path, vgg_path, [flag, '1'])
+    twice = first_step_losses(image_dir, style_path, vgg_path, [alias, '2'])
+    assert off['main/' + term] == 0 and once['main/' + term] > 0
+    assert twice['main/' + term] == pytest.approx(2 * once['main/' + term], rel=1e-5)
+    assert once['main/' + other] == 0
     assert once['main/loss_style'] == pytest.approx(off['main/loss_style'], rel=1e-6)
 
 
