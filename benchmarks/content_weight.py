@@ -9,7 +9,9 @@ starts from noise does, so the balance of the losses at which such an
 optimisation shows the scene in the style is the balance a net can learn.
 For each --lambda_feat (content on relu3_3, as train.py; style weight 5,
 total variation 1e-6, CFNS's), Adam (rate 4) optimises an image from uniform
-noise for --steps steps against train.py's losses, and the table gives the
+noise for --steps steps against train.py's losses (--lambda_colour and
+--lambda_tone add its colour and tone losses, the input being the photo),
+and the table gives the
 structure kept, the style distance and the palette distance of the result
 (faststyle/quality.py). --style_size sets the painting's size apart from the
 image's (train.py's --style_size). --out writes the results side by side, in
@@ -25,6 +27,7 @@ import numpy
 from PIL import Image
 
 from faststyle import cli
+from faststyle import dataset
 from faststyle import images
 from faststyle import losses
 from faststyle import quality
@@ -32,8 +35,10 @@ import vgg16
 
 
 def optimise_from_noise(vgg, content, style_grams, lambda_feat, lambda_style, lambda_tv,
-                        steps, seed=0):
-    """An RGB uint8 image optimised from uniform noise against the training losses."""
+                        steps, seed=0, histogram=None, lambda_colour=0.0, lambda_tone=0.0):
+    """An RGB uint8 image optimised from uniform noise against the training losses;
+    ``histogram`` (a losses.ColourHistogram of the painting) for the colour and
+    tone losses."""
     target = content.transpose(2, 0, 1)[None].astype(numpy.float32)
     with chainer.no_backprop_mode():
         features = vgg(target, n_features=losses.CONTENT_LAYER + 1)
@@ -52,6 +57,10 @@ def optimise_from_noise(vgg, content, style_grams, lambda_feat, lambda_style, la
         for f, gram in zip(features, style_grams):
             loss += lambda_style * F.mean_squared_error(losses.gram_matrix(f), gram)
         loss += lambda_tv * losses.total_variation(y)
+        if lambda_colour:
+            loss += lambda_colour * histogram(y)
+        if lambda_tone:
+            loss += lambda_tone * histogram.tones(target, y)
         image.cleargrads()
         loss.backward()
         optimizer.update()
@@ -73,6 +82,10 @@ def main(argv=None):
                              'to --image_size)')
     parser.add_argument('--weights', type=float, nargs='+', default=[1, 4, 10, 30, 100],
                         help='content weights (--lambda_feat) to try')
+    parser.add_argument('--lambda_colour', type=float, default=0.0,
+                        help="weight of train.py's colour loss")
+    parser.add_argument('--lambda_tone', type=float, default=0.0,
+                        help="weight of train.py's tone loss")
     parser.add_argument('--steps', type=int, default=150, help='Adam steps')
     parser.add_argument('--out', help='write the results side by side to this image')
     args = parser.parse_args(argv)
@@ -85,15 +98,19 @@ def main(argv=None):
     style_distance = quality.StyleDistance(vgg, painting, chainer.get_device('@numpy'))
     style_size = args.style_size or args.size
     grams = style_distance.grams((style_size, style_size))
-    print('{} ({}x{}) from noise, {} Adam steps, style weight 5, tv 1e-6, style at '
-          '{} px, VGG16 {}{}'.format(
-        args.content, width, args.size, args.steps, style_size, args.vgg,
+    histogram = losses.ColourHistogram(dataset.load_style(args.style, style_size))
+    print('{} ({}x{}) from noise, {} Adam steps, style weight 5, tv 1e-6, colour {:g}, '
+          'tone {:g}, style at {} px, VGG16 {}{}'.format(
+        args.content, width, args.size, args.steps, args.lambda_colour, args.lambda_tone,
+        style_size, args.vgg,
         ' (RANDOM stand-in: says nothing)' if vgg.is_stand_in else ''))
     print('{:>12} {:>10} {:>15} {:>8}'.format('lambda_feat', 'structure', 'style distance',
                                              'palette'))
     results = []
     for weight in args.weights:
-        result = optimise_from_noise(vgg, content, grams, weight, 5.0, 1e-6, args.steps)
+        result = optimise_from_noise(vgg, content, grams, weight, 5.0, 1e-6, args.steps,
+                                     histogram=histogram, lambda_colour=args.lambda_colour,
+                                     lambda_tone=args.lambda_tone)
         results.append(result)
         print('{:>12g} {:>10.2f} {:>15.0f} {:>8.1f}'.format(
             weight, quality.structure_kept(content, result), style_distance(result),

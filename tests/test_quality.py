@@ -203,3 +203,24 @@ def test_reach_of_a_net_is_the_change_by_distance_from_one_pixel():
     rings = edge_dependence.reach(box_blur, size=32, ring=2)
     assert rings[0] == pytest.approx(100 / 25, rel=1e-4) and rings[1] == pytest.approx(4, rel=1e-4)
     assert rings[2:] == [0.0] * 6
+
+
+@pytest.mark.parametrize('lambda_tone', [0.0, 1.0])
+def test_images_from_noise_follow_the_tone_loss_only_when_it_is_weighted(lambda_tone):
+    from benchmarks import content_weight
+    from faststyle import losses
+    vgg = vgg16.VGG16()  # random: every loss that uses it has weight 0 here
+    columns = numpy.arange(16, dtype=numpy.float32) * 15 + 10  # dark left, light right
+    content = numpy.broadcast_to(columns[None, :, None], (8, 16, 3)).astype(numpy.uint8)
+    painting = numpy.full((1, 3, 8, 16), 40, numpy.float32)
+    painting[:, :, :, 8:] = 220
+    histogram = losses.ColourHistogram(painting)
+    grams = losses.style_grams(vgg, painting)
+    result = content_weight.optimise_from_noise(vgg, content, grams, 0.0, 0.0, 0.0, steps=100,
+                                                histogram=histogram, lambda_tone=lambda_tone)
+    noise = numpy.random.RandomState(0).uniform(0, 255, (1, 3, 8, 16)).astype(numpy.float32)
+    if not lambda_tone:  # nothing to follow: Adam leaves the noise as it was
+        numpy.testing.assert_array_equal(result, noise[0].transpose(1, 2, 0).round())
+    else:  # the ramp's darker half in the painting's dark grey, the other in its light
+        grey = result.mean(axis=2)
+        assert abs(grey[:, :8].mean() - 40) < 15 and abs(grey[:, 8:].mean() - 220) < 15
