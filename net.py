@@ -29,6 +29,9 @@ from faststyle import npz
 from faststyle.errors import InputError
 
 ARCHS = ('deconv', 'resize')
+# Both layouts halve the picture twice: their outputs are the same picture
+# moved along only when the input moves by a multiple of this many pixels.
+STRIDE = 4
 STATS = ('instance', 'running')
 # Chainer 7.8.1's CUDA col2im kernel (deconvolution, unpooling, a
 # convolution's input gradient) computes its index into the column buffer in

@@ -59,6 +59,13 @@ def parse_args(argv=None):
                         'kept in place, in the painting\'s tones; default: 0, off). '
                         'With --lambda_colour it keeps the painting\'s darks from '
                         'collecting as blots in skies and roads')
+    p.add_argument('--lambda_shift', type=float,
+                   help='weight of the shift loss: how far the output of each '
+                        'crop moved by 1-3 pixels is from the output moved '
+                        'along, as a camera pan moves the scene (the net halves '
+                        'the picture twice and can repaint its strokes for such '
+                        'a move, which shows as warping error on video; costs '
+                        'one more pass of the net a step; default: 0, off)')
     cli.add_flag(p, '--balance_style_layers', action='store_true',
                  help='weight each style layer so that it counts as much as '
                       'relu1_2 (by the mean square of the style image\'s Gram '

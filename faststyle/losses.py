@@ -1,9 +1,11 @@
 """CFNS's perceptual losses: feature, style (Gram matrices) and total
-variation; and colour and tone losses of our own (the pixels' colour
-histogram, and the brightness in the input's order)."""
+variation; and colour, tone and shift losses of our own (the pixels' colour
+histogram, the brightness in the input's order, the output of a moved crop)."""
 import chainer
 import chainer.functions as F
 import numpy
+
+import net
 
 
 def gram_matrix(features):
@@ -31,6 +33,26 @@ def interior(images, margin):
     if not margin:
         return images
     return images[:, :, margin:-margin, margin:-margin]
+
+
+def shift_loss(transform, x, y, shift, lambda_shift, margin):
+    """lambda_shift * MSE between ``y = transform(x)`` and the output of the
+    crop moved by ``shift`` = (dy, dx) pixels, on the pixels both show.
+
+    The net halves the picture twice, so only a move by a multiple of
+    net.STRIDE pixels moves its output along with the scene; a move by 1-3
+    pixels, as in every camera pan, can repaint the strokes, and that is
+    what a warping error measures on video. The moved crop is ``x`` from
+    (dy, dx) on, net.STRIDE pixels smaller (the net takes multiples of it);
+    its edges are not ``x``'s, so ``margin`` pixels along them are left out.
+    """
+    dy, dx = shift
+    n, ch, h, w = x.shape
+    window = (slice(None), slice(None), slice(dy, dy + h - net.STRIDE),
+              slice(dx, dx + w - net.STRIDE))
+    moved = transform(x[window])
+    return lambda_shift * F.mean_squared_error(interior(y[window], margin),
+                                               interior(moved, margin))
 
 
 def style_grams(vgg, style):

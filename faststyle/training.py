@@ -64,6 +64,7 @@ class TrainConfig:
     lambda_noise: float = 1000.0
     lambda_colour: float = 0.0
     lambda_tone: float = 0.0
+    lambda_shift: float = 0.0
     balance_style_layers: bool = False
     epoch: int = 2
     lr: float = 1e-3
@@ -115,7 +116,7 @@ class TrainConfig:
         if self.lambda_feat is None:
             self.lambda_feat = vgg16_weights.default_content_weight(self.vgg)
         for name in ('lambda_tv', 'lambda_feat', 'lambda_style', 'lambda_noise',
-                     'lambda_colour', 'lambda_tone', 'noise_range', 'lr'):
+                     'lambda_colour', 'lambda_tone', 'lambda_shift', 'noise_range', 'lr'):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise InputError('--{} must be a finite number >= 0, not {}'.format(
@@ -224,7 +225,7 @@ def build_trainer(config, device, train_data, comm=None, snapshots=None):
     trainer.extend(chainer_extensions.PrintReport(
         ['epoch', 'iteration', 'main/loss', 'main/loss_feat', 'main/loss_style',
          'main/loss_tv', 'main/loss_colour', 'main/loss_tone', 'main/loss_pop',
-         'main/pop_share',
+         'main/loss_shift', 'main/pop_share',
          'elapsed_time'],
         out=trainer_extensions.CleanLog(sys.stdout)), trigger=log_trigger)
     # On a terminal only: in a file or a batch-job log its cursor escapes are noise.
@@ -310,11 +311,12 @@ def describe(config, train_data, skipped, vgg, comm=None):
           'in +-{:g}{}'.format(iterations, config.epoch, config.arch, config.lambda_noise,
                                config.noise_count, config.noise_range,
                                ', new each batch' if config.noise_per_batch else ''))
-    print('losses: content {:g}, style {:g}{}, total variation {:g}{}{}, on {}'.format(
+    print('losses: content {:g}, style {:g}{}, total variation {:g}{}{}{}, on {}'.format(
         config.lambda_feat, config.lambda_style,
         ' (layers balanced)' if config.balance_style_layers else '', config.lambda_tv,
         ', colour {:g}'.format(config.lambda_colour) if config.lambda_colour else '',
         ', tone {:g}'.format(config.lambda_tone) if config.lambda_tone else '',
+        ', shift {:g}'.format(config.lambda_shift) if config.lambda_shift else '',
         'the crop without {} px along each edge'.format(config.loss_margin)
         if config.loss_margin else 'the whole crop'))
     if config.crop_padding:

@@ -1,11 +1,13 @@
 """One training step: CFNS's perceptual losses plus the noise-stability loss
-(and, when asked for, the colour and tone losses)."""
+(and, when asked for, the colour, tone and shift losses)."""
 import functools
 import math
 
 import chainer
+import numpy
 
 from faststyle import losses
+import net
 import noise
 
 
@@ -17,8 +19,9 @@ class StyleTransferUpdater(chainer.training.updaters.StandardUpdater):
     """Trains the transform net ``optimizer.target`` against a fixed VGG16.
 
     Reports ``loss`` and its terms ``loss_feat``, ``loss_style``, ``loss_tv``,
-    ``loss_colour``, ``loss_tone``, ``loss_pop`` and ``pop_share`` (L_pop / total, which the stabilization
-    note tuned to about 10 %).
+    ``loss_colour``, ``loss_tone``, ``loss_pop``, ``loss_shift`` and
+    ``pop_share`` (L_pop / total, which the stabilization note tuned to
+    about 10 %).
     """
 
     def __init__(self, iterator, optimizer, vgg, style, device, config):
@@ -47,6 +50,14 @@ class StyleTransferUpdater(chainer.training.updaters.StandardUpdater):
             return self.make_noise(self.config.noise_seed + self.iteration + 1)
         return self.noise
 
+    def shift_for_iteration(self):
+        """The move (dy, dx) of L_shift's crop: each 0..3 pixels, not both 0
+        (a move by net.STRIDE leaves the output as it was), drawn from --seed
+        and the iteration, so that a resumed run draws the same ones."""
+        rng = numpy.random.RandomState((self.config.seed + self.iteration) % 2 ** 32)
+        move = rng.randint(1, net.STRIDE ** 2)
+        return divmod(move, net.STRIDE)
+
     def update_core(self):
         iterator = self.get_iterator('main')
         optimizer = self.get_optimizer('main')
@@ -73,7 +84,12 @@ class StyleTransferUpdater(chainer.training.updaters.StandardUpdater):
         if config.lambda_noise:
             loss_pop = noise.pop_loss(transform, x, y, self.noise_for_iteration(),
                                       config.lambda_noise, region=inside)
-        loss = loss_feat + loss_style + loss_tv + loss_colour + loss_tone + loss_pop
+        loss_shift = 0.0
+        if config.lambda_shift:
+            loss_shift = losses.shift_loss(
+                transform, x, y, self.shift_for_iteration(), config.lambda_shift,
+                max(config.loss_margin, config.image_size // 8))
+        loss = loss_feat + loss_style + loss_tv + loss_colour + loss_tone + loss_pop + loss_shift
         value = float(loss.array)
         self.check_finite(value)
         model.cleargrads()
@@ -83,7 +99,7 @@ class StyleTransferUpdater(chainer.training.updaters.StandardUpdater):
         chainer.report({
             'loss': loss, 'loss_feat': loss_feat, 'loss_style': loss_style,
             'loss_tv': loss_tv, 'loss_colour': loss_colour, 'loss_tone': loss_tone,
-            'loss_pop': pop_value,
+            'loss_pop': pop_value, 'loss_shift': loss_shift,
             'pop_share': pop_value / value if value else 0.0,
         }, model)
 

@@ -224,3 +224,20 @@ def test_images_from_noise_follow_the_tone_loss_only_when_it_is_weighted(lambda_
     else:  # the ramp's darker half in the painting's dark grey, the other in its light
         grey = result.mean(axis=2)
         assert abs(grey[:, :8].mean() - 40) < 15 and abs(grey[:, 8:].mean() - 220) < 15
+
+
+def test_repaint_is_zero_for_a_net_that_moves_with_the_scene():
+    from benchmarks import shift_equivariance
+
+    class Stylizer:  # stands in for faststyle.stylize.Stylizer
+        def __init__(self, paint):
+            self.paint = paint
+
+        def stylize(self, frames):
+            return [self.paint(f) for f in frames]
+    frame = numpy.random.RandomState(3).randint(0, 200, (40, 48, 3)).astype(numpy.uint8)
+    inverted = Stylizer(lambda f: 255 - f)
+    assert shift_equivariance.repaint(inverted, frame, 3, 8) == (0.0, pytest.approx((255 - frame).std()))
+    # A net that adds its own pixel column: the moved frame's is 3 less everywhere.
+    by_position = Stylizer(lambda f: f + numpy.arange(f.shape[1], dtype=numpy.uint8)[None, :, None])
+    assert shift_equivariance.repaint(by_position, frame, 3, 8)[0] == pytest.approx(3.0)

@@ -257,6 +257,43 @@ def test_pop_loss_is_mse_between_clean_and_noisy_output():
     assert float(loss.array) > 0
 
 
+def position_painter(frame=0):
+    """A stand-in net that adds each pixel's row + column (in its own input)
+    to the pixel, and paints the outer ``frame`` pixels 255."""
+    def paint(z):
+        n, ch, h, w = z.shape
+        rows, cols = numpy.mgrid[0:h, 0:w].astype(numpy.float32)
+        out = z + (rows + cols)
+        if frame:
+            edge = numpy.ones((h, w), dtype=bool)
+            edge[frame:-frame, frame:-frame] = False
+            out = numpy.where(edge, 255, out)
+        return chainer.Variable(out.astype(numpy.float32))
+    return paint
+
+
+@pytest.mark.parametrize('shift', [(0, 1), (3, 2), (1, 0)])
+def test_shift_loss_is_how_far_the_output_moves_with_the_crop(shift):
+    """A crop moved by (dy, dx): a pixel-wise net's output moves along with it
+    (loss 0); a net that paints by position differs by dy + dx everywhere;
+    the edges of the moved crop are left out by the margin only."""
+    x = numpy.random.RandomState(2).uniform(0, 255, (2, 3, 24, 24)).astype(numpy.float32)
+    dy, dx = shift
+
+    def pixelwise(z):
+        return chainer.Variable(z * 0.5 + 3)
+    assert float(losses.shift_loss(pixelwise, x, pixelwise(x), shift, 7.0, 0).array) == 0
+    painter = position_painter()
+    loss = losses.shift_loss(painter, x, painter(x), shift, 7.0, 0)
+    assert float(loss.array) == pytest.approx(7.0 * (dy + dx) ** 2, rel=1e-6)
+    # A 2-px frame painted along every output's edges: only a margin of 2 or
+    # more hides it; the moved crop is 4 px smaller, at (dy, dx) in x.
+    framed = position_painter(frame=2)
+    for margin, seen in ((1, True), (2, False)):
+        loss = losses.shift_loss(framed, x, framed(x), shift, 7.0, margin)
+        assert (float(loss.array) != pytest.approx(7.0 * (dy + dx) ** 2)) == seen, margin
+
+
 # --- the noise image -------------------------------------------------------
 
 def test_noise_image_is_sparse_in_range_and_seeded():
@@ -366,7 +403,8 @@ def test_loss_table_has_no_escape_codes_in_a_log(tmp_path, image_dir, style_path
 
 def test_train_writes_cfns_files_and_resume_continues_exactly(tmp_path, image_dir,
                                                                style_path, vgg_path):
-    common = train_args(image_dir, style_path, vgg_path, '--arch', 'resize', '-e', '3')
+    common = train_args(image_dir, style_path, vgg_path, '--arch', 'resize', '-e', '3',
+                        '--lambda_shift', '1')
     straight = tmp_path / 'straight'
     split = tmp_path / 'split'
     straight.mkdir()
@@ -579,7 +617,7 @@ def test_bad_inputs_give_one_line_errors(tmp_path, image_dir, style_path, vgg_pa
 @pytest.mark.parametrize('flags', [['--seed', '-1'], ['--seed', '99999999999'],
                                    ['--noise_seed', '-1'], ['--log_interval', '0'],
                                    ['--lambda_colour', '-1'], ['--lambda_color', 'nan'],
-                                   ['--lambda_tone', '-1']])
+                                   ['--lambda_tone', '-1'], ['--lambda_shift', 'inf']])
 def test_train_flag_values_give_one_line(flags, capsys):
     with pytest.raises(SystemExit) as e:
         train.parse_args(['-s', 'style.jpg'] + flags)
@@ -980,17 +1018,21 @@ def test_losses_ignore_what_the_net_paints_along_the_borders(image_dir, style_pa
     """The border loophole stays closed: with --loss_margin 4 no loss term sees
     the outer 4 pixels of the output; with 0 (CFNS) every term changes."""
     flags = ['--loss_margin', '4', '--noise_count', '50', '--lambda_colour', '1',
-             '--lambda_tone', '1']
+             '--lambda_tone', '1', '--lambda_shift', '1']
     clean = first_step_losses(image_dir, style_path, vgg_path, flags)
     painted = first_step_losses(image_dir, style_path, vgg_path, flags, paint_border=True)
     assert set(clean) == {'main/loss_feat', 'main/loss_style', 'main/loss_tv',
-                          'main/loss_colour', 'main/loss_tone', 'main/loss_pop'}
+                          'main/loss_colour', 'main/loss_tone', 'main/loss_pop',
+                          'main/loss_shift'}
     for key in clean:
         assert painted[key] == pytest.approx(clean[key], rel=1e-5), key
     whole = ['--loss_margin', '0', '--noise_count', '50', '--lambda_colour', '1',
              '--lambda_tone', '1']
     clean = first_step_losses(image_dir, style_path, vgg_path, whole)
     painted = first_step_losses(image_dir, style_path, vgg_path, whole, paint_border=True)
+    # (L_shift, off here, always leaves out --image_size / 8 along the edges:
+    # its moved crop's edges are not the crop's.)
+    del clean['main/loss_shift']
     for key in clean:
         assert painted[key] != pytest.approx(clean[key], rel=1e-3), key
 
@@ -1105,8 +1147,9 @@ def test_balance_style_layers_reaches_the_style_loss_only(image_dir, style_path,
 
 @pytest.mark.parametrize('term, flag, alias, other', [
     ('loss_colour', '--lambda_colour', '--lambda_color', 'loss_tone'),
-    ('loss_tone', '--lambda_tone', '--lambda_tone', 'loss_colour')])
-def test_colour_and_tone_losses_are_weighted_into_the_training_loss(
+    ('loss_tone', '--lambda_tone', '--lambda_tone', 'loss_colour'),
+    ('loss_shift', '--lambda_shift', '--lambda_shift', 'loss_tone')])
+def test_colour_tone_and_shift_losses_are_weighted_into_the_training_loss(
         term, flag, alias, other, image_dir, style_path, vgg_path):
     off = first_step_losses(image_dir, style_path, vgg_path, [])
     once = first_step_losses(image_dir, style_path, vgg_path, [flag, '1'])
@@ -1115,6 +1158,40 @@ def test_colour_and_tone_losses_are_weighted_into_the_training_loss(
     assert twice['main/' + term] == pytest.approx(2 * once['main/' + term], rel=1e-5)
     assert once['main/' + other] == 0
     assert once['main/loss_style'] == pytest.approx(off['main/loss_style'], rel=1e-6)
+
+
+def test_shift_loss_runs_the_net_on_the_crop_moved_by_a_drawn_shift(
+        image_dir, style_path, vgg_path):
+    """--lambda_shift with --crop_padding 6: the second pass of the net is the
+    crop from (dy, dx) on, 4 px smaller, mirrored as the crop is; the moves
+    are every (dy, dx) in 0..3 but (0, 0), the same for the same iteration."""
+    args = train.parse_args(train_args(image_dir, style_path, vgg_path, '--crop_padding',
+                                       '6', '--lambda_noise', '0', '--lambda_shift', '1'))
+    data, _ = dataset.open_dataset(image_dir, 32)
+    trainer, _ = training.build_trainer(args, chainer.get_device('@numpy'), data)
+    model = trainer.updater.get_optimizer('main').target
+    seen, forward = [], model.forward
+
+    def recording(x):
+        seen.append(numpy.array(x))
+        return forward(x)
+    model.forward = recording
+    trainer.updater.update()
+    assert [s.shape for s in seen] == [(1, 3, 44, 44), (1, 3, 40, 40)]
+    crop, moved = seen[0][:, :, 6:-6, 6:-6], seen[1][:, :, 6:-6, 6:-6]
+    numpy.testing.assert_array_equal(
+        seen[1], numpy.pad(moved, ((0, 0), (0, 0), (6, 6), (6, 6)), mode='symmetric'))
+    found = [(dy, dx) for dy in range(4) for dx in range(4)
+             if numpy.array_equal(moved, crop[:, :, dy:dy + 28, dx:dx + 28])]
+    assert len(found) == 1 and found[0] != (0, 0)
+    updater = trainer.updater
+    draws = set()
+    for iteration in range(300):
+        updater.iteration = iteration
+        first = updater.shift_for_iteration()
+        assert updater.shift_for_iteration() == first
+        draws.add(first)
+    assert draws == {(dy, dx) for dy in range(4) for dx in range(4)} - {(0, 0)}
 
 
 def test_crop_padding_runs_the_net_on_the_mirrored_crop_as_generate_does(
