@@ -49,23 +49,23 @@ def parse_args(argv=None):
     p.add_argument('--lambda_colour', '--lambda_color', type=float,
                    help='weight of the colour loss: how far the colour histogram '
                         'of the output is from the style image\'s, along six '
-                        'colour axes (default: 0, off, as CFNS); the Gram '
+                        'colour axes (0: off, as CFNS); the Gram '
                         'matrices of a loss network converted from HED barely '
                         'see colour, see docs/training.md')
     p.add_argument('--lambda_tone', type=float,
                    help='weight of the tone loss: how far each output pixel\'s '
                         'brightness is from the style image\'s brightness at the '
                         'rank of its input pixel\'s (the input\'s lights and darks '
-                        'kept in place, in the painting\'s tones; default: 0, off). '
+                        'kept in place, in the painting\'s tones; 0: off). '
                         'With --lambda_colour it keeps the painting\'s darks from '
                         'collecting as blots in skies and roads')
     p.add_argument('--lambda_shift', type=float,
-                   help='weight of the shift loss: how far the output of each '
-                        'crop moved by 1-3 pixels is from the output moved '
-                        'along, as a camera pan moves the scene (the net halves '
-                        'the picture twice and can repaint its strokes for such '
-                        'a move, which shows as warping error on video; costs '
-                        'one more pass of the net a step; default: 0, off)')
+                   help='weight of the shift loss (0: off): how far the output '
+                        'of each crop moved by 1-3 pixels, as a camera pan moves '
+                        'the scene, is from the output moved along; the net '
+                        'halves the picture twice and can repaint its strokes '
+                        'for such a move, which shows as warping error on video '
+                        '(one more pass of the net a step)')
     cli.add_flag(p, '--balance_style_layers', action='store_true',
                  help='weight each style layer so that it counts as much as '
                       'relu1_2 (by the mean square of the style image\'s Gram '
