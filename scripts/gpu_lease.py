@@ -100,6 +100,7 @@ def samples():
         models = json.load(f)['models']
     return [(name, entry['style_image'],
              ['--lambda_noise', str(entry['lambda_noise']),
+              '--lambda_shift', str(entry.get('lambda_shift', 0.0)),
               '--lambda_tone', str(entry.get('lambda_tone', 0.0))])
             for name, entry in models.items()]
 

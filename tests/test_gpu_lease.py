@@ -67,7 +67,9 @@ def test_every_shipped_sample_model_is_trained(tmp_path):
         options = dict(zip(flags[::2], map(float, flags[1::2])))
         assert (options['--lambda_noise'] == 0) == name.endswith('_vanilla')
         # Each model goes on with the loss weights it was made with.
-        assert options['--lambda_tone'] == recorded[name].get('lambda_tone', 0)
-    # The twins differ in L_pop only.
+        for flag in ('--lambda_tone', '--lambda_shift'):
+            assert options[flag] == recorded[name].get(flag[2:], 0)
+    # The twins differ in the stabilizing losses (L_pop, L_shift) only.
     twins = {name: flags for name, _, flags in gpu_lease.samples() if name.startswith('candy_')}
-    assert twins['candy_stab'][2:] == twins['candy_vanilla'][2:]
+    assert twins['candy_stab'][4:] == twins['candy_vanilla'][4:]
+    assert float(twins['candy_vanilla'][3]) == 0
