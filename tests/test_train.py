@@ -1160,13 +1160,9 @@ def test_colour_tone_and_shift_losses_are_weighted_into_the_training_loss(
     assert once['main/loss_style'] == pytest.approx(off['main/loss_style'], rel=1e-6)
 
 
-def test_shift_loss_runs_the_net_on_the_crop_moved_by_a_drawn_shift(
-        image_dir, style_path, vgg_path):
-    """--lambda_shift with --crop_padding 6: the second pass of the net is the
-    crop from (dy, dx) on, 4 px smaller, mirrored as the crop is; the moves
-    are every (dy, dx) in 0..3 but (0, 0), the same for the same iteration."""
-    args = train.parse_args(train_args(image_dir, style_path, vgg_path, '--crop_padding',
-                                       '6', '--lambda_noise', '0', '--lambda_shift', '1'))
+def net_inputs_of_one_step(args, image_dir):
+    """The trainer of ``args`` on 32-px crops of ``image_dir``, its data, and
+    every input the transform net was given during one training step."""
     data, _ = dataset.open_dataset(image_dir, 32)
     trainer, _ = training.build_trainer(args, chainer.get_device('@numpy'), data)
     model = trainer.updater.get_optimizer('main').target
@@ -1177,6 +1173,17 @@ def test_shift_loss_runs_the_net_on_the_crop_moved_by_a_drawn_shift(
         return forward(x)
     model.forward = recording
     trainer.updater.update()
+    return trainer, data, seen
+
+
+def test_shift_loss_runs_the_net_on_the_crop_moved_by_a_drawn_shift(
+        image_dir, style_path, vgg_path):
+    """--lambda_shift with --crop_padding 6: the second pass of the net is the
+    crop from (dy, dx) on, 4 px smaller, mirrored as the crop is; the moves
+    are every (dy, dx) in 0..3 but (0, 0), the same for the same iteration."""
+    args = train.parse_args(train_args(image_dir, style_path, vgg_path, '--crop_padding',
+                                       '6', '--lambda_noise', '0', '--lambda_shift', '1'))
+    trainer, _, seen = net_inputs_of_one_step(args, image_dir)
     assert [s.shape for s in seen] == [(1, 3, 44, 44), (1, 3, 40, 40)]
     crop, moved = seen[0][:, :, 6:-6, 6:-6], seen[1][:, :, 6:-6, 6:-6]
     numpy.testing.assert_array_equal(
@@ -1202,16 +1209,7 @@ def test_crop_padding_runs_the_net_on_the_mirrored_crop_as_generate_does(
     args = train.parse_args(train_args(image_dir, style_path, vgg_path,
                                        '--crop_padding', '6', '--noise_count', '50'))
     assert args.loss_margin == 0
-    data, _ = dataset.open_dataset(image_dir, 32)
-    trainer, _ = training.build_trainer(args, chainer.get_device('@numpy'), data)
-    model = trainer.updater.get_optimizer('main').target
-    seen, forward = [], model.forward
-
-    def recording(x):
-        seen.append(numpy.array(x))
-        return forward(x)
-    model.forward = recording
-    trainer.updater.update()
+    _, data, seen = net_inputs_of_one_step(args, image_dir)
     assert len(seen) == 2 and all(s.shape == (1, 3, 44, 44) for s in seen)
     crop = seen[0][:, :, 6:-6, 6:-6]
     assert any(numpy.array_equal(crop[0], data[i]) for i in range(len(data)))
