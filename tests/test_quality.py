@@ -241,3 +241,36 @@ def test_repaint_is_zero_for_a_net_that_moves_with_the_scene():
     # A net that adds its own pixel column: the moved frame's is 3 less everywhere.
     by_position = Stylizer(lambda f: f + numpy.arange(f.shape[1], dtype=numpy.uint8)[None, :, None])
     assert shift_equivariance.repaint(by_position, frame, 3, 8)[0] == pytest.approx(3.0)
+
+
+def test_fourier_shift_by_whole_pixels_is_a_roll():
+    from benchmarks import shift_equivariance
+    image = numpy.random.RandomState(4).uniform(0, 255, (11, 9, 3))  # odd: no Nyquist bin
+    numpy.testing.assert_allclose(shift_equivariance.fourier_shift(image, 2),
+                                  numpy.roll(image, (2, 2), axis=(0, 1)), atol=1e-9)
+    twice = shift_equivariance.fourier_shift(shift_equivariance.fourier_shift(image, 0.5), 0.5)
+    numpy.testing.assert_allclose(twice, numpy.roll(image, (1, 1), axis=(0, 1)), atol=1e-9)
+
+
+def test_repaint_under_a_fractional_move():
+    from benchmarks import shift_equivariance
+
+    class Stylizer:  # stands in for faststyle.stylize.Stylizer
+        def __init__(self, paint):
+            self.paint = paint
+
+        def stylize(self, frames):
+            return [self.paint(f) for f in frames]
+    # Whole periods of a smooth pattern: a Fourier shift moves it exactly.
+    y, x = numpy.mgrid[0:40, 0:48]
+    scene = 100 + 50 * numpy.sin(2 * numpy.pi * x / 16) * numpy.cos(2 * numpy.pi * y / 20)
+    frame = numpy.repeat(scene[:, :, None], 3, axis=2).round().astype(numpy.uint8)
+    inverted = Stylizer(lambda f: 255 - f)
+    assert shift_equivariance.repaint(inverted, frame, 0.5, 8)[0] < 0.5  # the 8-bit rounding only
+    # Stripes 0, 0, 40, 40 along each row that stay put while the scene moves by
+    # half a pixel: 20 + 20 sqrt(2) cos(pi x / 2 - phase), moved by pi / 4, an RMS
+    # difference of 40 sin(pi / 8).
+    stripes = numpy.where(numpy.arange(48) % 4 < 2, 0, 40).astype(numpy.uint8)[None, :, None]
+    fixed_pattern = Stylizer(lambda f: f + stripes)
+    assert shift_equivariance.repaint(fixed_pattern, frame, 0.5, 8)[0] == pytest.approx(
+        40 * numpy.sin(numpy.pi / 8), abs=0.5)
