@@ -226,15 +226,18 @@ def test_images_from_noise_follow_the_tone_loss_only_when_it_is_weighted(lambda_
         assert abs(grey[:, :8].mean() - 40) < 15 and abs(grey[:, 8:].mean() - 220) < 15
 
 
+class Stylizer:
+    """Stands in for faststyle.stylize.Stylizer: ``paint`` applied to each frame."""
+
+    def __init__(self, paint):
+        self.paint = paint
+
+    def stylize(self, frames):
+        return [self.paint(f) for f in frames]
+
+
 def test_repaint_is_zero_for_a_net_that_moves_with_the_scene():
     from benchmarks import shift_equivariance
-
-    class Stylizer:  # stands in for faststyle.stylize.Stylizer
-        def __init__(self, paint):
-            self.paint = paint
-
-        def stylize(self, frames):
-            return [self.paint(f) for f in frames]
     frame = numpy.random.RandomState(3).randint(0, 200, (40, 48, 3)).astype(numpy.uint8)
     inverted = Stylizer(lambda f: 255 - f)
     assert shift_equivariance.repaint(inverted, frame, 3, 8) == (0.0, pytest.approx((255 - frame).std()))
@@ -254,13 +257,6 @@ def test_fourier_shift_by_whole_pixels_is_a_roll():
 
 def test_repaint_under_a_fractional_move():
     from benchmarks import shift_equivariance
-
-    class Stylizer:  # stands in for faststyle.stylize.Stylizer
-        def __init__(self, paint):
-            self.paint = paint
-
-        def stylize(self, frames):
-            return [self.paint(f) for f in frames]
     # Whole periods of a smooth pattern: a Fourier shift moves it exactly.
     y, x = numpy.mgrid[0:40, 0:48]
     scene = 100 + 50 * numpy.sin(2 * numpy.pi * x / 16) * numpy.cos(2 * numpy.pi * y / 20)
