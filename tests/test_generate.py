@@ -963,8 +963,15 @@ def test_live_preview_under_a_real_x_server(models, tmp_path):
     frame = read_video(clip)[0][0]
     wanted = stylize.Stylizer(models['deconv'], padding=4).stylize([frame])[0]
     read_end, write_end = os.pipe()
+    # -noreset: by default an X server resets when its last client leaves,
+    # and refuses connections meanwhile; the screenshots and window
+    # searches below come and go, so a preview (re)started at such a moment
+    # failed with "could not connect to display" (once in a CI run; with
+    # short clients coming and going, 55 of 300 connections failed without
+    # -noreset, none with it).
     xvfb = subprocess.Popen(['Xvfb', '-displayfd', str(write_end), '-screen', '0',
-                             '640x480x24', '-nolisten', 'tcp'], pass_fds=[write_end],
+                             '640x480x24', '-nolisten', 'tcp', '-noreset'],
+                            pass_fds=[write_end],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     os.close(write_end)
     preview = None
@@ -998,10 +1005,16 @@ def test_live_preview_under_a_real_x_server(models, tmp_path):
         assert preview.returncode == 0, err
         assert re.search(r'camera .*clip\.mp4: \d+ frames in .* frames/s\)', out), out
     finally:
-        for process in (preview, xvfb):
-            if process is not None and process.poll() is None:
-                process.kill()
-                process.wait()
+        if preview is not None and preview.poll() is None:
+            preview.kill()
+            preview.wait()
+        # SIGTERM lets Xvfb remove its lock file and socket for the next run.
+        xvfb.terminate()
+        try:
+            xvfb.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            xvfb.kill()
+            xvfb.wait()
         os.close(read_end)
 
 
