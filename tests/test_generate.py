@@ -254,9 +254,17 @@ def test_video_batch_equals_one_at_a_time(models, tmp_path, capsys):
         assert status == 0, err
         outputs.append(read_video(out_path)[0])
     assert len(outputs[0]) == len(outputs[1]) == 5
-    # The default (openvino) backend is batch-exact; H.264 of equal frames is equal.
-    for a, b in zip(*outputs):
-        assert numpy.array_equal(a, b)
+    # The default (openvino) backend runs one frame to a request whatever
+    # --batch, so the frames agree, but not always to the bit: once, in a
+    # loaded CI run, they differed (not reproduced alone or beside busy
+    # loops; perhaps its threads split a sum differently when requests
+    # overlap), and H.264 spreads a pixel that rounds the other way. A
+    # misplaced, dropped or repeated frame differs far more.
+    difference = numpy.array([[numpy.abs(a.astype(int) - b).mean() for b in outputs[1]]
+                              for a in outputs[0]])
+    same_frame = numpy.eye(5, dtype=bool)
+    assert (difference[same_frame] < 1).all(), difference
+    assert (difference[~same_frame] > 5).all(), difference  # measured: 9.3 and more
 
 
 def test_audio_is_copied(models, tmp_path, capsys):
