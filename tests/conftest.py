@@ -2,6 +2,7 @@
 tiny data sets and a random model; train.py's flags for a small run; how a
 command's one-line error is recognised; .npz files written and read back."""
 import os
+import subprocess
 
 import numpy
 import pytest
@@ -29,6 +30,18 @@ def assert_one_line_error(result, *fragments):
     assert one_error_line(result.stderr), result.stderr
     for fragment in fragments:
         assert fragment in result.stderr, result.stderr
+
+
+def stop_process(process, timeout):
+    """Stop a server a test started: SIGTERM first, so it can remove its lock
+    files and sockets for the next run, SIGKILL if it is still there after
+    ``timeout`` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 @pytest.fixture(scope='session')

@@ -16,7 +16,7 @@ from helpers_generate import (REPO, ffmpeg_exe, has_audio, make_frames, make_mod
 
 import chainer  # NOQA: E402
 import cfns_reference  # NOQA: E402
-from conftest import one_error_line, small_args, write_image  # NOQA: E402
+from conftest import one_error_line, small_args, stop_process, write_image  # NOQA: E402
 from faststyle import dataset  # NOQA: E402
 from faststyle.errors import InputError  # NOQA: E402
 import generate  # NOQA: E402
@@ -1017,12 +1017,7 @@ def test_live_preview_under_a_real_x_server(models, tmp_path):
             preview.kill()
             preview.wait()
         # SIGTERM lets Xvfb remove its lock file and socket for the next run.
-        xvfb.terminate()
-        try:
-            xvfb.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            xvfb.kill()
-            xvfb.wait()
+        stop_process(xvfb, 10)
         os.close(read_end)
 
 

@@ -13,6 +13,9 @@ import socket
 import subprocess
 import time
 
+# tests/conftest.py, which pytest loads for tests/slurm too (a parent folder).
+from conftest import stop_process
+
 DAEMONS = ('munged', 'slurmctld', 'slurmd')
 CLIENTS = ('sbatch', 'scontrol', 'scancel', 'squeue', 'sinfo')
 INSTALL_HINT = ('run `make slurm-test`, which installs slurm-wlm and munge with apt-get, '
@@ -217,9 +220,4 @@ class OneNodeSlurm:
             process = self.processes.pop(name, None)
             if process is None or process.poll() is not None:
                 continue
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process, 20)
