@@ -11,6 +11,7 @@
   could have been foreseen.
 """
 import argparse
+import contextlib
 import copy
 import os
 import signal
@@ -118,6 +119,33 @@ def add_flag(parser, name, **kwargs):
 
 def _interrupt(signum, frame):
     raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+@contextlib.contextmanager
+def interrupts_held():
+    """SIGINT and SIGTERM that come while the block runs are held and
+    delivered again as it ends (KeyboardInterrupt, see :func:`run_cli`).
+    For starting threads: a KeyboardInterrupt inside ``Thread.start()``
+    leaves a thread running that ``join()`` refuses ("cannot join thread
+    before it is started"; it happened when SLURM cancelled a
+    ``generate.py`` job), so nothing could wait for it before cleaning up.
+    Python-level handlers, not a signal mask: the kernel may hand the signal
+    to any thread (OpenVINO's, a reader's), and Python runs the handler in
+    the main thread all the same."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread takes signals in Python
+        return
+    held = []
+    previous = {}
+    try:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, lambda signum, frame: held.append(signum))
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if held:
+            signal.raise_signal(held[0])
 
 
 def run_cli(body, argv=None):

@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 
+from faststyle import cli
 from faststyle import tempfiles
 from faststyle import video
 from faststyle.errors import InputError
@@ -110,10 +111,11 @@ def stylize_video(in_path, out_path, stylize, batch=1, progress=True,
                                    sample_aspect=reader.sample_aspect,
                                    audio_source=in_path)
         bar = _progress_bar(reader.frame_count_hint, os.path.basename(in_path), progress)
-        threads = [threading.Thread(target=decode, daemon=True, name='decode'),
-                   threading.Thread(target=encode, daemon=True, name='encode')]
-        for thread in threads:
-            thread.start()
+        with cli.interrupts_held():
+            for target in (decode, encode):
+                thread = threading.Thread(target=target, daemon=True, name=target.__name__)
+                thread.start()
+                threads.append(thread)
         frames_done = 0
         finished = False
         while not finished and not stop.is_set():

@@ -2,8 +2,10 @@
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 
 import cv2
@@ -17,6 +19,7 @@ from helpers_generate import (REPO, ffmpeg_exe, has_audio, make_frames, make_mod
 import chainer  # NOQA: E402
 import cfns_reference  # NOQA: E402
 from conftest import one_error_line, small_args, stop_process, write_image  # NOQA: E402
+from faststyle import cli  # NOQA: E402
 from faststyle import dataset  # NOQA: E402
 from faststyle.errors import InputError  # NOQA: E402
 import generate  # NOQA: E402
@@ -634,6 +637,30 @@ def test_failure_leaves_no_file(models, tmp_path, failure):
 
     with pytest.raises(failure):
         pipeline.stylize_video(source, str(out_path), flaky, progress=False)
+    assert sorted(os.listdir(tmp_path)) == ['clip.mp4']
+
+
+def test_sigterm_while_threads_start_unwinds(tmp_path, monkeypatch, capsys):
+    """A SIGTERM while stylize_video starts its threads (SLURM cancelled a
+    job at that moment once: "cannot join thread before it is started") is
+    taken once both have started: status 130, no thread or file left."""
+    source = make_video_opencv(tmp_path / 'clip.mp4', make_frames(6, 20, 28), 10)
+    started = []
+    real_start = threading.Thread.start
+
+    def start(thread):
+        if thread.name == 'decode':
+            os.kill(os.getpid(), signal.SIGTERM)
+        real_start(thread)
+        started.append(thread.name)
+
+    monkeypatch.setattr(threading.Thread, 'start', start)
+    status = cli.run_cli(lambda argv: pipeline.stylize_video(
+        source, str(tmp_path / 'out.mp4'), lambda frames: frames, progress=False))
+    assert status == 130, capsys.readouterr().err
+    assert 'interrupted (SIGTERM)' in capsys.readouterr().err
+    assert [name for name in started if name in ('decode', 'encode')] == ['decode', 'encode']
+    assert not [t for t in threading.enumerate() if t.name in ('decode', 'encode')]
     assert sorted(os.listdir(tmp_path)) == ['clip.mp4']
 
 
