@@ -270,3 +270,50 @@ def test_repaint_under_a_fractional_move():
     fixed_pattern = Stylizer(lambda f: f + stripes)
     assert shift_equivariance.repaint(fixed_pattern, frame, 0.5, 8)[0] == pytest.approx(
         40 * numpy.sin(numpy.pi / 8), abs=0.5)
+
+
+@pytest.mark.parametrize('kind, amount', [('zoom', 5), ('turn', 3), ('bend', 2.5)])
+def test_rewarp_is_zero_for_a_net_that_moves_with_the_scene(kind, amount):
+    from benchmarks import shift_equivariance
+    frame = numpy.random.RandomState(5).randint(0, 200, (40, 48, 3)).astype(numpy.uint8)
+    inverted = Stylizer(lambda f: 255.0 - f)
+    # Only the moved frame's rounding to 8 bits is left: at most half a level.
+    rms, sd = shift_equivariance.rewarp(inverted, frame, kind, amount, 8)
+    assert 0 < rms < 0.5 and sd == pytest.approx((255.0 - frame).std())
+    # A net that paints a pattern fixed in the picture repaints the scene.
+    stripes = numpy.where(numpy.arange(48) % 4 < 2, 0, 40)[None, :, None]
+    assert shift_equivariance.rewarp(Stylizer(lambda f: f + stripes), frame, kind, amount, 8)[0] > 5
+
+
+@pytest.mark.parametrize('kind, amount', [('zoom', 4), ('turn', 2)])
+def test_rewarp_of_a_net_that_paints_its_column_is_how_far_the_warp_moves_it(kind, amount):
+    """A flat frame (warping it changes nothing) through a net that adds each
+    pixel's column: the warped output holds the column each pixel came from,
+    the warped frame's output its own. For a zoom in by s about the centre c
+    a pixel at x comes from c + (x - c) / s; turned by a about the centre,
+    from c_x + cos(a) (x - c_x) - sin(a) (y - c_y)."""
+    from benchmarks import shift_equivariance
+    height, width, margin = 40, 48, 8
+    frame = numpy.full((height, width, 3), 90, dtype=numpy.uint8)
+    by_column = Stylizer(lambda f: f + numpy.arange(width, dtype=numpy.float64)[None, :, None])
+    ys, xs = numpy.mgrid[0:height, 0:width].astype(numpy.float64)
+    cx, cy = (width - 1) / 2, (height - 1) / 2
+    if kind == 'zoom':
+        source_x = cx + (xs - cx) / (1 + amount / 100)
+    else:
+        a = numpy.radians(amount)
+        source_x = cx + numpy.cos(a) * (xs - cx) - numpy.sin(a) * (ys - cy)
+    inside = (slice(margin, -margin), slice(margin, -margin))
+    expected = numpy.sqrt(((xs - source_x)[inside] ** 2).mean())
+    # OpenCV's bilinear remap places a sample to 1/32 of a pixel.
+    assert shift_equivariance.rewarp(by_column, frame, kind, amount, margin)[0] == pytest.approx(
+        expected, rel=1e-2)
+
+
+def test_bad_warp_is_an_argparse_error(capsys):
+    from benchmarks import shift_equivariance
+    for text in ('spin:2', 'zoom:', 'zoom:nan', 'bend'):
+        with pytest.raises(SystemExit) as stop:
+            shift_equivariance.main(['frame.png', '-m', 'm.model', '--warps', text])
+        assert stop.value.code == 2
+        assert 'a warp is KIND:AMOUNT' in capsys.readouterr().err
