@@ -70,7 +70,8 @@ def parse_args(argv):
                         help='replace outputs that already exist in the output '
                              'directory (default: skip them, so a rerun finishes an '
                              'interrupted batch; outputs are only ever complete). A '
-                             'file that -o names, or the default out.jpg, is always '
+                             'file that -o names, or the default out.jpg (out.mp4 '
+                             'etc. for a video), is always '
                              'replaced, as in CFNS; either way the output line says so')
     parser.add_argument('--no_progress', action='store_true',
                         help='no progress bar (it is shown only on a terminal anyway)')

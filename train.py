@@ -10,6 +10,7 @@ from faststyle import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py
 
 from faststyle import cli
 from faststyle import devices
+from faststyle import images
 from faststyle import multinode
 from faststyle import training
 from faststyle import vgg16_weights
@@ -24,8 +25,9 @@ def parse_args(argv=None):
                     'MSE(net(x), net(x + N)).')
     devices.add_device_arguments(p)
     p.add_argument('--dataset', '-d',
-                   help='directory of training images, read recursively '
-                        '(jpg, jpeg, png, bmp, webp); CFNS used MSCOCO 80k')
+                   help='directory of training images, read recursively ({}); '
+                        'CFNS used MSCOCO 80k'.format(
+                            ', '.join(ext[1:] for ext in images.IMAGE_EXTENSIONS)))
     p.add_argument('--style_image', '-s', required=True, help='style image')
     p.add_argument('--batchsize', '-b', type=int, help='batch size')
     p.add_argument('--initmodel', '-i',

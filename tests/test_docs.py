@@ -1,0 +1,35 @@
+"""The flag references: every flag a command's --help lists is in its doc."""
+import os
+import re
+
+import pytest
+
+import generate
+import train
+from conftest import ROOT
+
+
+def help_flags(parse_args, capsys):
+    with pytest.raises(SystemExit) as stop:
+        parse_args(['--help'])
+    assert stop.value.code == 0
+    # An option's line: two spaces, maybe its short form, then the flag.
+    option = re.compile(r'^  (?:-\w(?: \S+)?, )?(--[a-z][a-z0-9_]*)', re.MULTILINE)
+    return set(option.findall(capsys.readouterr().out)) - {'--help'}
+
+
+# CFNS's own flags, which the docs give in their short form.
+CFNS_SHORT = {'--gpu': '-g', '--model': '-m', '--out': '-o'}
+
+
+@pytest.mark.parametrize('parse_args, doc', [(train.parse_args, 'docs/training.md'),
+                                             (generate.parse_args, 'docs/generate.md')])
+def test_every_flag_is_documented(parse_args, doc, capsys):
+    with open(os.path.join(ROOT, doc), encoding='utf-8') as f:
+        text = f.read()
+    flags = help_flags(parse_args, capsys)
+    assert len(flags) > 15 and '--device' in flags  # the help was read
+    missing = [flag for flag in sorted(flags)
+               if '`{}'.format(flag) not in text and
+               '`{} '.format(CFNS_SHORT.get(flag, flag)) not in text]
+    assert not missing, '{} lacks {}'.format(doc, ', '.join(missing))
