@@ -36,7 +36,7 @@ def run(argv=None):
     if out is None:
         out = (args.model[:-len('.model')] if args.model.endswith('.model')
                else args.model) + '.onnx'
-    cli.check_writable(out)  # before the model is loaded and converted
+    cli.check_writable(out, inputs=[args.model])  # before the model is converted
     arch = onnx_graph.export(args.model, out, args.stats)
     print('wrote {} ({} layout, {} statistics)'.format(out, arch, args.stats))
 

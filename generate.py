@@ -156,11 +156,9 @@ def check_pair(in_path, out_path):
         raise InputError('{}: the output of {} {} must be {} file'.format(
             out_path, 'a' if kind == 'video' else 'an', kind,
             'a video' if kind == 'video' else 'an image'))
-    if os.path.exists(out_path) and os.path.samefile(in_path, out_path):
-        raise InputError('{}: refusing to overwrite the input'.format(out_path))
     # run() checked each output directory once, leftovers removed; listing it
     # again for each of thousands of outputs would cost as much as the work.
-    cli.check_writable(out_path, remove_orphans=False)
+    cli.check_writable(out_path, remove_orphans=False, inputs=[in_path])
     return kind
 
 

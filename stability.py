@@ -53,6 +53,7 @@ palette    with --style: how far the output's colours are from the painting's
            miss that a picture has only one or two of the painting's colours.
 """
 import json
+import math
 import os
 import sys
 
@@ -184,8 +185,10 @@ def parse_args(argv):
         parser.error('--max_frames, --size and --noise_count must not be negative')
     if args.max_frames == 1:
         parser.error('--max_frames must be at least 2 (the figures compare frame pairs)')
-    if args.noise_range < 0 or args.still_flow < 0 or args.still_change < 0:
-        parser.error('--noise_range, --still_flow and --still_change must not be negative')
+    if not all(math.isfinite(value) and value >= 0
+               for value in (args.noise_range, args.still_flow, args.still_change)):
+        parser.error('--noise_range, --still_flow and --still_change must be finite '
+                     'numbers >= 0')
     if args.flow_dir and args.write_flow:
         parser.error('--write_flow writes computed flow; it cannot go with --flow_dir')
     return args
@@ -243,7 +246,8 @@ def run(args):
 def check_outputs(args):
     """Before any frame is measured: can --json and --write_flow be written?"""
     if args.json:
-        cli.check_writable(args.json, 'JSON file')
+        cli.check_writable(args.json, 'JSON file', inputs=[
+            args.source, args.style, args.vgg, *args.model, *args.stylized])
     if args.write_flow:
         cli.check_writable_directory(args.write_flow, 'flow folder')
 

@@ -141,7 +141,8 @@ def main(argv=None):
 
 
 def convert(args):
-    cli.check_writable(args.output)
+    cli.check_writable(args.output, inputs=[args.caffemodel, args.chainer_npz,
+                                            args.hed if isinstance(args.hed, str) else None])
     if args.caffemodel:
         arrays = weights.from_caffemodel(args.caffemodel)
     elif args.chainer_npz:

@@ -29,7 +29,12 @@ def run_camera(index, stylize, window='fast style (q or Esc to quit)'):
     if not has_display():
         raise InputError('--camera needs a display for its preview window '
                          '(DISPLAY is not set)')
-    capture = cv2.VideoCapture(index)
+    # OpenCV logs its own lines when a camera cannot be opened; ours says it.
+    log_level = cv2.setLogLevel(0)
+    try:
+        capture = cv2.VideoCapture(index)
+    finally:
+        cv2.setLogLevel(log_level)
     if not capture.isOpened():
         raise InputError('camera {}: cannot open it'.format(index))
 

@@ -204,8 +204,9 @@ def describe_os_error(e):
     return e.strerror or str(e) or type(e).__name__
 
 
-def check_writable(path, what='output', remove_orphans=True):
-    """Raise InputError unless a file can be written at ``path``.
+def check_writable(path, what='output', remove_orphans=True, inputs=()):
+    """Raise InputError unless a file can be written at ``path``, and it is
+    none of the command's ``inputs`` (paths; those missing are skipped).
 
     The directory is created if needed (as the final save would) and a
     temporary file is made and removed in it; an existing directory of that
@@ -222,6 +223,10 @@ def check_writable(path, what='output', remove_orphans=True):
     if os.path.exists(path) and not os.path.isfile(path):
         raise InputError('cannot write {} {}: it exists and is not a regular '
                          'file'.format(what, path))
+    if os.path.exists(path) and any(
+            source and os.path.exists(source) and os.path.samefile(path, source)
+            for source in inputs):
+        raise InputError('{}: refusing to overwrite the input'.format(path))
     check_writable_directory(os.path.dirname(os.path.abspath(path)), what, path,
                              remove_orphans)
 

@@ -23,6 +23,7 @@ from faststyle.errors import InputError
 
 FLO_MAGIC = 202021.25  # "PIEH" read as a little-endian float32
 METHODS = ('dis', 'farneback')
+MIN_SIDE = 16  # OpenCV's DIS refuses frames under 12 pixels a side
 
 # Ruder et al. (2016), "Artistic style transfer for videos", section 4.
 CONSISTENCY_RELATIVE = 0.01

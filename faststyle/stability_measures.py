@@ -378,6 +378,10 @@ class SourceFrames:
             raise InputError('{}: no frames'.format(path))
         self.shape = self._first.shape
         self.size = measuring_size(self.shape[1], self.shape[0], max_side)
+        if min(self.size) < flowlib.MIN_SIDE:
+            raise InputError('{}: frames measured at {}x{}; the optical flow needs at '
+                             'least {} pixels a side (see --size)'.format(
+                                 path, self.size[0], self.size[1], flowlib.MIN_SIDE))
 
     def __iter__(self):
         for t, frame in enumerate(itertools.chain([self._first], self._frames)):

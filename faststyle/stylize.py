@@ -48,6 +48,7 @@ SIZE_MULTIPLE = 4
 # kernels up to 255, and padding beyond a few hundred pixels only adds cost.
 MAX_MEDIAN_FILTER = 255
 MAX_PADDING = 1000
+MAX_THREADS = 4096  # the engines take a C int; far above any machine's cores
 # generate.py's defaults, CFNS's: the padding cropped away after the net, and
 # the median filter on the result (training previews use them too).
 PADDING = 50
@@ -635,8 +636,8 @@ class Stylizer:
             raise InputError('median_filter must be at most {} and padding at most {}, '
                              'not {} and {}'.format(MAX_MEDIAN_FILTER, MAX_PADDING,
                                                     median_filter, padding))
-        if threads is not None and threads < 1:
-            raise InputError('threads must be at least 1, not {}'.format(threads))
+        if threads is not None and not 1 <= threads <= MAX_THREADS:
+            raise InputError('threads must be in 1..{}, not {}'.format(MAX_THREADS, threads))
         self.padding = padding
         self.median_filter = median_filter
         self.keep_colors = keep_colors

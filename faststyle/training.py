@@ -26,6 +26,7 @@ from faststyle import dataset
 from faststyle import devices
 from faststyle import multinode
 from faststyle import npz
+from faststyle import stylize
 from faststyle import trainer_extensions
 from faststyle import vgg16_weights
 from faststyle.errors import InputError, Interrupted, WorkError
@@ -101,9 +102,10 @@ class TrainConfig:
         # alone is 4 GB.
         if not 16 <= self.style_size <= MAX_STYLE_SIZE:
             raise InputError('--style_size must be in 16..{}'.format(MAX_STYLE_SIZE))
-        if self.crop_padding < 0 or self.crop_padding % 2:
-            raise InputError('--crop_padding must be an even number >= 0 (the net '
-                             'takes sizes in multiples of 4)')
+        if not 0 <= self.crop_padding <= stylize.MAX_PADDING or self.crop_padding % 2:
+            raise InputError('--crop_padding must be an even number in 0..{} (the net '
+                             'takes sizes in multiples of 4; generate.py --padding '
+                             'goes to {} too)'.format(stylize.MAX_PADDING, stylize.MAX_PADDING))
         if self.loss_margin is None:
             # A padded crop has no edge for the net to paint along.
             self.loss_margin = 0 if self.crop_padding else self.image_size // 8
@@ -121,6 +123,10 @@ class TrainConfig:
             if not (math.isfinite(value) and value >= 0):
                 raise InputError('--{} must be a finite number >= 0, not {}'.format(
                     name, value))
+        if self.lr == 0:
+            raise InputError('--lr must be more than 0 (at 0 nothing is learnt)')
+        if self.preview_interval < 0:
+            raise InputError('--preview_interval must be >= 0 (0: no previews)')
         if self.output is None:
             self.output = os.path.splitext(os.path.basename(self.style_image))[0]
         if self.noise_count is None:
@@ -361,7 +367,7 @@ def check_outputs(config, snapshots):
     """Before any work: can the model, the snapshot, the log and the
     previews be written where -o says?"""
     for path in (snapshots.model_path, snapshots.state_path):
-        cli.check_writable(path)
+        cli.check_writable(path, inputs=[config.vgg])
     if config.preview_interval > 0:
         cli.check_writable_directory(snapshots.stem + '_preview', 'preview folder')
 

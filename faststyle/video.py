@@ -214,13 +214,22 @@ class OpenCVReader:
             if not ok:
                 frame = None
 
+    frame_count_exact = True  # frame_count_hint is the header's count
+
     def shortfall(self):
         """A warning when fewer frames decoded than the header declares (a
-        truncated or damaged file), else None."""
-        if self.frame_count_hint and self.frames_read < self.frame_count_hint:
+        truncated or damaged file), else None. A count estimated from the
+        duration (Matroska and WebM declare no count) is allowed 5 % and a
+        frame of rounding."""
+        hint = self.frame_count_hint
+        if not hint:
+            return None
+        if self.frame_count_exact and self.frames_read < hint:
             return ('{}: only {} of the {} frames its header declares could be '
-                    'decoded (truncated or damaged?)'.format(
-                        self.name, self.frames_read, self.frame_count_hint))
+                    'decoded (truncated or damaged?)'.format(self.name, self.frames_read, hint))
+        if not self.frame_count_exact and self.frames_read < hint - 1 - hint // 20:
+            return ('{}: only {} of the about {} frames its duration declares could be '
+                    'decoded (truncated or damaged?)'.format(self.name, self.frames_read, hint))
         return None
 
     def close(self):
@@ -293,8 +302,21 @@ class AvReader:
         self.time_base = self.stream.time_base
         sar = self.stream.codec_context.sample_aspect_ratio
         self.sample_aspect = sar if sar and sar > 0 and sar != 1 else None
-        self.frame_count_hint = self.stream.frames or None
+        self.frame_count_exact = bool(self.stream.frames)
+        self.frame_count_hint = self.stream.frames or self._frames_from_duration()
 
+    def _frames_from_duration(self):
+        """The frame count the stream's (or else the container's) duration
+        and frame rate imply, or None."""
+        if self.stream.duration and self.stream.time_base:
+            seconds = float(self.stream.duration * self.stream.time_base)
+        elif self.container.duration:
+            seconds = self.container.duration / self.av.time_base
+        else:
+            return None
+        if not self.fps:
+            return None
+        return int(round(seconds * self.fps)) or None
     def _decode(self):
         turns = mirrored = None
         try:

@@ -88,6 +88,26 @@ def test_outputs_are_checked_before_any_work(tmp_path, image_dir, style_path, vg
     monkeypatch.setattr(stability, 'run', lambda *a: pytest.fail('measured'))
     assert stability.main([str(frames), '--json', str(folder), '--no-progress']) == 2
     assert one_error_line(capsys.readouterr().err)
+    # An output that is one of the command's inputs is refused, whatever its
+    # spelling, and the input is left as it was.
+    model_bytes = open(model_path, 'rb').read()
+    assert export_onnx.main([model_path, '-o', os.path.relpath(model_path)]) == 2
+    err = capsys.readouterr().err
+    assert one_error_line(err) and 'refusing to overwrite the input' in err
+    assert open(model_path, 'rb').read() == model_bytes
+    clip = str(tmp_path / 'clip.mp4')
+    make_sample_clip.main(['-o', clip, '--frames', '2', '--size', '16x16'])
+    capsys.readouterr()
+    clip_bytes = open(clip, 'rb').read()
+    assert stability.main([clip, '--json', clip, '--no-progress']) == 2
+    assert 'refusing to overwrite the input' in capsys.readouterr().err
+    assert open(clip, 'rb').read() == clip_bytes
+    assert train.main(small_args(image_dir, style_path, vgg_path,
+                                 '-o', vgg_path[:-len('.model')])) == 2
+    assert 'refusing to overwrite the input' in capsys.readouterr().err
+    with pytest.raises(InputError):
+        cli.check_writable(str(blocker), inputs=[None, str(tmp_path / 'missing'), 'file'])
+    cli.check_writable(str(blocker), inputs=[None, str(tmp_path / 'missing')])
     # A relative output in a folder yet to be made is fine, and is not made yet.
     cli.check_writable_directory(os.path.join('new', 'previews'))
     cli.check_writable(os.path.join('new', 'x.model'))

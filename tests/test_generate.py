@@ -928,6 +928,17 @@ def test_camera_without_display(models, monkeypatch, capsys):
     assert status == 2 and one_error_line(err) and 'display' in err
 
 
+def test_camera_that_cannot_be_opened_is_one_line(models, tmp_path):
+    # OpenCV's own log lines (printed from C++, so only a subprocess sees
+    # them) must not come before ours.
+    env = dict(os.environ, DISPLAY=':99')
+    result = subprocess.run([sys.executable, os.path.join(REPO, 'generate.py'), '--camera',
+                             '97', '-m', models['deconv']],
+                            capture_output=True, text=True, cwd=str(tmp_path), env=env)
+    assert result.returncode == 2
+    assert one_error_line(result.stderr) and 'camera 97' in result.stderr, result.stderr
+
+
 def screenshot(display, width, height):
     """The X screen as an RGB array, grabbed by ffmpeg (x11grab), no cursor."""
     raw = subprocess.run([ffmpeg_exe(), '-loglevel', 'error', '-f', 'x11grab',
@@ -1052,7 +1063,8 @@ def test_bad_flags(models, tmp_path, capsys):
     image = tmp_path / 'in.png'
     Image.fromarray(make_frames(1, 8, 8)[0]).save(image)
     for flags in (['--median_filter', '4'], ['--shard', '3/2'], ['--batch', '0'],
-                  ['--backend', 'opencv', '--device', '@cupy:0']):
+                  ['--backend', 'opencv', '--device', '@cupy:0'],
+                  ['--threads', '99999999999999']):
         status, _, err = run_main([image, '-m', models['deconv'], '-o', tmp_path / 'o.png']
                                   + flags, capsys)
         assert status == 2 and one_error_line(err), (flags, err)

@@ -510,10 +510,22 @@ def test_cli_bad_inputs_give_one_line_errors(tmp_path, capsys):
 
 def test_cli_bad_flags_exit_with_usage(tmp_path):
     for argv in (['x', '--max-frames', '1'], ['x', '--flow', 'magic'],
-                 ['x', '--flow-dir', 'a', '--write-flow', 'b']):
+                 ['x', '--flow-dir', 'a', '--write-flow', 'b'],
+                 ['x', '--noise-range', 'nan'], ['x', '--still-flow', 'inf'],
+                 ['x', '--still-change', '-1']):
         with pytest.raises(SystemExit) as e:
             stability.main(argv)
         assert e.value.code == 2
+
+
+def test_frames_too_small_for_the_flow_are_bad_input(tmp_path, capsys):
+    frames = tmp_path / 'frames'
+    clip.main(['-o', '', '--frames', '2', '--size', '32x24', '--frames-dir', str(frames)])
+    capsys.readouterr()
+    assert stability.main([str(frames), '--size', '20', '--no-progress']) == 2
+    err = capsys.readouterr().err
+    assert one_error_line(err) and '20x15' in err and 'at least 16 pixels' in err
+    assert stability.main([str(frames), '--size', '22', '--no-progress']) == 0
 
 
 def test_stability_keeps_the_table_when_the_json_fails(tmp_path, monkeypatch, capsys):

@@ -617,7 +617,9 @@ def test_bad_inputs_give_one_line_errors(tmp_path, image_dir, style_path, vgg_pa
 @pytest.mark.parametrize('flags', [['--seed', '-1'], ['--seed', '99999999999'],
                                    ['--noise_seed', '-1'], ['--log_interval', '0'],
                                    ['--lambda_colour', '-1'], ['--lambda_color', 'nan'],
-                                   ['--lambda_tone', '-1'], ['--lambda_shift', 'inf']])
+                                   ['--lambda_tone', '-1'], ['--lambda_shift', 'inf'],
+                                   ['--crop_padding', '1002'], ['--lr', '0'],
+                                   ['--preview_interval', '-1']])
 def test_train_flag_values_give_one_line(flags, capsys):
     with pytest.raises(SystemExit) as e:
         train.parse_args(['-s', 'style.jpg'] + flags)
