@@ -199,6 +199,7 @@ class OpenCVReader:
     # What OpenCV does not say about the stream.
     time_base = None
     sample_aspect = None
+    frame_count_exact = True  # frame_count_hint is the header's count
 
     def __iter__(self):
         return (frame for frame, _ in self.frames_with_times())
@@ -213,8 +214,6 @@ class OpenCVReader:
             ok, frame = self.capture.read()
             if not ok:
                 frame = None
-
-    frame_count_exact = True  # frame_count_hint is the header's count
 
     def shortfall(self):
         """A warning when fewer frames decoded than the header declares (a
@@ -317,6 +316,7 @@ class AvReader:
         if not self.fps:
             return None
         return int(round(seconds * self.fps)) or None
+
     def _decode(self):
         turns = mirrored = None
         try:
