@@ -1,4 +1,5 @@
 """A live camera stylized in a preview window (generate.py --camera)."""
+import contextlib
 import os
 import sys
 import time
@@ -21,6 +22,21 @@ def source(text):
     return int(text) if text.isdigit() else text
 
 
+@contextlib.contextmanager
+def opencv_log_silenced():
+    """OpenCV's own log off, then back to its level (its functions moved
+    from cv2 to cv2.utils.logging in OpenCV 4.12)."""
+    logging = getattr(getattr(cv2, 'utils', None), 'logging', None)
+    if logging is None or not hasattr(logging, 'setLogLevel'):
+        logging = cv2
+    level = logging.getLogLevel()
+    logging.setLogLevel(0)  # LOG_LEVEL_SILENT
+    try:
+        yield
+    finally:
+        logging.setLogLevel(level)
+
+
 def run_camera(index, stylize, window='fast style (q or Esc to quit)'):
     """Show camera ``index`` (or a video file, looped) stylized live until q,
     Esc or the window is closed.
@@ -30,11 +46,8 @@ def run_camera(index, stylize, window='fast style (q or Esc to quit)'):
         raise InputError('--camera needs a display for its preview window '
                          '(DISPLAY is not set)')
     # OpenCV logs its own lines when a camera cannot be opened; ours says it.
-    log_level = cv2.setLogLevel(0)
-    try:
+    with opencv_log_silenced():
         capture = cv2.VideoCapture(index)
-    finally:
-        cv2.setLogLevel(log_level)
     if not capture.isOpened():
         raise InputError('camera {}: cannot open it'.format(index))
 
