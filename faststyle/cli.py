@@ -223,12 +223,18 @@ def check_writable(path, what='output', remove_orphans=True, inputs=()):
     if os.path.exists(path) and not os.path.isfile(path):
         raise InputError('cannot write {} {}: it exists and is not a regular '
                          'file'.format(what, path))
+    check_not_input(path, inputs)
+    check_writable_directory(os.path.dirname(os.path.abspath(path)), what, path,
+                             remove_orphans)
+
+
+def check_not_input(path, inputs, what='input'):
+    """InputError if ``path`` is one of ``inputs`` (the same file however
+    spelt; missing paths and None are skipped)."""
     if os.path.exists(path) and any(
             source and os.path.exists(source) and os.path.samefile(path, source)
             for source in inputs):
-        raise InputError('{}: refusing to overwrite the input'.format(path))
-    check_writable_directory(os.path.dirname(os.path.abspath(path)), what, path,
-                             remove_orphans)
+        raise InputError('{}: refusing to overwrite the {}'.format(path, what))
 
 
 def check_writable_directory(directory, what='output', path=None, remove_orphans=True):

@@ -49,8 +49,7 @@ def stylize_video(in_path, out_path, stylize, batch=1, progress=True,
     ``ffmpeg``: 'auto' (find one), a path, or None; used only without PyAV
     (then None means OpenCV writes, without sound).
     """
-    if os.path.exists(out_path) and os.path.samefile(in_path, out_path):
-        raise InputError('{}: refusing to overwrite the input video'.format(out_path))
+    cli.check_not_input(out_path, [in_path], 'input video')
     if os.path.splitext(out_path)[1].lower() not in video.VIDEO_EXTENSIONS:
         raise InputError('{}: the output of a video must be a video file ({})'.format(
             out_path, ', '.join(video.VIDEO_EXTENSIONS)))
