@@ -41,7 +41,7 @@ PACKED_VGG = 'vgg16_hed_fp16.npz'
 CROPS = 'content256'
 UNUSED_LAYERS = ('conv5_1', 'conv5_2', 'conv5_3')  # the losses stop at relu4_3
 RECIPE = ('--arch', 'resize', '--image_size', '256', '--lambda_feat', '30',
-          '--crop_padding', '50', '--lambda_colour', '1')
+          '--crop_padding', '50')
 
 
 def pack_vgg(source, target):
@@ -101,7 +101,8 @@ def samples():
     return [(name, entry['style_image'],
              ['--lambda_noise', str(entry['lambda_noise']),
               '--lambda_shift', str(entry.get('lambda_shift', 0.0)),
-              '--lambda_tone', str(entry.get('lambda_tone', 0.0))])
+              '--lambda_tone', str(entry.get('lambda_tone', 0.0)),
+              '--lambda_colour', str(entry.get('lambda_colour', 0.0))])
             for name, entry in models.items()]
 
 

@@ -67,7 +67,7 @@ def test_every_shipped_sample_model_is_trained(tmp_path):
         options = dict(zip(flags[::2], map(float, flags[1::2])))
         assert (options['--lambda_noise'] == 0) == name.endswith('_vanilla')
         # Each model goes on with the loss weights it was made with.
-        for flag in ('--lambda_tone', '--lambda_shift'):
+        for flag in ('--lambda_tone', '--lambda_shift', '--lambda_colour'):
             assert options[flag] == recorded[name].get(flag[2:], 0)
     # The twins differ in the stabilizing losses (L_pop, L_shift) only.
     twins = {name: flags for name, _, flags in gpu_lease.samples() if name.startswith('candy_')}
