@@ -12,8 +12,7 @@ gives the same files. Credits: sample_images/CREDITS.md.
 
 With --flat_copies each crop also gets a flattened copy (NAME_flat.png):
 mean-shift filtered, so that it has the flat fills and clean edges of
-animation and graphics, which these photos of textures lack and where the
-nets' strokes pop most.
+animation and graphics, which these photos and textures lack.
 """
 import argparse
 import importlib.util
@@ -21,10 +20,10 @@ import itertools
 import os
 import sys
 
-import cv2
-import numpy
 from faststyle import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
 
+import cv2
+import numpy
 from PIL import Image
 
 from faststyle import cli
