@@ -7,6 +7,7 @@ import cv2
 import numpy
 import pytest
 from PIL import Image
+from PIL import ImageFilter
 
 from faststyle import flow
 from scripts import make_sample_clip as clip
@@ -255,6 +256,48 @@ def test_warp_per_detail_is_invariant_to_contrast():
     assert plain['warp_per_detail'] == pytest.approx(plain['warp_mse'] / plain['detail'])
     assert plain['detail'] == pytest.approx(
         numpy.mean([stability_measures.spatial_detail(f) for f in frames]))
+
+
+# --- benchmarks/steady_reference.py: a filter of each frame alone ------------------
+
+def unsharp_reference(frame, amount):
+    """Unsharp masking written here: a 9-tap Gaussian of sigma 1, separable,
+    mirrored at the edges without repeating the edge pixel (OpenCV's default
+    border), then PIL's 3x3 median filter (generate.py's, see stylize.py)."""
+    taps = numpy.exp(-numpy.arange(-4, 5) ** 2 / 2.0)
+    taps /= taps.sum()
+    image = frame.astype(numpy.float64)
+    padded = numpy.pad(image, ((4, 4), (4, 4), (0, 0)), mode='reflect')
+    rows = sum(t * padded[:, i:i + frame.shape[1]] for i, t in enumerate(taps))
+    blurred = sum(t * rows[i:i + frame.shape[0]] for i, t in enumerate(taps))
+    sharp = numpy.clip(numpy.rint(image + amount * (image - blurred)), 0, 255).astype(numpy.uint8)
+    return numpy.asarray(Image.fromarray(sharp).filter(ImageFilter.MedianFilter(3)))
+
+
+def test_steady_filter_is_unsharp_masking_then_the_median():
+    from benchmarks import steady_reference
+    frame = texture(30, 36, seed=4)
+    for amount in (0.5, 2):
+        got = steady_reference.steady_filter(frame, amount)
+        # float32 against float64 may round a value the other way: one level.
+        assert numpy.abs(got.astype(int) - unsharp_reference(frame, amount)).max() <= 1
+    assert numpy.array_equal(steady_reference.steady_filter(frame, 0, median_filter=1), frame)
+
+
+def test_steady_rows_cannot_pop_and_sharpening_adds_detail(tmp_path):
+    from benchmarks import steady_reference
+    moving = write_frames(str(tmp_path / 'moving'), [
+        texture(60, 80, seed=5)[t:t + 40, 2 * t:2 * t + 48] for t in range(3)])
+    source, unfiltered, sharpened = steady_reference.measure_clip(
+        moving, [0, 2], median_filter=1)
+    # The filter of nothing is the source, row for row.
+    assert unfiltered['warp_mse'] == pytest.approx(source['warp_mse'])
+    assert unfiltered['detail'] == pytest.approx(source['detail'])
+    assert sharpened['detail'] > 1.5 * source['detail']
+    # A still clip: a filter of each frame alone gives the same output each time.
+    still = write_frames(str(tmp_path / 'still'), [texture(40, 48, seed=6)] * 3)
+    for row in steady_reference.measure_clip(still, [0, 1, 4]):
+        assert row['warp_mse'] == 0 and row['flicker'] == 0 and row['detail'] > 0
 
 
 def test_cli_flat_output_has_no_detail_and_warp_per_detail_na(tmp_path, capsys):
