@@ -20,34 +20,34 @@ The measure is stability.py's, frame for frame (source flow by OpenCV's
 DIS, the same masks); AMOUNT 0 is the source through the median filter
 alone.
 """
-import argparse
+import math
+import sys
 
 import cv2
 import numpy
 
 from faststyle import cli
 from faststyle import stability_measures
+from faststyle import stylize
 
-MEDIAN_FILTER = 3  # generate.py's default, applied to every model's output
 BLUR_SIGMA = 1.0
 
 
-def steady_filter(frame, amount, median_filter=MEDIAN_FILTER):
+def steady_filter(frame, amount, median_filter=stylize.MEDIAN_FILTER):
     """``frame`` (uint8 RGB) unsharp-masked by ``amount`` with a Gaussian of
-    BLUR_SIGMA px, rounded to uint8, then median-filtered."""
+    BLUR_SIGMA px, rounded to uint8, then median-filtered as generate.py
+    filters a model's output."""
     image = frame.astype(numpy.float32)
     blurred = cv2.GaussianBlur(image, (0, 0), BLUR_SIGMA)
     sharpened = numpy.clip(numpy.rint(image + amount * (image - blurred)), 0, 255)
-    sharpened = sharpened.astype(numpy.uint8)
-    if median_filter > 1:
-        sharpened = cv2.medianBlur(sharpened, median_filter)
-    return sharpened
+    return stylize.postprocess(frame, sharpened.astype(numpy.uint8), median_filter,
+                               keep_colors=False)
 
 
 class SteadyFilterRow:
     """A table row of the source through :func:`steady_filter`."""
 
-    def __init__(self, amount, median_filter=MEDIAN_FILTER):
+    def __init__(self, amount, median_filter=stylize.MEDIAN_FILTER):
         self.amount = amount
         self.median_filter = median_filter
         self.totals = stability_measures.RowTotals(
@@ -58,7 +58,7 @@ class SteadyFilterRow:
                         source=src)
 
 
-def measure_clip(path, amounts, max_frames=0, size=0, median_filter=MEDIAN_FILTER):
+def measure_clip(path, amounts, max_frames=0, size=0, median_filter=stylize.MEDIAN_FILTER):
     """The summaries of the source row and of one steady row per amount."""
     rows = [stability_measures.SourceRow('source: {}'.format(path))]
     rows += [SteadyFilterRow(amount, median_filter) for amount in amounts]
@@ -67,26 +67,37 @@ def measure_clip(path, amounts, max_frames=0, size=0, median_filter=MEDIAN_FILTE
     return [row.totals.summary() for row in rows]
 
 
+def figure(value, decimals):
+    """``value`` with ``decimals`` decimals, or n/a (no reliable pixel, or a
+    flat output with no detail to divide by)."""
+    return 'n/a' if value is None else '{:.{}f}'.format(value, decimals)
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0],
-                                     formatter_class=cli.HelpFormatter)
+    parser = cli.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('clips', nargs='+', help='source videos or folders of frames')
     parser.add_argument('--amounts', type=float, nargs='+', default=[0, 1, 2, 4],
                         help='unsharp-mask amounts, one steady row each')
-    parser.add_argument('--max_frames', type=int, default=12,
+    cli.add_flag(parser, '--max_frames', type=int, default=12,
                         help='measure only the first N frames')
     parser.add_argument('--size', type=int, default=0,
                         help='shrink frames so the longer side is at most this many pixels')
-    parser.add_argument('--median_filter', type=int, default=MEDIAN_FILTER,
-                        help="median filter after sharpening (generate.py's default)")
     args = parser.parse_args(argv)
-    for path in args.clips:
-        print('{:<36} {:>9} {:>8} {:>12}'.format(path, 'warp_mse', 'detail', 'warp/detail'))
-        for row in measure_clip(path, args.amounts, args.max_frames, args.size,
-                                args.median_filter):
-            print('  {:<34} {:>9.2f} {:>8.1f} {:>12.3f}'.format(
-                row['name'], row['warp_mse'], row['detail'], row['warp_per_detail']))
+    if args.max_frames < 0 or args.size < 0:
+        parser.error('--max_frames and --size must be >= 0')
+    if not all(math.isfinite(amount) for amount in args.amounts):
+        parser.error('--amounts must be finite numbers')
+
+    def body(_):
+        for path in args.clips:
+            rows = measure_clip(path, args.amounts, args.max_frames, args.size)
+            print('{:<36} {:>9} {:>8} {:>12}'.format(path, 'warp_mse', 'detail', 'warp/detail'))
+            for row in rows:
+                print('  {:<34} {:>9} {:>8} {:>12}'.format(
+                    row['name'], figure(row['warp_mse'], 2), figure(row['detail'], 1),
+                    figure(row['warp_per_detail'], 3)))
+    return cli.run_cli(body)
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

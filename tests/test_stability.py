@@ -300,6 +300,16 @@ def test_steady_rows_cannot_pop_and_sharpening_adds_detail(tmp_path):
         assert row['warp_mse'] == 0 and row['flicker'] == 0 and row['detail'] > 0
 
 
+def test_steady_reference_command(tmp_path, capsys):
+    from benchmarks import steady_reference
+    still = write_frames(str(tmp_path / 'still'), [texture(40, 48, seed=6)] * 3)
+    assert steady_reference.main([still, '--amounts', '0', '2']) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[-1] for line in lines[1:]] == ['0.000'] * 3  # source, x0, x2
+    assert steady_reference.main([str(tmp_path / 'missing')]) == 2
+    assert one_error_line(capsys.readouterr().err)
+
+
 def test_cli_flat_output_has_no_detail_and_warp_per_detail_na(tmp_path, capsys):
     frames = [texture(24, 32, seed=0)] * 2 + [texture(24, 32, seed=1)]
     source = write_frames(str(tmp_path / 'src'), frames)
