@@ -1,13 +1,15 @@
-"""What warping error per unit of detail an output that cannot pop scores.
+"""What warping error per unit of detail a picture with no strokes of its own scores.
 
     python -m benchmarks.steady_reference footage/street footage/bigbuckbunny \\
-        [--amounts 0 1 2 4] [--max_frames 12] [--size N]
+        [--amounts 0 1 2 4] [--denoise] [--max_frames 12] [--size N]
 
 Each row is the source with one fixed filter applied to every frame on its
 own: unsharp masking by AMOUNT (frame + AMOUNT * (frame - its Gaussian blur
 of sigma 1 px)), then generate.py's median filter of 3, as every model's
-output gets. Such a filter sees nothing of the frames before, so it cannot
-pop or repaint; what warping error it still gets is what stability.py
+output gets. Such a filter paints no strokes of its own that could
+appear, vanish or be repainted as the scene moves (it still passes the
+source's own noise on, sharpened, unless --denoise takes it out first
+with OpenCV's non-local means); what warping error it still gets is what stability.py
 counts for motion that the flow and the warp do not follow exactly
 (sub-pixel sampling, occlusions, the flow's own errors). It grows with the
 detail, and not in proportion: per unit of detail it rose from 0.12 to
@@ -31,12 +33,16 @@ from faststyle import stability_measures
 from faststyle import stylize
 
 BLUR_SIGMA = 1.0
+DENOISE_STRENGTH = 5  # non-local means h (luma and colour): codec noise, not texture
 
 
-def steady_filter(frame, amount, median_filter=stylize.MEDIAN_FILTER):
-    """``frame`` (uint8 RGB) unsharp-masked by ``amount`` with a Gaussian of
-    BLUR_SIGMA px, rounded to uint8, then median-filtered as generate.py
-    filters a model's output."""
+def steady_filter(frame, amount, median_filter=stylize.MEDIAN_FILTER, denoise=False):
+    """``frame`` (uint8 RGB), denoised first if asked, unsharp-masked by
+    ``amount`` with a Gaussian of BLUR_SIGMA px, rounded to uint8, then
+    median-filtered as generate.py filters a model's output."""
+    if denoise:
+        frame = cv2.fastNlMeansDenoisingColored(numpy.ascontiguousarray(frame), None,
+                                                DENOISE_STRENGTH, DENOISE_STRENGTH, 7, 21)
     image = frame.astype(numpy.float32)
     blurred = cv2.GaussianBlur(image, (0, 0), BLUR_SIGMA)
     sharpened = numpy.clip(numpy.rint(image + amount * (image - blurred)), 0, 255)
@@ -47,21 +53,24 @@ def steady_filter(frame, amount, median_filter=stylize.MEDIAN_FILTER):
 class SteadyFilterRow:
     """A table row of the source through :func:`steady_filter`."""
 
-    def __init__(self, amount, median_filter=stylize.MEDIAN_FILTER):
+    def __init__(self, amount, median_filter=stylize.MEDIAN_FILTER, denoise=False):
         self.amount = amount
         self.median_filter = median_filter
+        self.denoise = denoise
         self.totals = stability_measures.RowTotals(
-            'sharpened x{:g}'.format(amount), 'steady filter')
+            '{}sharpened x{:g}'.format('denoised, ' if denoise else '', amount),
+            'steady filter')
 
     def add(self, src, pair, t):
-        self.totals.add(steady_filter(src, self.amount, self.median_filter), pair,
-                        source=src)
+        self.totals.add(steady_filter(src, self.amount, self.median_filter, self.denoise),
+                        pair, source=src)
 
 
-def measure_clip(path, amounts, max_frames=0, size=0, median_filter=stylize.MEDIAN_FILTER):
+def measure_clip(path, amounts, max_frames=0, size=0, median_filter=stylize.MEDIAN_FILTER,
+                 denoise=False):
     """The summaries of the source row and of one steady row per amount."""
     rows = [stability_measures.SourceRow('source: {}'.format(path))]
-    rows += [SteadyFilterRow(amount, median_filter) for amount in amounts]
+    rows += [SteadyFilterRow(amount, median_filter, denoise) for amount in amounts]
     source = stability_measures.SourceFrames(path, max_side=size, max_frames=max_frames)
     stability_measures.measure(source, rows, stability_measures.SourceFlow('dis'))
     return [row.totals.summary() for row in rows]
@@ -78,6 +87,10 @@ def main(argv=None):
     parser.add_argument('clips', nargs='+', help='source videos or folders of frames')
     parser.add_argument('--amounts', type=float, nargs='+', default=[0, 1, 2, 4],
                         help='unsharp-mask amounts, one steady row each')
+    parser.add_argument('--denoise', action='store_true',
+                        help="denoise each frame first (OpenCV's non-local means), so that "
+                             "the source's own noise, which a steady net may smooth away, "
+                             'is not sharpened with the picture')
     cli.add_flag(parser, '--max_frames', type=int, default=12,
                         help='measure only the first N frames')
     parser.add_argument('--size', type=int, default=0,
@@ -90,7 +103,8 @@ def main(argv=None):
 
     def body(_):
         for path in args.clips:
-            rows = measure_clip(path, args.amounts, args.max_frames, args.size)
+            rows = measure_clip(path, args.amounts, args.max_frames, args.size,
+                                denoise=args.denoise)
             print('{:<36} {:>9} {:>8} {:>12}'.format(path, 'warp_mse', 'detail', 'warp/detail'))
             for row in rows:
                 print('  {:<34} {:>9} {:>8} {:>12}'.format(
