@@ -9,9 +9,9 @@ of sigma 1 px)), then generate.py's median filter of 3, as every model's
 output gets. Such a filter paints no strokes of its own that could
 appear, vanish or be repainted as the scene moves (it still passes the
 source's own noise on, sharpened, unless --denoise takes it out first
-with OpenCV's non-local means); what warping error it still gets is what stability.py
-counts for motion that the flow and the warp do not follow exactly
-(sub-pixel sampling, occlusions, the flow's own errors). It grows with the
+with OpenCV's non-local means); what warping error it still gets is what
+stability.py counts for motion that the flow and the warp do not follow
+exactly (sub-pixel sampling, occlusions, the flow's own errors). It grows with the
 detail, and not in proportion: per unit of detail it rose from 0.12 to
 0.17 with sharpening on this project's street clip and fell from 0.11 to
 0.08 on Big Buck Bunny (docs/stability.md). A stylized row is only as
@@ -92,7 +92,7 @@ def main(argv=None):
                              "the source's own noise, which a steady net may smooth away, "
                              'is not sharpened with the picture')
     cli.add_flag(parser, '--max_frames', type=int, default=12,
-                        help='measure only the first N frames')
+                 help='measure only the first N frames')
     parser.add_argument('--size', type=int, default=0,
                         help='shrink frames so the longer side is at most this many pixels')
     args = parser.parse_args(argv)
