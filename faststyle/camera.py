@@ -64,11 +64,10 @@ def run_camera(index, stylize, window='fast style (q or Esc to quit)'):
     frames = 0
     start = time.perf_counter()
     try:
-        # The first frame is stylized before the window exists: with Qt's
-        # window already open, OpenVINO's first inference (which compiles the
-        # net) sometimes never returned (a third of the starts under Xvfb
-        # with opencv-python 4.14; none in 20 once it ran first). Starts
-        # still hang now and then in Qt's first event loop: docs/generate.md.
+        # The first frame (whose inference compiles the net) is stylized
+        # before the window exists, so the window opens with a picture.
+        # Now and then Qt never draws in its window while the preview runs
+        # (docs/generate.md, known problem): not understood.
         out = stylize([next_frame()])[0]
         cv2.namedWindow(window, cv2.WINDOW_NORMAL)
         while True:

@@ -1026,9 +1026,10 @@ def test_live_preview_under_a_real_x_server(models, tmp_path):
         env = dict(os.environ, DISPLAY=display)
         env.pop('WAYLAND_DISPLAY', None)
         # Another start if one shows nothing in 30 s (a start takes 3-7 s
-        # here): now and then the preview hangs at its start (docs/generate.md,
-        # "a preview that never starts": 2 starts in a row, twice, then none
-        # in 18), not yet understood, and a person would start it again.
+        # here): now and then Qt never draws in the preview's window although
+        # the preview runs (docs/generate.md, "a preview window that stays
+        # black": 3-4 starts in 14-30 beside a CPU load), not understood, and
+        # a person would start it again.
         starts = 4
         for _ in range(starts):
             if preview is not None:
