@@ -76,27 +76,6 @@ import vgg16
 
 # --- the command line -------------------------------------------------------------
 
-def format_table(results):
-    columns = [('name', 'name', '{}'), ('frames', 'frames', '{:d}'),
-               ('warp_mse', 'warp_mse', '{:.2f}'), ('reliable', 'reliable', '{:.1%}'),
-               ('flicker', 'flicker', '{:.3f}'), ('still', 'still', '{:.1%}'),
-               ('popping', 'popping', '{:.3f}'), ('detail', 'detail', '{:.2f}'),
-               ('warp/detail', 'warp_per_detail', '{:.3f}'),
-               ('flicker/rms', 'flicker_per_rms_detail', '{:.3f}'),
-               ('structure', 'structure', '{:.2f}'), ('style_dist', 'style_dist', '{:.0f}'),
-               ('palette', 'palette', '{:.1f}')]
-    rows = [[('n/a' if r[key] is None else fmt.format(r[key])) for _, key, fmt in columns]
-            for r in results]
-    widths = [max(len(title), *(len(row[i]) for row in rows))
-              for i, (title, _, _) in enumerate(columns)]
-    lines = ['  '.join(title.ljust(w) if i == 0 else title.rjust(w)
-                       for i, ((title, _, _), w) in enumerate(zip(columns, widths)))]
-    for row in rows:
-        lines.append('  '.join(cell.ljust(w) if i == 0 else cell.rjust(w)
-                               for i, (cell, w) in enumerate(zip(row, widths))))
-    return '\n'.join(lines)
-
-
 def to_json(results, args, frames, size):
     return {
         'source': args.source,
@@ -258,7 +237,7 @@ def measure_and_report(argv=None):
     args = parse_args(argv)
     check_outputs(args)
     document = run(args)
-    print(format_table(document['rows']))  # kept even if the JSON fails
+    print(stability_measures.format_table(document['rows']))  # kept even if the JSON fails
     if args.json:
         write_json(args.json, document)
 

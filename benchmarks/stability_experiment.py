@@ -351,13 +351,10 @@ COLUMNS = ('model', 'lambda', 'BN stats', 'warp_mse', 'popping', 'flicker', 'det
            'L_pop share', 's/it')
 
 
-def cell(value, fmt):
-    return 'n/a' if value is None else fmt.format(value)
-
-
 def measured_cells(f, popping=True):
     """warp_mse .. style dist of a summary (detail: stability.py's mean
     squared spatial gradient of the output)."""
+    cell = stability_measures.cell
     return [cell(f['warp_mse'], '{:.2f}'),
             cell(f['popping'], '{:.3f}') if popping else '',
             cell(f['flicker'], '{:.3f}'), cell(f['detail'], '{:.2f}'),

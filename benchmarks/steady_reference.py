@@ -76,12 +76,6 @@ def measure_clip(path, amounts, max_frames=0, size=0, median_filter=stylize.MEDI
     return [row.totals.summary() for row in rows]
 
 
-def figure(value, decimals):
-    """``value`` with ``decimals`` decimals, or n/a (no reliable pixel, or a
-    flat output with no detail to divide by)."""
-    return 'n/a' if value is None else '{:.{}f}'.format(value, decimals)
-
-
 def main(argv=None):
     parser = cli.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('clips', nargs='+', help='source videos or folders of frames')
@@ -105,11 +99,9 @@ def main(argv=None):
         for path in args.clips:
             rows = measure_clip(path, args.amounts, args.max_frames, args.size,
                                 denoise=args.denoise)
-            print('{:<36} {:>9} {:>8} {:>12}'.format(path, 'warp_mse', 'detail', 'warp/detail'))
-            for row in rows:
-                print('  {:<34} {:>9} {:>8} {:>12}'.format(
-                    row['name'], figure(row['warp_mse'], 2), figure(row['detail'], 1),
-                    figure(row['warp_per_detail'], 3)))
+            print(path)
+            print(stability_measures.format_table(
+                rows, keys=('warp_mse', 'detail', 'warp_per_detail')))
     return cli.run_cli(body)
 
 

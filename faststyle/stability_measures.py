@@ -245,6 +245,40 @@ class RowTotals:
         }
 
 
+# --- the table ------------------------------------------------------------------
+
+# (title, summary key, format) of each column of the printed table.
+TABLE_COLUMNS = (('name', 'name', '{}'), ('frames', 'frames', '{:d}'),
+                 ('warp_mse', 'warp_mse', '{:.2f}'), ('reliable', 'reliable', '{:.1%}'),
+                 ('flicker', 'flicker', '{:.3f}'), ('still', 'still', '{:.1%}'),
+                 ('popping', 'popping', '{:.3f}'), ('detail', 'detail', '{:.2f}'),
+                 ('warp/detail', 'warp_per_detail', '{:.3f}'),
+                 ('flicker/rms', 'flicker_per_rms_detail', '{:.3f}'),
+                 ('structure', 'structure', '{:.2f}'), ('style_dist', 'style_dist', '{:.0f}'),
+                 ('palette', 'palette', '{:.1f}'))
+
+
+def cell(value, fmt):
+    """``value`` formatted, or n/a where a figure has no value (no reliable
+    pixel, no detail to divide by, no style given)."""
+    return 'n/a' if value is None else fmt.format(value)
+
+
+def format_table(results, keys=None):
+    """Summaries (RowTotals.summary) as an aligned text table: the name, then
+    the columns whose summary key is in ``keys`` (None: every column)."""
+    columns = [c for c in TABLE_COLUMNS if c[1] == 'name' or keys is None or c[1] in keys]
+    rows = [[cell(r[key], fmt) for _, key, fmt in columns] for r in results]
+    widths = [max(len(title), *(len(row[i]) for row in rows))
+              for i, (title, _, _) in enumerate(columns)]
+    lines = ['  '.join(title.ljust(w) if i == 0 else title.rjust(w)
+                       for i, ((title, _, _), w) in enumerate(zip(columns, widths)))]
+    for row in rows:
+        lines.append('  '.join(text.ljust(w) if i == 0 else text.rjust(w)
+                               for i, (text, w) in enumerate(zip(row, widths))))
+    return '\n'.join(lines)
+
+
 # --- the rows: where the output frames come from ---------------------------------
 
 class SourceRow:

@@ -309,7 +309,9 @@ def test_steady_reference_command(tmp_path, capsys):
     still = write_frames(str(tmp_path / 'still'), [texture(40, 48, seed=6)] * 3)
     assert steady_reference.main([still, '--amounts', '0', '2']) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert [line.split()[-1] for line in lines[1:]] == ['0.000'] * 3  # source, x0, x2
+    assert lines[0] == still
+    assert lines[1].split() == ['name', 'warp_mse', 'detail', 'warp/detail']
+    assert [line.split()[-1] for line in lines[2:]] == ['0.000'] * 3  # source, x0, x2
     assert steady_reference.main([str(tmp_path / 'missing')]) == 2
     assert one_error_line(capsys.readouterr().err)
 
