@@ -28,6 +28,7 @@ import net  # NOQA: E402
 from faststyle import stylize  # NOQA: E402
 import train  # NOQA: E402
 from faststyle import training  # NOQA: E402
+from benchmarks import preview_starts  # NOQA: E402
 from faststyle import video  # NOQA: E402
 from faststyle import pipeline
 
@@ -939,17 +940,6 @@ def test_camera_that_cannot_be_opened_is_one_line(models, tmp_path):
     assert one_error_line(result.stderr) and 'camera 97' in result.stderr, result.stderr
 
 
-def screenshot(display, width, height):
-    """The X screen as an RGB array, grabbed by ffmpeg (x11grab), no cursor."""
-    raw = subprocess.run([ffmpeg_exe(), '-loglevel', 'error', '-f', 'x11grab',
-                          '-draw_mouse', '0', '-video_size', '{}x{}'.format(width, height),
-                          '-i', display, '-frames:v', '1', '-f', 'rawvideo',
-                          '-pix_fmt', 'rgb24', '-'], capture_output=True).stdout
-    if len(raw) != width * height * 3:
-        return None
-    return numpy.frombuffer(raw, numpy.uint8).reshape(height, width, 3)
-
-
 def shown_picture(screen, toolbar=40):
     """The picture in a preview window that fills ``screen`` (the window's
     own grab): what differs from the window's flat background below its
@@ -973,16 +963,13 @@ def watch_preview(preview, env, display, wanted, frame, seconds):
         assert preview.poll() is None, preview.communicate()
         time.sleep(0.5)
         if window is None:
-            found = subprocess.run(['xdotool', 'search', '--onlyvisible', '--name',
-                                    'fast style'],
-                                   env=env, capture_output=True, text=True).stdout
-            window = found.split()[0] if found.split() else None
+            window = preview_starts.find_window(env)
             continue
         geometry = dict(line.split('=') for line in subprocess.run(
             ['xdotool', 'getwindowgeometry', '--shell', window], env=env,
             capture_output=True, text=True).stdout.split())
         x, y, width, height = (int(geometry[k]) for k in ('X', 'Y', 'WIDTH', 'HEIGHT'))
-        screen = screenshot(display, 640, 480)
+        screen = preview_starts.screenshot(display, 640, 480, ffmpeg_exe())
         picture = None if screen is None else shown_picture(
             screen[y:y + height, x:x + width])
         if picture is None:
@@ -1256,3 +1243,16 @@ def test_chainer_backend_keeps_each_pass_under_the_col2im_limit(models):
     backend.col2im_limit = per_frame  # not even one frame fits
     with pytest.raises(InputError, match='too large for the deconv net on a GPU'):
         backend(batch[:1])
+
+
+def test_preview_starts_benchmark_says_why_a_preview_ended(tmp_path, capsys):
+    """benchmarks/preview_starts.py (docs/generate.md, known problem): a
+    preview that ends at its start is reported with the preview's own error
+    and status, not counted as a black start."""
+    not_a_model = tmp_path / 'notes.model'
+    not_a_model.write_text('not a model')
+    assert preview_starts.main(['-m', str(not_a_model), '--starts', '1', '--load', '0']) == 2
+    err = capsys.readouterr().err
+    assert one_error_line(err) and 'the preview ended at its start: error: ' in err, err
+    assert preview_starts.main(['-m', str(tmp_path / 'missing.model')]) == 2
+    assert one_error_line(capsys.readouterr().err)

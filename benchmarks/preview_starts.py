@@ -1,0 +1,126 @@
+"""How many starts of the live preview leave its window black.
+
+    python -m benchmarks.preview_starts -m models/candy_stab.model \\
+        [--starts 20] [--load 2] [--seconds 20]
+
+Each start runs ``generate.py --camera CLIP -m MODEL --padding 4`` under its
+own Xvfb, on a flat 160x120 clip made with ffmpeg, beside LOAD busy
+processes. As the live-preview test does, it looks for the window every
+0.5 s and grabs the screen (ffmpeg's x11grab) once the window is there; a
+start counts as black when the screen stays all black for SECONDS.
+Needs Xvfb, xdotool and ffmpeg (docs/generate.md, known problem).
+"""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy
+
+from faststyle import cli
+from faststyle import video
+from faststyle.errors import EXIT_BAD_INPUT, InputError, WorkError
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WINDOW_NAME = 'fast style'  # the start of camera.run_camera's window title
+
+
+def screenshot(display, width, height, ffmpeg=None):
+    """The X screen as an RGB array, grabbed by ffmpeg (x11grab), no cursor;
+    None if the grab failed."""
+    raw = subprocess.run([ffmpeg or video.find_ffmpeg(), '-loglevel', 'error',
+                          '-f', 'x11grab', '-draw_mouse', '0',
+                          '-video_size', '{}x{}'.format(width, height), '-i', display,
+                          '-frames:v', '1', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'],
+                         capture_output=True).stdout
+    if len(raw) != width * height * 3:
+        return None
+    return numpy.frombuffer(raw, numpy.uint8).reshape(height, width, 3)
+
+
+def find_window(env):
+    """The preview window's id once it is mapped, else None."""
+    found = subprocess.run(['xdotool', 'search', '--onlyvisible', '--name', WINDOW_NAME],
+                           env=env, capture_output=True, text=True).stdout.split()
+    return found[0] if found else None
+
+
+def start_is_black(model, clip, env, seconds):
+    """Start the preview once: True if its screen stayed black for ``seconds``."""
+    preview = subprocess.Popen([sys.executable, os.path.join(REPO, 'generate.py'),
+                                '--camera', clip, '-m', model, '--padding', '4'],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True)
+    try:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            if preview.poll() is not None:  # its own one-line error says why
+                reason = (preview.stderr.read().strip().splitlines() or ['no message'])[-1]
+                error = InputError if preview.returncode == EXIT_BAD_INPUT else WorkError
+                raise error('the preview ended at its start: {}'.format(reason))
+            if find_window(env) is None:
+                continue
+            screen = screenshot(env['DISPLAY'], 640, 480)
+            if screen is not None and screen.max() > 0:
+                return False
+        return True
+    finally:
+        preview.kill()
+        preview.wait()
+
+
+def main(argv=None):
+    parser = cli.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('-m', '--model', required=True, help='a .model file')
+    parser.add_argument('--starts', type=int, default=20, help='how many starts')
+    parser.add_argument('--load', type=int, default=2,
+                        help='busy processes beside the preview (0: none)')
+    parser.add_argument('--seconds', type=float, default=20,
+                        help='how long a start may show a black screen')
+    args = parser.parse_args(argv)
+    if args.starts < 1 or args.load < 0 or args.seconds <= 0:
+        parser.error('--starts must be >= 1, --load >= 0, --seconds > 0')
+
+    def body(_):
+        if not os.path.isfile(args.model):
+            raise InputError('{}: no such model file'.format(args.model))
+        missing = [tool for tool in ('Xvfb', 'xdotool') if not shutil.which(tool)]
+        if missing or not video.find_ffmpeg():
+            raise InputError('needs {} (apt-get install xvfb xdotool; ffmpeg comes with '
+                             'imageio-ffmpeg)'.format(', '.join(missing) or 'ffmpeg'))
+        with tempfile.TemporaryDirectory() as folder:
+            clip = os.path.join(folder, 'flat.mp4')
+            subprocess.run([video.find_ffmpeg(), '-loglevel', 'error', '-f', 'lavfi', '-i',
+                            'color=c=0x3060c0:size=160x120:rate=10', '-frames:v', '5',
+                            '-c:v', 'libx264', '-pix_fmt', 'yuv444p', clip], check=True)
+            read_end, write_end = os.pipe()
+            xvfb = subprocess.Popen(['Xvfb', '-displayfd', str(write_end), '-screen', '0',
+                                     '640x480x24', '-nolisten', 'tcp', '-noreset'],
+                                    pass_fds=[write_end], stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+            os.close(write_end)
+            load = [subprocess.Popen([sys.executable, '-c', 'while True: pass'])
+                    for _ in range(args.load)]
+            try:
+                env = dict(os.environ, DISPLAY=':' + os.read(read_end, 16).decode().strip())
+                env.pop('WAYLAND_DISPLAY', None)
+                black = 0
+                for start in range(1, args.starts + 1):
+                    if start_is_black(args.model, clip, env, args.seconds):
+                        black += 1
+                        print('start {}: black'.format(start), flush=True)
+                print('{} of {} starts stayed black for {:g} s ({} busy processes beside)'
+                      .format(black, args.starts, args.seconds, args.load))
+            finally:
+                for process in load + [xvfb]:
+                    process.terminate()
+                    process.wait()
+                os.close(read_end)
+    return cli.run_cli(body)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
