@@ -40,6 +40,14 @@ def screenshot(display, width, height, ffmpeg=None):
     return numpy.frombuffer(raw, numpy.uint8).reshape(height, width, 3)
 
 
+def make_flat_clip(path, ffmpeg=None):
+    """A 5-frame 160x120 H.264 clip of one flat colour (4:4:4, so the
+    colour survives exactly) at ``path``: the preview's input."""
+    subprocess.run([ffmpeg or video.find_ffmpeg(), '-y', '-loglevel', 'error', '-f', 'lavfi',
+                    '-i', 'color=c=0x3060c0:size=160x120:rate=10', '-frames:v', '5',
+                    '-c:v', 'libx264', '-pix_fmt', 'yuv444p', path], check=True)
+
+
 def find_window(env):
     """The preview window's id once it is mapped, else None."""
     found = subprocess.run(['xdotool', 'search', '--onlyvisible', '--name', WINDOW_NAME],
@@ -93,9 +101,7 @@ def main(argv=None):
                              'imageio-ffmpeg)'.format(', '.join(missing) or 'ffmpeg'))
         with tempfile.TemporaryDirectory() as folder:
             clip = os.path.join(folder, 'flat.mp4')
-            subprocess.run([video.find_ffmpeg(), '-loglevel', 'error', '-f', 'lavfi', '-i',
-                            'color=c=0x3060c0:size=160x120:rate=10', '-frames:v', '5',
-                            '-c:v', 'libx264', '-pix_fmt', 'yuv444p', clip], check=True)
+            make_flat_clip(clip)
             read_end, write_end = os.pipe()
             xvfb = subprocess.Popen(['Xvfb', '-displayfd', str(write_end), '-screen', '0',
                                      '640x480x24', '-nolisten', 'tcp', '-noreset'],

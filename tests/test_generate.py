@@ -990,9 +990,7 @@ def test_live_preview_under_a_real_x_server(models, tmp_path):
         assert shutil.which(tool), ('{} is missing: `make test` installs it (apt-get '
                                     'install xvfb xdotool)'.format(tool))
     clip = str(tmp_path / 'clip.mp4')
-    subprocess.run([ffmpeg_exe(), '-y', '-loglevel', 'error', '-f', 'lavfi', '-i',
-                    'color=c=0x3060c0:size=160x120:rate=10', '-frames:v', '5',
-                    '-c:v', 'libx264', '-pix_fmt', 'yuv444p', clip], check=True)
+    preview_starts.make_flat_clip(clip, ffmpeg_exe())
     frame = read_video(clip)[0][0]
     wanted = stylize.Stylizer(models['deconv'], padding=4).stylize([frame])[0]
     read_end, write_end = os.pipe()
