@@ -10,6 +10,7 @@ processes. As the live-preview test does, it looks for the window every
 start counts as black when the screen stays all black for SECONDS.
 Needs Xvfb, xdotool and ffmpeg (docs/generate.md, known problem).
 """
+import contextlib
 import os
 import shutil
 import subprocess
@@ -25,11 +26,52 @@ from faststyle.errors import EXIT_BAD_INPUT, InputError, WorkError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WINDOW_NAME = 'fast style'  # the start of camera.run_camera's window title
+SCREEN = (640, 480)  # the virtual display's width and height
 
 
-def screenshot(display, width, height, ffmpeg=None):
-    """The X screen as an RGB array, grabbed by ffmpeg (x11grab), no cursor;
-    None if the grab failed."""
+@contextlib.contextmanager
+def virtual_display():
+    """An Xvfb of SCREEN's size for the block: yields the environment its
+    clients run in (DISPLAY set, WAYLAND_DISPLAY dropped)."""
+    read_end, write_end = os.pipe()
+    # -noreset: by default an X server resets when its last client leaves,
+    # and refuses connections meanwhile; screenshots and window searches
+    # come and go, so a preview (re)started at such a moment failed with
+    # "could not connect to display" (once in a CI run; with short clients
+    # coming and going, 55 of 300 connections failed without -noreset, none
+    # with it).
+    xvfb = subprocess.Popen(['Xvfb', '-displayfd', str(write_end), '-screen', '0',
+                             '{}x{}x24'.format(*SCREEN), '-nolisten', 'tcp', '-noreset'],
+                            pass_fds=[write_end], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    os.close(write_end)
+    try:
+        env = dict(os.environ, DISPLAY=':' + os.read(read_end, 16).decode().strip())
+        env.pop('WAYLAND_DISPLAY', None)
+        yield env
+    finally:
+        # SIGTERM lets Xvfb remove its lock file and socket for the next run.
+        xvfb.terminate()
+        try:
+            xvfb.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            xvfb.kill()
+            xvfb.wait()
+        os.close(read_end)
+
+
+def start_preview(model, clip, env, **popen):
+    """``generate.py --camera CLIP -m MODEL --padding 4`` started on the
+    display of ``env``; ``popen``: more subprocess.Popen arguments."""
+    return subprocess.Popen([sys.executable, os.path.join(REPO, 'generate.py'),
+                             '--camera', clip, '-m', model, '--padding', '4'],
+                            env=env, **popen)
+
+
+def screenshot(display, ffmpeg=None):
+    """The X screen (SCREEN's size) as an RGB array, grabbed by ffmpeg
+    (x11grab), no cursor; None if the grab failed."""
+    width, height = SCREEN
     raw = subprocess.run([ffmpeg or video.find_ffmpeg(), '-loglevel', 'error',
                           '-f', 'x11grab', '-draw_mouse', '0',
                           '-video_size', '{}x{}'.format(width, height), '-i', display,
@@ -57,10 +99,8 @@ def find_window(env):
 
 def start_is_black(model, clip, env, seconds):
     """Start the preview once: True if its screen stayed black for ``seconds``."""
-    preview = subprocess.Popen([sys.executable, os.path.join(REPO, 'generate.py'),
-                                '--camera', clip, '-m', model, '--padding', '4'],
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               text=True)
+    preview = start_preview(model, clip, env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
@@ -71,7 +111,7 @@ def start_is_black(model, clip, env, seconds):
                 raise error('the preview ended at its start: {}'.format(reason))
             if find_window(env) is None:
                 continue
-            screen = screenshot(env['DISPLAY'], 640, 480)
+            screen = screenshot(env['DISPLAY'])
             if screen is not None and screen.max() > 0:
                 return False
         return True
@@ -102,29 +142,21 @@ def main(argv=None):
         with tempfile.TemporaryDirectory() as folder:
             clip = os.path.join(folder, 'flat.mp4')
             make_flat_clip(clip)
-            read_end, write_end = os.pipe()
-            xvfb = subprocess.Popen(['Xvfb', '-displayfd', str(write_end), '-screen', '0',
-                                     '640x480x24', '-nolisten', 'tcp', '-noreset'],
-                                    pass_fds=[write_end], stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL)
-            os.close(write_end)
-            load = [subprocess.Popen([sys.executable, '-c', 'while True: pass'])
-                    for _ in range(args.load)]
-            try:
-                env = dict(os.environ, DISPLAY=':' + os.read(read_end, 16).decode().strip())
-                env.pop('WAYLAND_DISPLAY', None)
-                black = 0
-                for start in range(1, args.starts + 1):
-                    if start_is_black(args.model, clip, env, args.seconds):
-                        black += 1
-                        print('start {}: black'.format(start), flush=True)
-                print('{} of {} starts stayed black for {:g} s ({} busy processes beside)'
-                      .format(black, args.starts, args.seconds, args.load))
-            finally:
-                for process in load + [xvfb]:
-                    process.terminate()
-                    process.wait()
-                os.close(read_end)
+            with virtual_display() as env:
+                load = [subprocess.Popen([sys.executable, '-c', 'while True: pass'])
+                        for _ in range(args.load)]
+                try:
+                    black = 0
+                    for start in range(1, args.starts + 1):
+                        if start_is_black(args.model, clip, env, args.seconds):
+                            black += 1
+                            print('start {}: black'.format(start), flush=True)
+                    print('{} of {} starts stayed black for {:g} s ({} busy processes '
+                          'beside)'.format(black, args.starts, args.seconds, args.load))
+                finally:
+                    for process in load:
+                        process.terminate()
+                        process.wait()
     return cli.run_cli(body)
 
 

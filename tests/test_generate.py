@@ -18,7 +18,7 @@ from helpers_generate import (REPO, ffmpeg_exe, has_audio, make_frames, make_mod
 
 import chainer  # NOQA: E402
 import cfns_reference  # NOQA: E402
-from conftest import one_error_line, small_args, stop_process, write_image  # NOQA: E402
+from conftest import one_error_line, small_args, write_image  # NOQA: E402
 from faststyle import cli  # NOQA: E402
 from faststyle import dataset  # NOQA: E402
 from faststyle.errors import InputError  # NOQA: E402
@@ -953,7 +953,7 @@ def shown_picture(screen, toolbar=40):
     return screen[rows.min():rows.max() + 1, columns.min():columns.max() + 1]
 
 
-def watch_preview(preview, env, display, wanted, frame, seconds):
+def watch_preview(preview, env, wanted, frame, seconds):
     """Find the preview's window, then grab its picture until it shows the
     stylized frame (Qt may scale it a little): (window, what was seen), or
     (None, what was seen) if ``seconds`` pass first."""
@@ -969,7 +969,7 @@ def watch_preview(preview, env, display, wanted, frame, seconds):
             ['xdotool', 'getwindowgeometry', '--shell', window], env=env,
             capture_output=True, text=True).stdout.split())
         x, y, width, height = (int(geometry[k]) for k in ('X', 'Y', 'WIDTH', 'HEIGHT'))
-        screen = preview_starts.screenshot(display, 640, 480, ffmpeg_exe())
+        screen = preview_starts.screenshot(env['DISPLAY'], ffmpeg_exe())
         picture = None if screen is None else shown_picture(
             screen[y:y + height, x:x + width])
         if picture is None:
@@ -993,57 +993,39 @@ def test_live_preview_under_a_real_x_server(models, tmp_path):
     preview_starts.make_flat_clip(clip, ffmpeg_exe())
     frame = read_video(clip)[0][0]
     wanted = stylize.Stylizer(models['deconv'], padding=4).stylize([frame])[0]
-    read_end, write_end = os.pipe()
-    # -noreset: by default an X server resets when its last client leaves,
-    # and refuses connections meanwhile; the screenshots and window
-    # searches below come and go, so a preview (re)started at such a moment
-    # failed with "could not connect to display" (once in a CI run; with
-    # short clients coming and going, 55 of 300 connections failed without
-    # -noreset, none with it).
-    xvfb = subprocess.Popen(['Xvfb', '-displayfd', str(write_end), '-screen', '0',
-                             '640x480x24', '-nolisten', 'tcp', '-noreset'],
-                            pass_fds=[write_end],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.close(write_end)
     preview = None
-    try:
-        display = ':' + os.read(read_end, 16).decode().strip()
-        env = dict(os.environ, DISPLAY=display)
-        env.pop('WAYLAND_DISPLAY', None)
-        # Another start if one shows nothing in 30 s (a start takes 3-7 s
-        # here): now and then Qt never draws in the preview's window although
-        # the preview runs (docs/generate.md, "a preview window that stays
-        # black": 3-4 starts in 14-30 beside a CPU load), not understood, and
-        # a person would start it again.
-        starts = 4
-        for _ in range(starts):
-            if preview is not None:
+    with preview_starts.virtual_display() as env:
+        try:
+            # Another start if one shows nothing in 30 s (a start takes 3-7 s
+            # here): now and then Qt never draws in the preview's window
+            # although the preview runs (docs/generate.md, "a preview window
+            # that stays black": 3-4 starts in 14-30 beside a CPU load), not
+            # understood, and a person would start it again.
+            starts = 4
+            for _ in range(starts):
+                if preview is not None:
+                    preview.kill()
+                    preview.wait()
+                preview = preview_starts.start_preview(
+                    models['deconv'], clip, env, cwd=str(tmp_path),
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                window, seen = watch_preview(preview, env, wanted, frame, 30)
+                if window is not None:
+                    break
+            assert window is not None, 'no stylized frame in the preview in {} starts; ' \
+                'last seen: {}'.format(starts, seen)
+            # Not the input's flat colour either (measured: 0.0 from the
+            # stylized frame, 41 from the input).
+            assert seen[2] > 20, seen
+            subprocess.run(['xdotool', 'windowfocus', '--sync', window, 'key', 'q'],
+                           env=env, check=True, timeout=30)
+            out, err = preview.communicate(timeout=60)
+            assert preview.returncode == 0, err
+            assert re.search(r'camera .*clip\.mp4: \d+ frames in .* frames/s\)', out), out
+        finally:
+            if preview is not None and preview.poll() is None:
                 preview.kill()
                 preview.wait()
-            preview = subprocess.Popen(
-                [sys.executable, os.path.join(REPO, 'generate.py'), '--camera', clip,
-                 '-m', models['deconv'], '--padding', '4'], env=env, cwd=str(tmp_path),
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            window, seen = watch_preview(preview, env, display, wanted, frame, 30)
-            if window is not None:
-                break
-        assert window is not None, 'no stylized frame in the preview in {} starts; ' \
-            'last seen: {}'.format(starts, seen)
-        # Not the input's flat colour either (measured: 0.0 from the
-        # stylized frame, 41 from the input).
-        assert seen[2] > 20, seen
-        subprocess.run(['xdotool', 'windowfocus', '--sync', window, 'key', 'q'],
-                       env=env, check=True, timeout=30)
-        out, err = preview.communicate(timeout=60)
-        assert preview.returncode == 0, err
-        assert re.search(r'camera .*clip\.mp4: \d+ frames in .* frames/s\)', out), out
-    finally:
-        if preview is not None and preview.poll() is None:
-            preview.kill()
-            preview.wait()
-        # SIGTERM lets Xvfb remove its lock file and socket for the next run.
-        stop_process(xvfb, 10)
-        os.close(read_end)
 
 
 def test_bad_flags(models, tmp_path, capsys):
