@@ -74,7 +74,8 @@ def parse_args(argv):
                              'etc. for a video), is always '
                              'replaced, as in CFNS; either way the output line says so')
     parser.add_argument('--no_progress', action='store_true',
-                        help='no progress bar (it is shown only on a terminal anyway)')
+                        help='no progress bar, nor --camera\'s frame counter (both are '
+                             'shown only on a terminal anyway)')
     return parser.parse_args(argv)
 
 
@@ -227,7 +228,8 @@ def run(argv=None):
         if args.input:
             raise InputError('give either --camera or input files, not both')
         frames, seconds = camera.run_camera(
-            args.camera, stylizers.get(args.stats or VIDEO_STATS).stylize)
+            args.camera, stylizers.get(args.stats or VIDEO_STATS).stylize,
+            progress=not args.no_progress)
         print('camera {}: {} frames in {:.1f} s ({:.2f} frames/s)'.format(
             args.camera, frames, seconds, frames / max(seconds, 1e-9)))
         return 0

@@ -213,9 +213,7 @@ def run(args):
     total = stability_measures.count_frames(args.source)
     if args.max_frames:
         total = min(total, args.max_frames) if total else args.max_frames
-    from tqdm import tqdm
-    with tqdm(total=total, unit='frame', desc='measuring', file=sys.stderr,
-              disable=True if args.no_progress else None, leave=False) as progress:
+    with cli.progress_bar(total, 'measuring', not args.no_progress, leave=False) as progress:
         frame_count = stability_measures.measure(
             source, rows, source_flow, args.motion_boundaries, args.still_flow,
             args.still_change, progress)

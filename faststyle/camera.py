@@ -6,6 +6,7 @@ import time
 
 import cv2
 
+from faststyle import cli
 from faststyle.errors import InputError
 
 
@@ -37,9 +38,11 @@ def opencv_log_silenced():
         logging.setLogLevel(level)
 
 
-def run_camera(index, stylize, window='fast style (q or Esc to quit)'):
+def run_camera(index, stylize, window='fast style (q or Esc to quit)', progress=True):
     """Show camera ``index`` (or a video file, looped) stylized live until q,
-    Esc or the window is closed.
+    Esc or the window is closed. With ``progress``, a terminal counts the
+    frames shown and their rate: it tells that the preview runs even where
+    its window stays black (docs/generate.md, known problem).
 
     Returns (frames, seconds)."""
     if not has_display():
@@ -63,6 +66,7 @@ def run_camera(index, stylize, window='fast style (q or Esc to quit)'):
 
     frames = 0
     start = time.perf_counter()
+    bar = cli.progress_bar(None, 'camera {}'.format(index), progress, leave=False)
     try:
         # The first frame (whose inference compiles the net) is stylized
         # before the window exists, so the window opens with a picture.
@@ -73,6 +77,7 @@ def run_camera(index, stylize, window='fast style (q or Esc to quit)'):
         while True:
             cv2.imshow(window, cv2.cvtColor(out, cv2.COLOR_RGB2BGR))
             frames += 1
+            bar.update(1)
             key = cv2.waitKey(1) & 0xFF
             if key in (ord('q'), 27) or cv2.getWindowProperty(
                     window, cv2.WND_PROP_VISIBLE) < 1:
@@ -82,6 +87,7 @@ def run_camera(index, stylize, window='fast style (q or Esc to quit)'):
         raise InputError('camera {}: cannot show the preview window ({})'.format(
             index, str(e).strip().splitlines()[-1]))
     finally:
+        bar.close()
         capture.release()
         cv2.destroyAllWindows()
     return frames, time.perf_counter() - start

@@ -187,6 +187,14 @@ def run_cli(body, argv=None):
             signal.signal(signal.SIGTERM, previous)
 
 
+def progress_bar(total, name, enabled=True, leave=True):
+    """A tqdm bar counting frames on stderr, shown only on a terminal, so the
+    logs of batch jobs stay readable; ``total`` None: a counter with a rate."""
+    from tqdm import tqdm
+    return tqdm(total=total, desc=name, unit=' frames', dynamic_ncols=True, file=sys.stderr,
+                leave=leave, disable=None if enabled else True)
+
+
 def check_regular_file(path, what='file'):
     """InputError unless ``path`` is an existing regular file (not a folder,
     FIFO or device, which could hang a reader)."""

@@ -109,7 +109,8 @@ def stylize_video(in_path, out_path, stylize, batch=1, progress=True,
                                    name=out_path, time_base=reader.time_base,
                                    sample_aspect=reader.sample_aspect,
                                    audio_source=in_path)
-        bar = _progress_bar(reader.frame_count_hint, os.path.basename(in_path), progress)
+        bar = cli.progress_bar(reader.frame_count_hint, os.path.basename(in_path),
+                               progress)
         with cli.interrupts_held():
             for target in (decode, encode):
                 thread = threading.Thread(target=target, daemon=True, name=target.__name__)
@@ -167,10 +168,3 @@ def stylize_video(in_path, out_path, stylize, batch=1, progress=True,
         for path in (video_tmp, muxed_tmp):
             if path:
                 tempfiles.remove_quietly(path)
-
-
-def _progress_bar(total, name, enabled):
-    from tqdm import tqdm
-    # disable=None: only on a terminal, so logs of batch jobs stay readable.
-    return tqdm(total=total, desc=name, unit='frame', dynamic_ncols=True,
-                disable=None if enabled else True)

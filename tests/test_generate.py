@@ -1,4 +1,5 @@
 """generate.py, stylize.py and video.py on small frames, on the CPU."""
+import io
 import os
 import re
 import shutil
@@ -19,6 +20,7 @@ from helpers_generate import (REPO, ffmpeg_exe, has_audio, make_frames, make_mod
 import chainer  # NOQA: E402
 import cfns_reference  # NOQA: E402
 from conftest import one_error_line, small_args, write_image  # NOQA: E402
+from faststyle import camera  # NOQA: E402
 from faststyle import cli  # NOQA: E402
 from faststyle import dataset  # NOQA: E402
 from faststyle.errors import InputError  # NOQA: E402
@@ -938,6 +940,42 @@ def test_camera_that_cannot_be_opened_is_one_line(models, tmp_path):
                             capture_output=True, text=True, cwd=str(tmp_path), env=env)
     assert result.returncode == 2
     assert one_error_line(result.stderr) and 'camera 97' in result.stderr, result.stderr
+
+
+class TerminalStream(io.StringIO):
+    def isatty(self):
+        return True
+
+
+@pytest.mark.parametrize('terminal', [True, False])
+def test_camera_counts_frames_on_a_terminal_only(tmp_path, monkeypatch, terminal):
+    """--camera counts the frames shown on a terminal (so a user sees the
+    preview run even in a window that stays black), and writes nothing to a
+    log. The window is faked: 7 frames, then q."""
+    clip = str(tmp_path / 'clip.mp4')
+    preview_starts.make_flat_clip(clip, ffmpeg_exe())
+    monkeypatch.setenv('DISPLAY', ':0')
+    monkeypatch.setattr(sys, 'platform', 'linux')
+    shown = []
+    keys = iter([-1] * 6 + [ord('q')])
+
+    def wait_key(delay):
+        time.sleep(0.15)  # past tqdm's 0.1 s between redraws
+        return next(keys)
+    monkeypatch.setattr(cv2, 'namedWindow', lambda *args: None)
+    monkeypatch.setattr(cv2, 'imshow', lambda name, image: shown.append(image))
+    monkeypatch.setattr(cv2, 'waitKey', wait_key)
+    monkeypatch.setattr(cv2, 'getWindowProperty', lambda *args: 1.0)
+    monkeypatch.setattr(cv2, 'destroyAllWindows', lambda: None)
+    stderr = TerminalStream() if terminal else io.StringIO()
+    monkeypatch.setattr(sys, 'stderr', stderr)
+    frames, _ = camera.run_camera(clip, lambda batch: batch)
+    assert frames == len(shown) == 7  # the 5-frame clip looped
+    counts = [int(n) for n in re.findall(r'clip\.mp4: (\d+) frames', stderr.getvalue())]
+    if terminal:
+        assert counts and 3 <= max(counts) <= 7, stderr.getvalue()
+    else:
+        assert stderr.getvalue() == ''
 
 
 def shown_picture(screen, toolbar=40):
