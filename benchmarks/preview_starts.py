@@ -2,12 +2,16 @@
 
     python -m benchmarks.preview_starts -m models/candy_stab.model \\
         [--starts 20] [--load 2] [--seconds 20]
+    python -m benchmarks.preview_starts --plain [...]
 
 Each start runs ``generate.py --camera CLIP -m MODEL --padding 4`` under its
 own Xvfb, on a flat 160x120 clip made with ffmpeg, beside LOAD busy
-processes. As the live-preview test does, it looks for the window every
-0.5 s and grabs the screen (ffmpeg's x11grab) once the window is there; a
-start counts as black when the screen stays all black for SECONDS.
+processes. ``--plain`` starts a preview made of OpenCV alone instead: a
+flat picture shown the way the preview shows frames, with 40 ms of busy
+work a frame in place of the net. As the live-preview test does, it looks
+for the window every 0.5 s and grabs the screen (ffmpeg's x11grab) once the
+window is there; a start counts as black when the screen stays all black
+for SECONDS.
 Needs Xvfb, xdotool and ffmpeg (docs/generate.md, known problem).
 """
 import contextlib
@@ -27,6 +31,20 @@ from faststyle.errors import EXIT_BAD_INPUT, InputError, WorkError
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WINDOW_NAME = 'fast style'  # the start of camera.run_camera's window title
 SCREEN = (640, 480)  # the virtual display's width and height
+PLAIN_PREVIEW = """
+import time
+import cv2
+import numpy
+picture = numpy.full((120, 160, 3), (192, 96, 48), numpy.uint8)
+cv2.namedWindow('fast style (plain)', cv2.WINDOW_NORMAL)
+while True:
+    cv2.imshow('fast style (plain)', picture)
+    if cv2.waitKey(1) & 0xFF in (ord('q'), 27):
+        break
+    start = time.perf_counter()
+    while time.perf_counter() - start < 0.04:
+        pass
+"""
 
 
 @contextlib.contextmanager
@@ -60,12 +78,15 @@ def virtual_display():
         os.close(read_end)
 
 
+def preview_command(model, clip):
+    return [sys.executable, os.path.join(REPO, 'generate.py'), '--camera', clip,
+            '-m', model, '--padding', '4']
+
+
 def start_preview(model, clip, env, **popen):
     """``generate.py --camera CLIP -m MODEL --padding 4`` started on the
     display of ``env``; ``popen``: more subprocess.Popen arguments."""
-    return subprocess.Popen([sys.executable, os.path.join(REPO, 'generate.py'),
-                             '--camera', clip, '-m', model, '--padding', '4'],
-                            env=env, **popen)
+    return subprocess.Popen(preview_command(model, clip), env=env, **popen)
 
 
 def screenshot(display, ffmpeg=None):
@@ -97,10 +118,11 @@ def find_window(env):
     return found[0] if found else None
 
 
-def start_is_black(model, clip, env, seconds):
-    """Start the preview once: True if its screen stayed black for ``seconds``."""
-    preview = start_preview(model, clip, env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+def start_is_black(command, env, seconds):
+    """Start the preview ``command`` once: True if its screen stayed black for
+    ``seconds``."""
+    preview = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
@@ -122,7 +144,10 @@ def start_is_black(model, clip, env, seconds):
 
 def main(argv=None):
     parser = cli.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('-m', '--model', required=True, help='a .model file')
+    preview = parser.add_mutually_exclusive_group(required=True)
+    preview.add_argument('-m', '--model', help='a .model file')
+    preview.add_argument('--plain', action='store_true',
+                         help='a preview made of OpenCV alone, no model')
     parser.add_argument('--starts', type=int, default=20, help='how many starts')
     parser.add_argument('--load', type=int, default=2,
                         help='busy processes beside the preview (0: none)')
@@ -133,7 +158,7 @@ def main(argv=None):
         parser.error('--starts must be >= 1, --load >= 0, --seconds > 0')
 
     def body(_):
-        if not os.path.isfile(args.model):
+        if args.model and not os.path.isfile(args.model):
             raise InputError('{}: no such model file'.format(args.model))
         missing = [tool for tool in ('Xvfb', 'xdotool') if not shutil.which(tool)]
         if missing or not video.find_ffmpeg():
@@ -142,13 +167,15 @@ def main(argv=None):
         with tempfile.TemporaryDirectory() as folder:
             clip = os.path.join(folder, 'flat.mp4')
             make_flat_clip(clip)
+            command = ([sys.executable, '-c', PLAIN_PREVIEW] if args.plain
+                       else preview_command(args.model, clip))
             with virtual_display() as env:
                 load = [subprocess.Popen([sys.executable, '-c', 'while True: pass'])
                         for _ in range(args.load)]
                 try:
                     black = 0
                     for start in range(1, args.starts + 1):
-                        if start_is_black(args.model, clip, env, args.seconds):
+                        if start_is_black(command, env, args.seconds):
                             black += 1
                             print('start {}: black'.format(start), flush=True)
                     print('{} of {} starts stayed black for {:g} s ({} busy processes '

@@ -1274,3 +1274,15 @@ def test_preview_starts_benchmark_says_why_a_preview_ended(tmp_path, capsys):
     assert one_error_line(err) and 'the preview ended at its start: error: ' in err, err
     assert preview_starts.main(['-m', str(tmp_path / 'missing.model')]) == 2
     assert one_error_line(capsys.readouterr().err)
+
+
+def test_preview_starts_benchmark_plain_opencv_preview(capsys):
+    """--plain: the same count for a preview made of OpenCV alone (one start
+    may be black now and then, so only the run and its summary are checked;
+    a broken plain preview ends at its start and gives an error)."""
+    assert preview_starts.main(['--plain', '--starts', '1', '--load', '0',
+                                '--seconds', '20']) == 0
+    assert re.search(r'^[01] of 1 starts stayed black', capsys.readouterr().out, re.M)
+    with pytest.raises(SystemExit) as exit_info:
+        preview_starts.main(['--plain', '-m', 'x.model'])
+    assert exit_info.value.code == 2 and one_error_line(capsys.readouterr().err)
