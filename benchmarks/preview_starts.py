@@ -3,6 +3,7 @@
     python -m benchmarks.preview_starts -m models/candy_stab.model \\
         [--starts 20] [--load 2] [--seconds 20]
     python -m benchmarks.preview_starts --plain [...]
+    python -m benchmarks.preview_starts --plain --window_manager openbox --restore
 
 Each start runs ``generate.py --camera CLIP -m MODEL --padding 4`` under its
 own Xvfb, on a flat 160x120 clip made with ffmpeg, beside LOAD busy
@@ -10,8 +11,10 @@ processes. ``--plain`` starts a preview made of OpenCV alone instead: a
 flat picture shown the way the preview shows frames, with 40 ms of busy
 work a frame in place of the net. As the live-preview test does, it looks
 for the window every 0.5 s and grabs the screen (ffmpeg's x11grab) once the
-window is there; a start counts as black when the screen stays all black
-for SECONDS.
+window is there; a start counts as black when Qt has not drawn in the
+window (its grey background and toolbar) for SECONDS. ``--window_manager``
+runs one on the display, as on a desktop; ``--restore`` then minimises and
+restores each black window, as a user can, and counts those Qt then draws.
 Needs Xvfb, xdotool and ffmpeg (docs/generate.md, known problem).
 """
 import contextlib
@@ -118,25 +121,62 @@ def find_window(env):
     return found[0] if found else None
 
 
-def start_is_black(command, env, seconds):
-    """Start the preview ``command`` once: True if its screen stayed black for
-    ``seconds``."""
+def window_area(env, window):
+    """(x, y, width, height) of ``window`` on the screen."""
+    geometry = dict(line.split('=') for line in subprocess.run(
+        ['xdotool', 'getwindowgeometry', '--shell', window], env=env,
+        capture_output=True, text=True).stdout.split())
+    return tuple(int(geometry[key]) for key in ('X', 'Y', 'WIDTH', 'HEIGHT'))
+
+
+def window_drawn(env, window):
+    """Whether Qt has drawn in ``window``: its light grey background with the
+    toolbar's dark icons. A window it never drew in shows what lies behind
+    it, black on a bare X server or a window manager's flat frame."""
+    screen = screenshot(env['DISPLAY'])
+    if screen is None:
+        return False
+    x, y, width, height = window_area(env, window)
+    area = screen[max(y, 0):y + height, max(x, 0):x + width]
+    darkest = area.min(axis=2) if area.size else numpy.zeros(1)
+    return (darkest > 200).mean() > 0.3 and (area.max(axis=2) < 50).mean() > 0.005
+
+
+def drawn_within(env, window, seconds):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if window_drawn(env, window):
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def start_once(command, env, seconds, restore=False):
+    """Start the preview ``command`` once: None if Qt drew in its window
+    within ``seconds``; else, with ``restore``, whether it drew once the
+    window was minimised and restored (False without ``restore``)."""
     preview = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + seconds
+        window = None
         while time.monotonic() < deadline:
             time.sleep(0.5)
             if preview.poll() is not None:  # its own one-line error says why
                 reason = (preview.stderr.read().strip().splitlines() or ['no message'])[-1]
                 error = InputError if preview.returncode == EXIT_BAD_INPUT else WorkError
                 raise error('the preview ended at its start: {}'.format(reason))
-            if find_window(env) is None:
-                continue
-            screen = screenshot(env['DISPLAY'])
-            if screen is not None and screen.max() > 0:
-                return False
-        return True
+            window = window or find_window(env)
+            if window is not None and window_drawn(env, window):
+                return None
+        if not restore or window is None:
+            return False
+        # What a user can do on a desktop: the window manager unmaps the
+        # window and maps it again, and Qt draws on the new map.
+        for action in ('windowminimize', 'windowactivate'):
+            subprocess.run(['xdotool', action, '--sync', window], env=env,
+                           capture_output=True, timeout=10)
+        return drawn_within(env, window, 5)
     finally:
         preview.kill()
         preview.wait()
@@ -152,36 +192,58 @@ def main(argv=None):
     parser.add_argument('--load', type=int, default=2,
                         help='busy processes beside the preview (0: none)')
     parser.add_argument('--seconds', type=float, default=20,
-                        help='how long a start may show a black screen')
+                        help='how long a start may show a black window')
+    parser.add_argument('--window_manager', metavar='COMMAND',
+                        help='a window manager to run on the display, e.g. openbox '
+                             '(default: none, a bare X server)')
+    parser.add_argument('--restore', action='store_true',
+                        help='minimise and restore each black window, as a user can, '
+                             'and count those that Qt then draws (needs --window_manager)')
     args = parser.parse_args(argv)
     if args.starts < 1 or args.load < 0 or args.seconds <= 0:
         parser.error('--starts must be >= 1, --load >= 0, --seconds > 0')
+    if args.restore and not args.window_manager:
+        parser.error('--restore needs --window_manager: without one, nothing minimises')
 
     def body(_):
         if args.model and not os.path.isfile(args.model):
             raise InputError('{}: no such model file'.format(args.model))
-        missing = [tool for tool in ('Xvfb', 'xdotool') if not shutil.which(tool)]
+        missing = [tool for tool in ('Xvfb', 'xdotool', args.window_manager)
+                   if tool and not shutil.which(tool)]
         if missing or not video.find_ffmpeg():
-            raise InputError('needs {} (apt-get install xvfb xdotool; ffmpeg comes with '
-                             'imageio-ffmpeg)'.format(', '.join(missing) or 'ffmpeg'))
+            raise InputError('needs {} (apt-get install xvfb xdotool, and the window '
+                             'manager; ffmpeg comes with imageio-ffmpeg)'.format(
+                                 ', '.join(missing) or 'ffmpeg'))
         with tempfile.TemporaryDirectory() as folder:
             clip = os.path.join(folder, 'flat.mp4')
             make_flat_clip(clip)
             command = ([sys.executable, '-c', PLAIN_PREVIEW] if args.plain
                        else preview_command(args.model, clip))
             with virtual_display() as env:
-                load = [subprocess.Popen([sys.executable, '-c', 'while True: pass'])
-                        for _ in range(args.load)]
+                helpers = [subprocess.Popen([sys.executable, '-c', 'while True: pass'])
+                           for _ in range(args.load)]
+                if args.window_manager:
+                    helpers.append(subprocess.Popen([args.window_manager], env=env,
+                                                    stdout=subprocess.DEVNULL,
+                                                    stderr=subprocess.DEVNULL))
+                    time.sleep(2)  # its own start, before the first window
                 try:
-                    black = 0
+                    black = restored = 0
                     for start in range(1, args.starts + 1):
-                        if start_is_black(command, env, args.seconds):
+                        drawn_after = start_once(command, env, args.seconds, args.restore)
+                        if drawn_after is not None:
                             black += 1
-                            print('start {}: black'.format(start), flush=True)
-                    print('{} of {} starts stayed black for {:g} s ({} busy processes '
-                          'beside)'.format(black, args.starts, args.seconds, args.load))
+                            restored += drawn_after
+                            print('start {}: black{}'.format(start, '' if not args.restore else
+                                  ', then drawn after minimise and restore' if drawn_after
+                                  else ', still after minimise and restore'), flush=True)
+                    print('{} of {} starts stayed black for {:g} s ({} busy processes beside, '
+                          '{}){}'.format(black, args.starts, args.seconds, args.load,
+                                         args.window_manager or 'no window manager',
+                                         '; {} of them drawn after minimise and restore'
+                                         .format(restored) if args.restore else ''))
                 finally:
-                    for process in load:
+                    for process in helpers:
                         process.terminate()
                         process.wait()
     return cli.run_cli(body)

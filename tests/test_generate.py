@@ -1003,10 +1003,7 @@ def watch_preview(preview, env, wanted, frame, seconds):
         if window is None:
             window = preview_starts.find_window(env)
             continue
-        geometry = dict(line.split('=') for line in subprocess.run(
-            ['xdotool', 'getwindowgeometry', '--shell', window], env=env,
-            capture_output=True, text=True).stdout.split())
-        x, y, width, height = (int(geometry[k]) for k in ('X', 'Y', 'WIDTH', 'HEIGHT'))
+        x, y, width, height = preview_starts.window_area(env, window)
         screen = preview_starts.screenshot(env['DISPLAY'], ffmpeg_exe())
         picture = None if screen is None else shown_picture(
             screen[y:y + height, x:x + width])
@@ -1283,6 +1280,7 @@ def test_preview_starts_benchmark_plain_opencv_preview(capsys):
     assert preview_starts.main(['--plain', '--starts', '1', '--load', '0',
                                 '--seconds', '20']) == 0
     assert re.search(r'^[01] of 1 starts stayed black', capsys.readouterr().out, re.M)
-    with pytest.raises(SystemExit) as exit_info:
-        preview_starts.main(['--plain', '-m', 'x.model'])
-    assert exit_info.value.code == 2 and one_error_line(capsys.readouterr().err)
+    for flags in (['--plain', '-m', 'x.model'], ['--plain', '--restore']):
+        with pytest.raises(SystemExit) as exit_info:
+            preview_starts.main(flags)
+        assert exit_info.value.code == 2 and one_error_line(capsys.readouterr().err)
