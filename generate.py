@@ -63,6 +63,11 @@ def parse_args(argv):
                         help='stylize camera N live in a preview window (q or Esc '
                              'quits); needs a display. A video file or stream address '
                              'instead of N previews it, played in a loop')
+    parser.add_argument('--window', choices=camera.WINDOW_KINDS, default='auto',
+                        help='what draws --camera\'s preview window: tk (Python\'s '
+                             'tkinter) or opencv (OpenCV\'s window, which now and then '
+                             'stays black: docs/generate.md); auto: tk where Python has '
+                             'tkinter, else opencv (default: auto)')
     parser.add_argument('--shard', default=None, metavar='I/N',
                         help='process only inputs I, I+N, I+2N, ... of the sorted '
                              'input list (0 <= I < N), for array jobs')
@@ -210,7 +215,7 @@ def _process(stylizers, args, in_path, out_path, replaced=''):
     stylizer = stylizers.get(args.stats or VIDEO_STATS)
     summary = pipeline.stylize_video(in_path, out_path, stylizer.stylize,
                                   batch=stylizer.frames_per_call,
-                                  progress=not args.no_progress)
+                                  progress=not args.no_progress, window=args.window)
     print('{}: {} frames in {:.1f} s ({:.2f} frames/s), {}x{} at {:.3f} frames/s, {}{}'
           .format(out_path, summary['frames'], summary['seconds'],
                   summary['frames'] / max(summary['seconds'], 1e-9),
@@ -229,7 +234,7 @@ def run(argv=None):
             raise InputError('give either --camera or input files, not both')
         frames, seconds = camera.run_camera(
             args.camera, stylizers.get(args.stats or VIDEO_STATS).stylize,
-            progress=not args.no_progress)
+            progress=not args.no_progress, window=args.window)
         print('camera {}: {} frames in {:.1f} s ({:.2f} frames/s)'.format(
             args.camera, frames, seconds, frames / max(seconds, 1e-9)))
         return 0

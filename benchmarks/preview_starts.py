@@ -1,20 +1,21 @@
 """How many starts of the live preview leave its window black.
 
     python -m benchmarks.preview_starts -m models/candy_stab.model \\
-        [--starts 20] [--load 2] [--seconds 20]
+        [--window tk|opencv] [--starts 20] [--load 2] [--seconds 20]
     python -m benchmarks.preview_starts --plain [...]
-    python -m benchmarks.preview_starts --plain --window_manager openbox --restore
+    python -m benchmarks.preview_starts --plain --window opencv --window_manager openbox --restore
 
-Each start runs ``generate.py --camera CLIP -m MODEL --padding 4`` under its
-own Xvfb, on a flat 160x120 clip made with ffmpeg, beside LOAD busy
-processes. ``--plain`` starts a preview made of OpenCV alone instead: a
-flat picture shown the way the preview shows frames, with 40 ms of busy
-work a frame in place of the net. As the live-preview test does, it looks
-for the window every 0.5 s and grabs the screen (ffmpeg's x11grab) once the
-window is there; a start counts as black when Qt has not drawn in the
-window (its grey background and toolbar) for SECONDS. ``--window_manager``
-runs one on the display, as on a desktop; ``--restore`` then minimises and
-restores each black window, as a user can, and counts those Qt then draws.
+Each start runs ``generate.py --camera CLIP -m MODEL --padding 4 --window
+WINDOW`` under its own Xvfb, on a flat 160x120 clip made with ffmpeg,
+beside LOAD busy processes. ``--plain`` starts a preview made of the
+preview's window alone instead (faststyle.camera's): a flat picture shown
+the way the preview shows frames, with 40 ms of busy work a frame in place
+of the net. As the live-preview test does, it looks for the window every
+0.5 s and grabs the screen (ffmpeg's x11grab) once the window is there; a
+start counts as black when the preview has not drawn in the window for
+SECONDS (window_drawn). ``--window_manager`` runs one on the display, as
+on a desktop; ``--restore`` then minimises and restores each black window,
+as a user can, and counts those then drawn.
 Needs Xvfb, xdotool and ffmpeg (docs/generate.md, known problem).
 """
 import contextlib
@@ -35,15 +36,13 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WINDOW_NAME = 'fast style'  # the start of camera.run_camera's window title
 SCREEN = (640, 480)  # the virtual display's width and height
 PLAIN_PREVIEW = """
-import time
-import cv2
+import sys, time
 import numpy
-picture = numpy.full((120, 160, 3), (192, 96, 48), numpy.uint8)
-cv2.namedWindow('fast style (plain)', cv2.WINDOW_NORMAL)
-while True:
-    cv2.imshow('fast style (plain)', picture)
-    if cv2.waitKey(1) & 0xFF in (ord('q'), 27):
-        break
+sys.path.insert(0, {repo!r})
+from faststyle import camera
+window = camera.open_window('fast style (plain)', {window!r})
+picture = numpy.full((120, 160, 3), (48, 96, 192), numpy.uint8)
+while window.show(picture):
     start = time.perf_counter()
     while time.perf_counter() - start < 0.04:
         pass
@@ -81,15 +80,22 @@ def virtual_display():
         os.close(read_end)
 
 
-def preview_command(model, clip):
+def preview_command(model, clip, window='auto'):
     return [sys.executable, os.path.join(REPO, 'generate.py'), '--camera', clip,
-            '-m', model, '--padding', '4']
+            '-m', model, '--padding', '4', '--window', window]
 
 
-def start_preview(model, clip, env, **popen):
-    """``generate.py --camera CLIP -m MODEL --padding 4`` started on the
-    display of ``env``; ``popen``: more subprocess.Popen arguments."""
-    return subprocess.Popen(preview_command(model, clip), env=env, **popen)
+def plain_preview_command(window):
+    """A preview made of the preview window alone: a flat picture shown as
+    the preview shows frames, 40 ms of busy work a frame in place of the net."""
+    return [sys.executable, '-c', PLAIN_PREVIEW.format(repo=REPO, window=window)]
+
+
+def start_preview(model, clip, env, window='auto', **popen):
+    """``generate.py --camera CLIP -m MODEL --padding 4 --window WINDOW``
+    started on the display of ``env``; ``popen``: more subprocess.Popen
+    arguments."""
+    return subprocess.Popen(preview_command(model, clip, window), env=env, **popen)
 
 
 def screenshot(display, ffmpeg=None):
@@ -129,30 +135,36 @@ def window_area(env, window):
     return tuple(int(geometry[key]) for key in ('X', 'Y', 'WIDTH', 'HEIGHT'))
 
 
-def window_drawn(env, window):
-    """Whether Qt has drawn in ``window``: its light grey background with the
-    toolbar's dark icons. A window it never drew in shows what lies behind
-    it, black on a bare X server or a window manager's flat frame."""
+def window_drawn(env, window, kind):
+    """Whether the preview has drawn in ``window`` (of ``kind``, 'tk' or
+    'opencv'). A window never drawn in shows what lies behind it, black on a
+    bare X server or a window manager's flat frame. OpenCV's (Qt) has a light
+    grey background with the toolbar's dark icons; Tk's is all picture, and
+    the preview's picture of the flat clip is not black."""
     screen = screenshot(env['DISPLAY'])
     if screen is None:
         return False
     x, y, width, height = window_area(env, window)
     area = screen[max(y, 0):y + height, max(x, 0):x + width]
-    darkest = area.min(axis=2) if area.size else numpy.zeros(1)
-    return (darkest > 200).mean() > 0.3 and (area.max(axis=2) < 50).mean() > 0.005
+    if not area.size:
+        return False
+    if kind == 'tk':
+        return (area.max(axis=2) > 30).mean() > 0.9
+    return (area.min(axis=2) > 200).mean() > 0.3 and (area.max(axis=2) < 50).mean() > 0.005
 
 
-def drawn_within(env, window, seconds):
+def drawn_within(env, window, kind, seconds):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if window_drawn(env, window):
+        if window_drawn(env, window, kind):
             return True
         time.sleep(0.5)
     return False
 
 
-def start_once(command, env, seconds, restore=False):
-    """Start the preview ``command`` once: None if Qt drew in its window
+def start_once(command, env, kind, seconds, restore=False):
+    """Start the preview ``command`` (its window of ``kind``) once: None if
+    it drew in its window
     within ``seconds``; else, with ``restore``, whether it drew once the
     window was minimised and restored (False without ``restore``)."""
     preview = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
@@ -167,7 +179,7 @@ def start_once(command, env, seconds, restore=False):
                 error = InputError if preview.returncode == EXIT_BAD_INPUT else WorkError
                 raise error('the preview ended at its start: {}'.format(reason))
             window = window or find_window(env)
-            if window is not None and window_drawn(env, window):
+            if window is not None and window_drawn(env, window, kind):
                 return None
         if not restore or window is None:
             return False
@@ -176,7 +188,7 @@ def start_once(command, env, seconds, restore=False):
         for action in ('windowminimize', 'windowactivate'):
             subprocess.run(['xdotool', action, '--sync', window], env=env,
                            capture_output=True, timeout=10)
-        return drawn_within(env, window, 5)
+        return drawn_within(env, window, kind, 5)
     finally:
         preview.kill()
         preview.wait()
@@ -187,7 +199,12 @@ def main(argv=None):
     preview = parser.add_mutually_exclusive_group(required=True)
     preview.add_argument('-m', '--model', help='a .model file')
     preview.add_argument('--plain', action='store_true',
-                         help='a preview made of OpenCV alone, no model')
+                         help='a preview made of the preview window alone: no model, '
+                              'no net')
+    parser.add_argument('--window', choices=('tk', 'opencv'), default='tk',
+                        help="what draws the preview's window (generate.py --window; "
+                             "default: tk, what generate.py's auto picks where Python has "
+                             "tkinter)")
     parser.add_argument('--starts', type=int, default=20, help='how many starts')
     parser.add_argument('--load', type=int, default=2,
                         help='busy processes beside the preview (0: none)')
@@ -198,7 +215,7 @@ def main(argv=None):
                              '(default: none, a bare X server)')
     parser.add_argument('--restore', action='store_true',
                         help='minimise and restore each black window, as a user can, '
-                             'and count those that Qt then draws (needs --window_manager)')
+                             'and count those then drawn (needs --window_manager)')
     args = parser.parse_args(argv)
     if args.starts < 1 or args.load < 0 or args.seconds <= 0:
         parser.error('--starts must be >= 1, --load >= 0, --seconds > 0')
@@ -217,8 +234,8 @@ def main(argv=None):
         with tempfile.TemporaryDirectory() as folder:
             clip = os.path.join(folder, 'flat.mp4')
             make_flat_clip(clip)
-            command = ([sys.executable, '-c', PLAIN_PREVIEW] if args.plain
-                       else preview_command(args.model, clip))
+            command = (plain_preview_command(args.window) if args.plain
+                       else preview_command(args.model, clip, args.window))
             with virtual_display() as env:
                 helpers = [subprocess.Popen([sys.executable, '-c', 'while True: pass'])
                            for _ in range(args.load)]
@@ -230,15 +247,17 @@ def main(argv=None):
                 try:
                     black = restored = 0
                     for start in range(1, args.starts + 1):
-                        drawn_after = start_once(command, env, args.seconds, args.restore)
+                        drawn_after = start_once(command, env, args.window, args.seconds,
+                                                 args.restore)
                         if drawn_after is not None:
                             black += 1
                             restored += drawn_after
                             print('start {}: black{}'.format(start, '' if not args.restore else
                                   ', then drawn after minimise and restore' if drawn_after
                                   else ', still after minimise and restore'), flush=True)
-                    print('{} of {} starts stayed black for {:g} s ({} busy processes beside, '
-                          '{}){}'.format(black, args.starts, args.seconds, args.load,
+                    print('{} of {} starts stayed black for {:g} s ({} window, {} busy processes '
+                          'beside, {}){}'.format(black, args.starts, args.seconds,
+                                                 args.window, args.load,
                                          args.window_manager or 'no window manager',
                                          '; {} of them drawn after minimise and restore'
                                          .format(restored) if args.restore else ''))
