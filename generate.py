@@ -215,7 +215,7 @@ def _process(stylizers, args, in_path, out_path, replaced=''):
     stylizer = stylizers.get(args.stats or VIDEO_STATS)
     summary = pipeline.stylize_video(in_path, out_path, stylizer.stylize,
                                   batch=stylizer.frames_per_call,
-                                  progress=not args.no_progress, window=args.window)
+                                  progress=not args.no_progress)
     print('{}: {} frames in {:.1f} s ({:.2f} frames/s), {}x{} at {:.3f} frames/s, {}{}'
           .format(out_path, summary['frames'], summary['seconds'],
                   summary['frames'] / max(summary['seconds'], 1e-9),

@@ -39,13 +39,17 @@ PLAIN_PREVIEW = """
 import sys, time
 import numpy
 sys.path.insert(0, {repo!r})
-from faststyle import camera
-window = camera.open_window('fast style (plain)', {window!r})
-picture = numpy.full((120, 160, 3), (48, 96, 192), numpy.uint8)
-while window.show(picture):
-    start = time.perf_counter()
-    while time.perf_counter() - start < 0.04:
-        pass
+from faststyle import camera, cli
+
+def body(_):
+    window = camera.open_window('fast style (plain)', {window!r})
+    picture = numpy.full((120, 160, 3), (48, 96, 192), numpy.uint8)
+    while window.show(picture):
+        start = time.perf_counter()
+        while time.perf_counter() - start < 0.04:
+            pass
+
+sys.exit(cli.run_cli(body))
 """
 
 
@@ -149,8 +153,9 @@ def window_drawn(env, window, kind):
     if not area.size:
         return False
     if kind == 'tk':
-        return (area.max(axis=2) > 30).mean() > 0.9
-    return (area.min(axis=2) > 200).mean() > 0.3 and (area.max(axis=2) < 50).mean() > 0.005
+        return bool((area.max(axis=2) > 30).mean() > 0.9)
+    return bool((area.min(axis=2) > 200).mean() > 0.3
+                and (area.max(axis=2) < 50).mean() > 0.005)
 
 
 def drawn_within(env, window, kind, seconds):
@@ -202,8 +207,8 @@ def main(argv=None):
                          help='a preview made of the preview window alone: no model, '
                               'no net')
     parser.add_argument('--window', choices=('tk', 'opencv'), default='tk',
-                        help="what draws the preview's window (generate.py --window; "
-                             "default: tk, what generate.py's auto picks where Python has "
+                        help="what draws the preview's window, as generate.py --window "
+                             "(default: tk, what generate.py's auto picks where Python has "
                              "tkinter)")
     parser.add_argument('--starts', type=int, default=20, help='how many starts')
     parser.add_argument('--load', type=int, default=2,

@@ -11,7 +11,7 @@ from faststyle.errors import InputError
 
 
 def has_display():
-    """Whether cv2.imshow can open a window (X11/Wayland on Linux)."""
+    """Whether a preview window can open (X11 or Wayland on Linux)."""
     if sys.platform.startswith('linux'):
         return bool(os.environ.get('DISPLAY') or os.environ.get('WAYLAND_DISPLAY'))
     return True
@@ -46,11 +46,10 @@ class WindowError(Exception):
 
 
 class TkWindow:
-    """The preview window drawn by Tk (Python's tkinter). OpenCV's window
-    (Qt) now and then loses its first map and stays black while the preview
-    runs (docs/generate.md, known problem): 8 of 100 starts beside two busy
-    processes, against none of 100 with Tk's. The picture fits the window as
-    the user resizes it."""
+    """The preview window drawn by Tk (Python's tkinter), the default:
+    OpenCV's window (Qt) now and then loses its first map and stays black
+    while the preview runs, Tk's did not (docs/generate.md, known problem).
+    The picture fits the window as the user resizes it."""
 
     def __init__(self, title):
         import tkinter
@@ -63,16 +62,20 @@ class TkWindow:
         self._label.pack(fill='both', expand=True)
         self._photo = None
         self.open = True
-        self._root.protocol('WM_DELETE_WINDOW', self.close)
         self._root.bind('<KeyPress>', self._key)
+        # The close button (Tk's own handler destroys the window) or another
+        # program destroying it.
+        self._root.bind('<Destroy>', self._destroyed)
 
     def _key(self, event):
         if event.keysym in ('q', 'Q', 'Escape'):
             self.close()
 
-    def show(self, rgb):
-        """Draw ``rgb`` (uint8 HxWx3) and handle the window's events: whether
-        the window is still open (not closed, no q or Esc)."""
+    def _destroyed(self, event):
+        if event.widget is self._root:  # not the label's own event
+            self.open = False
+
+    def _draw(self, rgb):
         height, width = rgb.shape[:2]
         room = self._label.winfo_width(), self._label.winfo_height()
         if (self._photo is not None and min(room) > 1  # 1x1: not mapped yet
@@ -85,13 +88,19 @@ class TkWindow:
         # Binary PPM data is the fastest way into a Tk photo image: 6 ms a
         # 640x480 frame, 14 ms at 1280x720, on one core of a Xeon.
         data = 'P6 {} {} 255\n'.format(width, height).encode() + rgb.tobytes()
+        if self._photo is None:
+            self._photo = self._tkinter.PhotoImage(data=data, format='PPM')
+            self._label.configure(image=self._photo)
+        else:
+            self._photo.configure(data=data, format='PPM')
+
+    def show(self, rgb):
+        """Draw ``rgb`` (uint8 HxWx3) and handle the window's events: whether
+        the window is still open (not closed, no q or Esc)."""
         try:
-            if self._photo is None:
-                self._photo = self._tkinter.PhotoImage(data=data, format='PPM')
-                self._label.configure(image=self._photo)
-            else:
-                self._photo.configure(data=data, format='PPM')
-            self._root.update()
+            if self.open:
+                self._draw(rgb)
+                self._root.update()
         except self._tkinter.TclError as e:
             if self.open:  # not the window's own end
                 raise WindowError(str(e)) from None
@@ -138,8 +147,8 @@ def open_window(title, kind='auto'):
                 return TkWindow(title)
             except tkinter.TclError as e:
                 # OpenCV's Qt would end the process on an unreachable display.
-                raise InputError('cannot open the preview window ({})'.format(
-                    str(e).strip().splitlines()[-1]))
+                raise InputError('cannot open the preview window ({}); --window opencv '
+                                 'uses OpenCV\'s'.format(str(e).strip().splitlines()[-1]))
     return OpenCVWindow(title)
 
 
