@@ -85,8 +85,7 @@ class TkWindow:
             width, height = max(1, round(width * scale)), max(1, round(height * scale))
             rgb = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA
                              if scale < 1 else cv2.INTER_LINEAR)
-        # Binary PPM data is the fastest way into a Tk photo image: 6 ms a
-        # 640x480 frame, 14 ms at 1280x720, on one core of a Xeon.
+        # A Tk photo image reads binary PPM data as it is: no Pillow needed.
         data = 'P6 {} {} 255\n'.format(width, height).encode() + rgb.tobytes()
         if self._photo is None:
             self._photo = self._tkinter.PhotoImage(data=data, format='PPM')
