@@ -1094,7 +1094,7 @@ def test_live_preview_under_a_real_x_server(models, tmp_path, window):
                 preview.wait()
 
 
-def test_preview_window_kinds(tmp_path, monkeypatch):
+def test_preview_window_kinds(monkeypatch):
     """--window auto falls back to OpenCV's window where Python has no
     tkinter; --window tk then says so in one line; a display Tk cannot reach
     is one line too (OpenCV's Qt would end the process)."""
@@ -1341,8 +1341,9 @@ def test_preview_starts_benchmark_plain_preview(capsys):
 def test_tk_window_ends_on_q_esc_and_when_destroyed(end):
     """A Tk preview window on a real X server (the benchmark's plain preview,
     in its own process: Xlib ends a process whose X server goes away) ends
-    cleanly, status 0 and nothing on stderr, on q, on Esc, and when the
-    window is destroyed (its close button, or another program)."""
+    cleanly, status 0 and nothing on stderr, on q, on Esc, and when another
+    program destroys the window (as Tk's own handler of the close button
+    does)."""
     pytest.importorskip('tkinter')
     with preview_starts.virtual_display() as env:
         preview = subprocess.Popen(preview_starts.plain_preview_command('tk'), env=env,
