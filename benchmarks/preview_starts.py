@@ -139,18 +139,24 @@ def window_area(env, window):
     return tuple(int(geometry[key]) for key in ('X', 'Y', 'WIDTH', 'HEIGHT'))
 
 
+def grab_window(env, window, ffmpeg=None):
+    """The pixels of ``window`` on the screen (RGB), or None if the grab
+    failed."""
+    screen = screenshot(env['DISPLAY'], ffmpeg)
+    if screen is None:
+        return None
+    x, y, width, height = window_area(env, window)
+    return screen[max(y, 0):y + height, max(x, 0):x + width]
+
+
 def window_drawn(env, window, kind):
     """Whether the preview has drawn in ``window`` (of ``kind``, 'tk' or
     'opencv'). A window never drawn in shows what lies behind it, black on a
     bare X server or a window manager's flat frame. OpenCV's (Qt) has a light
     grey background with the toolbar's dark icons; Tk's is all picture, and
     the preview's picture of the flat clip is not black."""
-    screen = screenshot(env['DISPLAY'])
-    if screen is None:
-        return False
-    x, y, width, height = window_area(env, window)
-    area = screen[max(y, 0):y + height, max(x, 0):x + width]
-    if not area.size:
+    area = grab_window(env, window)
+    if area is None or not area.size:
         return False
     if kind == 'tk':
         # Most, not all: under a window manager xdotool's geometry can be off

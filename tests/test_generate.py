@@ -1004,10 +1004,8 @@ def watch_preview(preview, env, wanted, frame, seconds, picture_in=shown_picture
         if window is None:
             window = preview_starts.find_window(env)
             continue
-        x, y, width, height = preview_starts.window_area(env, window)
-        screen = preview_starts.screenshot(env['DISPLAY'], ffmpeg_exe())
-        picture = None if screen is None else picture_in(
-            screen[y:y + height, x:x + width])
+        grab = preview_starts.grab_window(env, window, ffmpeg_exe())
+        picture = None if grab is None else picture_in(grab)
         if picture is None:
             continue
         shown = cv2.resize(wanted, picture.shape[1::-1], interpolation=cv2.INTER_AREA)
@@ -1024,10 +1022,9 @@ def wait_for_window_grab(env, window, expected, seconds):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         time.sleep(0.5)
-        x, y, width, height = preview_starts.window_area(env, window)
-        screen = preview_starts.screenshot(env['DISPLAY'], ffmpeg_exe())
-        if screen is not None and (height, width) == expected.shape[:2] and blurred_diff(
-                screen[y:y + height, x:x + width], expected) < 10:
+        grab = preview_starts.grab_window(env, window, ffmpeg_exe())
+        if grab is not None and grab.shape == expected.shape and blurred_diff(
+                grab, expected) < 10:
             return True
     return False
 
@@ -1383,5 +1380,5 @@ def test_preview_starts_tells_a_drawn_window_from_a_black_one(monkeypatch, kind)
                                          (drawn, (300, 400), False)):
         screen = numpy.zeros((480, 640, 3), numpy.uint8)
         screen[at[0]:at[0] + 150, at[1]:at[1] + 200] = window_picture
-        monkeypatch.setattr(preview_starts, 'screenshot', lambda display: screen)
+        monkeypatch.setattr(preview_starts, 'screenshot', lambda display, ffmpeg=None: screen)
         assert preview_starts.window_drawn({'DISPLAY': ':0'}, '1', kind) is expected, at
