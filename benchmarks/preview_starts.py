@@ -28,6 +28,7 @@ import time
 
 import numpy
 
+from faststyle import camera
 from faststyle import cli
 from faststyle import video
 from faststyle.errors import EXIT_BAD_INPUT, InputError, WorkError
@@ -35,6 +36,7 @@ from faststyle.errors import EXIT_BAD_INPUT, InputError, WorkError
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WINDOW_NAME = 'fast style'  # the start of camera.run_camera's window title
 SCREEN = (640, 480)  # the virtual display's width and height
+WINDOWS = tuple(kind for kind in camera.WINDOW_KINDS if kind != 'auto')
 PLAIN_PREVIEW = """
 import sys, time
 import numpy
@@ -214,7 +216,7 @@ def main(argv=None):
     preview.add_argument('--plain', action='store_true',
                          help='a preview made of the preview window alone: no model, '
                               'no net')
-    parser.add_argument('--window', choices=('tk', 'opencv'), default='tk',
+    parser.add_argument('--window', choices=WINDOWS, default='tk',
                         help="what draws the preview's window, as generate.py --window "
                              "(default: tk, what generate.py's auto picks where Python has "
                              "tkinter)")

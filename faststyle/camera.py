@@ -39,6 +39,14 @@ def opencv_log_silenced():
 
 
 WINDOW_KINDS = ('auto', 'tk', 'opencv')
+# The keys that end the preview: Tk's name of each, with OpenCV's waitKey code.
+QUIT_KEYS = {'q': ord('q'), 'Q': ord('Q'), 'Escape': 27}
+
+
+def last_line(error):
+    """``error``'s message shortened to its last line, for one error line."""
+    lines = str(error).strip().splitlines()
+    return lines[-1] if lines else type(error).__name__
 
 
 class WindowError(Exception):
@@ -68,7 +76,7 @@ class TkWindow:
         self._root.bind('<Destroy>', self._destroyed)
 
     def _key(self, event):
-        if event.keysym in ('q', 'Q', 'Escape'):
+        if event.keysym in QUIT_KEYS:
             self.close()
 
     def _destroyed(self, event):
@@ -124,31 +132,41 @@ class OpenCVWindow:
     def show(self, rgb):
         cv2.imshow(self._title, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
         key = cv2.waitKey(1) & 0xFF
-        return key not in (ord('q'), 27) and cv2.getWindowProperty(
+        return key not in QUIT_KEYS.values() and cv2.getWindowProperty(
             self._title, cv2.WND_PROP_VISIBLE) >= 1
 
     def close(self):
         cv2.destroyAllWindows()
 
 
+def window_kind(kind):
+    """What draws a preview window of ``kind`` (WINDOW_KINDS) here, 'tk' or
+    'opencv': 'auto' is Tk where Python has tkinter, else OpenCV's window.
+    Asked before a camera opens, so that a missing tkinter is one error line
+    at once."""
+    if kind == 'opencv':
+        return kind
+    try:
+        import tkinter  # noqa: F401 (only whether it is there)
+    except ImportError:
+        if kind == 'tk':
+            raise InputError('--window tk: this Python has no tkinter; '
+                             '--window opencv uses OpenCV\'s window')
+        return 'opencv'
+    return 'tk'
+
+
 def open_window(title, kind='auto'):
-    """A preview window of ``kind`` (WINDOW_KINDS): 'auto' is Tk where Python
-    has tkinter, else OpenCV's."""
-    if kind in ('auto', 'tk'):
-        try:
-            import tkinter
-        except ImportError:
-            if kind == 'tk':
-                raise InputError('--window tk: this Python has no tkinter; '
-                                 '--window opencv uses OpenCV\'s window')
-        else:
-            try:
-                return TkWindow(title)
-            except tkinter.TclError as e:
-                # OpenCV's Qt would end the process on an unreachable display.
-                raise InputError('cannot open the preview window ({}); --window opencv '
-                                 'uses OpenCV\'s'.format(str(e).strip().splitlines()[-1]))
-    return OpenCVWindow(title)
+    """A preview window of ``kind`` (WINDOW_KINDS; window_kind says which)."""
+    if window_kind(kind) == 'opencv':
+        return OpenCVWindow(title)
+    import tkinter
+    try:
+        return TkWindow(title)
+    except tkinter.TclError as e:
+        # OpenCV's Qt would end the process on an unreachable display.
+        raise InputError('cannot open the preview window ({}); --window opencv '
+                         'uses OpenCV\'s'.format(last_line(e)))
 
 
 def run_camera(index, stylize, title='fast style (q or Esc to quit)', progress=True,
@@ -162,6 +180,7 @@ def run_camera(index, stylize, title='fast style (q or Esc to quit)', progress=T
     if not has_display():
         raise InputError('--camera needs a display for its preview window '
                          '(DISPLAY is not set)')
+    window = window_kind(window)
     # OpenCV logs its own lines when a camera cannot be opened; ours says it.
     with opencv_log_silenced():
         capture = cv2.VideoCapture(index)
@@ -196,7 +215,7 @@ def run_camera(index, stylize, title='fast style (q or Esc to quit)', progress=T
             out = stylize([next_frame()])[0]
     except (cv2.error, WindowError) as e:
         raise InputError('camera {}: cannot show the preview window ({})'.format(
-            index, str(e).strip().splitlines()[-1]))
+            index, last_line(e)))
     finally:
         bar.close()
         capture.release()

@@ -1101,6 +1101,11 @@ def test_preview_window_kinds(monkeypatch):
     assert isinstance(camera.open_window('w', 'auto'), camera.OpenCVWindow) and made == ['w']
     with pytest.raises(InputError, match='no tkinter'):
         camera.open_window('w', 'tk')
+    # --camera says so before it opens the camera or stylizes a frame.
+    monkeypatch.setenv('DISPLAY', ':97')
+    monkeypatch.setattr(cv2, 'VideoCapture', lambda index: pytest.fail('camera opened'))
+    with pytest.raises(InputError, match='no tkinter'):
+        camera.run_camera(0, lambda frames: pytest.fail('frame stylized'), window='tk')
     monkeypatch.delitem(sys.modules, 'tkinter')
     pytest.importorskip('tkinter')
     monkeypatch.setenv('DISPLAY', ':97')  # no X server there
@@ -1109,6 +1114,20 @@ def test_preview_window_kinds(monkeypatch):
             camera.open_window('w', kind)
         assert '\n' not in str(error.value)
     assert made == ['w']
+
+
+@pytest.mark.parametrize('key, quits', [(ord('q'), True), (ord('Q'), True), (27, True),
+                                        (ord('x'), False), (255, False)])
+def test_opencv_window_ends_on_q_and_esc(monkeypatch, key, quits):
+    """OpenCV's window ends the preview on q, Q and Esc (ASCII 27), as Tk's
+    does (test_tk_window_ends_on_q_esc_and_when_destroyed); other keys, or
+    none (waitKey's -1 & 0xFF), go on while the window is visible."""
+    monkeypatch.setattr(cv2, 'namedWindow', lambda name, flags: None)
+    monkeypatch.setattr(cv2, 'imshow', lambda name, picture: None)
+    monkeypatch.setattr(cv2, 'waitKey', lambda delay: key)
+    monkeypatch.setattr(cv2, 'getWindowProperty', lambda name, prop: 1.0)
+    window = camera.OpenCVWindow('w')
+    assert window.show(numpy.zeros((4, 4, 3), numpy.uint8)) is not quits
 
 
 def test_bad_flags(models, tmp_path, capsys):
