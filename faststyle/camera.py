@@ -144,6 +144,8 @@ def window_kind(kind):
     'opencv': 'auto' is Tk where Python has tkinter, else OpenCV's window.
     Asked before a camera opens, so that a missing tkinter is one error line
     at once."""
+    if kind not in WINDOW_KINDS:
+        raise ValueError('window kind {!r}: not one of {}'.format(kind, WINDOW_KINDS))
     if kind == 'opencv':
         return kind
     try:
