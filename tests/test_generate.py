@@ -1102,13 +1102,12 @@ def test_preview_window_kinds(monkeypatch):
     with pytest.raises(InputError, match='no tkinter'):
         camera.open_window('w', 'tk')
     # --camera says so before it opens the camera or stylizes a frame.
-    monkeypatch.setenv('DISPLAY', ':97')
+    monkeypatch.setenv('DISPLAY', ':97')  # no X server there
     monkeypatch.setattr(cv2, 'VideoCapture', lambda index: pytest.fail('camera opened'))
     with pytest.raises(InputError, match='no tkinter'):
         camera.run_camera(0, lambda frames: pytest.fail('frame stylized'), window='tk')
     monkeypatch.delitem(sys.modules, 'tkinter')
     pytest.importorskip('tkinter')
-    monkeypatch.setenv('DISPLAY', ':97')  # no X server there
     for kind in ('auto', 'tk'):
         with pytest.raises(InputError, match='cannot open the preview window') as error:
             camera.open_window('w', kind)
