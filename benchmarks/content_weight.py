@@ -2,20 +2,21 @@
 
     python -m benchmarks.content_weight --vgg vgg16.model --content photo.jpg \\
         --style sample_images/candy.jpg [--weights 1 4 10 30 100] [--style_size N] \\
-        [--out grid.png]
+        [--lambda_style 5] [--balance_style_layers] [--out grid.png]
 
 A feed-forward net builds its picture from nothing, as an optimisation that
 starts from noise does, so the balance of the losses at which such an
 optimisation shows the scene in the style is the balance a net can learn.
-For each --lambda_feat (content on relu3_3, as train.py; style weight 5,
-total variation 1e-6, CFNS's), Adam (rate 4) optimises an image from uniform
-noise for --steps steps against train.py's losses (--lambda_colour and
---lambda_tone add its colour and tone losses, the input being the photo),
-and the table gives the
-structure kept, the style distance and the palette distance of the result
-(faststyle/quality.py). --style_size sets the painting's size apart from the
-image's (train.py's --style_size). --out writes the results side by side, in
-the order of --weights.
+For each --lambda_feat (content on relu3_3, as train.py; style weight
+--lambda_style, CFNS's 5, its layers weighted equally as CFNS's or balanced
+as train.py's --balance_style_layers; total variation 1e-6), Adam (rate 4)
+optimises an image from uniform noise for --steps steps against train.py's
+losses (--lambda_colour and --lambda_tone add its colour and tone losses,
+the input being the photo), and the table gives the structure kept, the
+style distance and the palette distance of the result
+(faststyle/quality.py). --style_size sets the painting's size apart from
+the image's (train.py's --style_size). --out writes the results side by
+side, in the order of --weights.
 """
 import argparse
 
@@ -35,10 +36,12 @@ import vgg16
 
 
 def optimise_from_noise(vgg, content, style_grams, lambda_feat, lambda_style, lambda_tv,
-                        steps, seed=0, histogram=None, lambda_colour=0.0, lambda_tone=0.0):
+                        steps, seed=0, histogram=None, lambda_colour=0.0, lambda_tone=0.0,
+                        layer_weights=None):
     """An RGB uint8 image optimised from uniform noise against the training losses;
     ``histogram`` (a losses.ColourHistogram of the painting) for the colour and
-    tone losses."""
+    tone losses; ``layer_weights`` scale the style layers (train.py's
+    --balance_style_layers)."""
     target = content.transpose(2, 0, 1)[None].astype(numpy.float32)
     with chainer.no_backprop_mode():
         features = vgg(target, n_features=losses.CONTENT_LAYER + 1)
@@ -54,8 +57,9 @@ def optimise_from_noise(vgg, content, style_grams, lambda_feat, lambda_style, la
         features = vgg(y)
         loss = lambda_feat * F.mean_squared_error(features[losses.CONTENT_LAYER],
                                                   content_target)
-        for f, gram in zip(features, style_grams):
-            loss += lambda_style * F.mean_squared_error(losses.gram_matrix(f), gram)
+        for f, gram, weight in zip(features, style_grams,
+                                   layer_weights or [1.0] * len(style_grams)):
+            loss += lambda_style * weight * F.mean_squared_error(losses.gram_matrix(f), gram)
         loss += lambda_tv * losses.total_variation(y)
         if lambda_colour:
             loss += lambda_colour * histogram(y)
@@ -86,6 +90,10 @@ def main(argv=None):
                         help="weight of train.py's colour loss")
     parser.add_argument('--lambda_tone', type=float, default=0.0,
                         help="weight of train.py's tone loss")
+    cli.add_flag(parser, '--balance_style_layers', action='store_true',
+                 help="weight the style layers as train.py's --balance_style_layers")
+    parser.add_argument('--lambda_style', type=float, default=5.0,
+                        help="weight of the style loss (train.py's --lambda_style)")
     parser.add_argument('--steps', type=int, default=150, help='Adam steps')
     parser.add_argument('--out', help='write the results side by side to this image')
     args = parser.parse_args(argv)
@@ -99,18 +107,21 @@ def main(argv=None):
     style_size = args.style_size or args.size
     grams = style_distance.grams((style_size, style_size))
     histogram = losses.ColourHistogram(dataset.load_style(args.style, style_size))
-    print('{} ({}x{}) from noise, {} Adam steps, style weight 5, tv 1e-6, colour {:g}, '
+    layer_weights = losses.balanced_layer_weights(grams) if args.balance_style_layers else None
+    print('{} ({}x{}) from noise, {} Adam steps, style weight {:g}{}, tv 1e-6, colour {:g}, '
           'tone {:g}, style at {} px, VGG16 {}{}'.format(
-        args.content, width, args.size, args.steps, args.lambda_colour, args.lambda_tone,
+        args.content, width, args.size, args.steps, args.lambda_style,
+        ' (layers balanced)' if layer_weights else '', args.lambda_colour, args.lambda_tone,
         style_size, args.vgg,
         ' (RANDOM stand-in: says nothing)' if vgg.is_stand_in else ''))
     print('{:>12} {:>10} {:>15} {:>8}'.format('lambda_feat', 'structure', 'style distance',
                                              'palette'))
     results = []
     for weight in args.weights:
-        result = optimise_from_noise(vgg, content, grams, weight, 5.0, 1e-6, args.steps,
-                                     histogram=histogram, lambda_colour=args.lambda_colour,
-                                     lambda_tone=args.lambda_tone)
+        result = optimise_from_noise(vgg, content, grams, weight, args.lambda_style, 1e-6,
+                                     args.steps, histogram=histogram,
+                                     lambda_colour=args.lambda_colour,
+                                     lambda_tone=args.lambda_tone, layer_weights=layer_weights)
         results.append(result)
         print('{:>12g} {:>10.2f} {:>15.0f} {:>8.1f}'.format(
             weight, quality.structure_kept(content, result), style_distance(result),

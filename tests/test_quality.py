@@ -226,6 +226,25 @@ def test_images_from_noise_follow_the_tone_loss_only_when_it_is_weighted(lambda_
         assert abs(grey[:, :8].mean() - 40) < 15 and abs(grey[:, 8:].mean() - 220) < 15
 
 
+def test_images_from_noise_weigh_each_style_layer_by_its_layer_weight():
+    from benchmarks import content_weight
+    from faststyle import losses
+    vgg = vgg16.VGG16()  # random: only whether the style loss moves the image counts
+    content = numpy.zeros((8, 16, 3), numpy.uint8)
+    painting = numpy.random.RandomState(1).uniform(0, 255, (1, 3, 8, 16)).astype(numpy.float32)
+    grams = losses.style_grams(vgg, painting)
+    noise = numpy.random.RandomState(0).uniform(0, 255, (1, 3, 8, 16)).astype(numpy.float32)
+    unmoved = noise[0].transpose(1, 2, 0).round()
+
+    def optimise(layer_weights):
+        return content_weight.optimise_from_noise(vgg, content, grams, 0.0, 1.0, 0.0, steps=3,
+                                                  layer_weights=layer_weights)
+    # Every layer weighted 0: no gradient, Adam leaves the noise as it was.
+    numpy.testing.assert_array_equal(optimise([0.0] * len(grams)), unmoved)
+    assert (optimise(None) != unmoved).any()
+    numpy.testing.assert_array_equal(optimise([1.0] * len(grams)), optimise(None))
+
+
 class Stylizer:
     """Stands in for faststyle.stylize.Stylizer: ``paint`` applied to each frame."""
 
