@@ -22,7 +22,9 @@ def parse_args(argv=None):
     p = cli.ArgumentParser(
         description='Train a fast style-transfer net (CFNS) with the '
                     'noise-stability loss L_pop = lambda_noise * '
-                    'MSE(net(x), net(x + N)).')
+                    'MSE(net(x), net(x + N)).',
+        interrupted='once training has begun, the .model and .state of the last '
+                    'finished step are saved: go on with -r NAME.state')
     devices.add_device_arguments(p)
     p.add_argument('--dataset', '-d',
                    help='directory of training images, read recursively ({}); '
@@ -75,7 +77,8 @@ def parse_args(argv=None):
                       'network converted from HED count 1e2 to 1e7 times less, '
                       'and only fine texture and tints are learned')
     p.add_argument('--epoch', '-e', type=int,
-                   help='passes over the dataset')
+                   help='passes over the dataset, in all: a run resumed with -r '
+                        'goes on until it has trained this many')
     p.add_argument('--lr', '-l', type=float,
                    help='Adam learning rate')
     p.add_argument('--checkpoint', '-c', type=int,

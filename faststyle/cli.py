@@ -24,10 +24,18 @@ from faststyle import tempfiles
 from faststyle.errors import (EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK,
                               InputError, Interrupted, WorkError)
 
-EXIT_CODES = textwrap.fill(
-    'exit status: 0 done; 1 failure during the work (e.g. a full disk; one '
-    '"error:" line says what); 2 bad input or flags (one "error:" line); 130 '
-    'interrupted (Ctrl-C or SIGTERM; unfinished outputs are removed).', 79)
+INTERRUPTED_REMOVES = 'unfinished outputs are removed'
+
+
+def exit_codes(interrupted=INTERRUPTED_REMOVES):
+    """The exit statuses for a ``--help`` epilog; ``interrupted`` says what
+    a command leaves when Ctrl-C or SIGTERM stops it."""
+    return textwrap.fill(
+        'exit status: 0 done; 1 failure during the work (e.g. a full disk; one '
+        '"error:" line says what); 2 bad input or flags (one "error:" line); 130 '
+        'interrupted (Ctrl-C or SIGTERM; {}).'.format(interrupted), 79)
+
+
 # The largest seed numpy's RandomState takes.
 MAX_SEED = 2 ** 32 - 1
 
@@ -68,11 +76,13 @@ class RawDescriptionHelpFormatter(argparse.RawDescriptionHelpFormatter, HelpForm
 
 class ArgumentParser(argparse.ArgumentParser):
     """argparse with one-line errors (``error: ...``, exit 2, no usage block),
-    the exit statuses in the ``--help`` epilog and :class:`HelpFormatter`."""
+    the exit statuses in the ``--help`` epilog (``interrupted``: what Ctrl-C
+    leaves, :func:`exit_codes`) and :class:`HelpFormatter`."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, interrupted=INTERRUPTED_REMOVES, **kwargs):
         epilog = kwargs.get('epilog')
-        kwargs['epilog'] = EXIT_CODES if not epilog else epilog.rstrip() + '\n\n' + EXIT_CODES
+        codes = exit_codes(interrupted)
+        kwargs['epilog'] = codes if not epilog else epilog.rstrip() + '\n\n' + codes
         kwargs.setdefault('formatter_class', HelpFormatter)
         super().__init__(*args, **kwargs)
 

@@ -106,6 +106,26 @@ class Snapshots:
 SAVER_PRIORITY = training.PRIORITY_READER - 1
 
 
+class EpochLimit:
+    """The trainer's stop trigger: stop when ``epochs`` epochs are done in all.
+
+    Chainer's ``(N, 'epoch')`` trigger fires at the next multiple of N after
+    the epoch it last saw, so a run resumed at or after its N epochs went on
+    to 2N. This one reads the updater's epoch only: a resumed run stops at
+    ``-e`` as a run that never stopped does.
+    """
+
+    def __init__(self, epochs):
+        self.epochs = epochs
+
+    def __call__(self, trainer):
+        return trainer.updater.epoch_detail >= self.epochs
+
+    def get_training_length(self):
+        """For Chainer's ProgressBar."""
+        return self.epochs, 'epoch'
+
+
 def epoch_and_batch(trainer):
     """CFNS's (epoch, batch index in the epoch), both from 0, of the last update.
 

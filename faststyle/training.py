@@ -212,7 +212,7 @@ def build_trainer(config, device, train_data, comm=None, snapshots=None):
 
     if snapshots is None:
         snapshots = trainer_extensions.Snapshots(config.output)
-    trainer = chainer_training.Trainer(updater, (config.epoch, 'epoch'),
+    trainer = chainer_training.Trainer(updater, trainer_extensions.EpochLimit(config.epoch),
                                        out=snapshots.directory)
     if comm is None:
         trainer.extend(trainer_extensions.StopOnSignal(snapshots))
@@ -399,6 +399,11 @@ def train(config):
             describe(config, train_data, skipped, vgg, comm)
         if config.resume:
             state = resume(trainer, config.resume, per_process=comm is not None)
+            if trainer.stop_trigger(trainer):
+                raise InputError('{}: it has trained {:g} epochs, and -e {} asks for {} in '
+                                 'all; give a larger -e to go on'.format(
+                                     config.resume, trainer.updater.epoch_detail,
+                                     config.epoch, config.epoch))
             if multinode.is_writer(comm):
                 print('resumed from {}: {}'.format(config.resume, state))
         # Our own exceptions get a one-line message below, not the loop's traceback.

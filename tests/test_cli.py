@@ -125,6 +125,10 @@ def test_help_states_the_exit_codes(module, capsys):
     assert e.value.code == 0
     out = ' '.join(capsys.readouterr().out.split())
     assert '2 bad input or flags' in out and '130 interrupted' in out
+    # Stopped, train.py keeps what it trained; the others remove their unfinished outputs.
+    kept = 'last finished step are saved: go on with -r NAME.state' in out
+    assert kept == (module is train)
+    assert ('unfinished outputs are removed' in out) == (module is not train)
 
 
 def test_help_has_one_flag_spelling_and_one_way_of_showing_defaults(capsys):

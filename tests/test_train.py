@@ -436,6 +436,29 @@ def test_train_writes_cfns_files_and_resume_continues_exactly(tmp_path, image_di
         numpy.testing.assert_array_equal(a[key], b[key], err_msg=key)
 
 
+def test_resume_trains_to_e_epochs_in_all_and_refuses_a_finished_run(
+        tmp_path, image_dir, style_path, vgg_path):
+    args = train_args(image_dir, style_path, vgg_path, '-o', 'x')
+    r = run_train(*args, '-e', '1', cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    log_path = str(tmp_path / 'models' / 'x.log')
+    assert json.load(open(log_path))[-1]['iteration'] == 4  # four images, batch 1
+    r = run_train(*args, '-e', '2', '-r', 'models/x.state', cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert [e['iteration'] for e in json.load(open(log_path))] == list(range(1, 9))
+    # Two epochs done, -e 2 again: nothing to go on with (Chainer's
+    # (2, 'epoch') trigger would have trained on to epoch 4).
+    model = tmp_path / 'models' / 'x.model'
+    finished = model.read_bytes()
+    assert_one_line_error(run_train(*args, '-e', '2', '-r', 'models/x.state',
+                                    cwd=str(tmp_path)),
+                          'models/x.state: it has trained 2 epochs', 'larger -e')
+    assert model.read_bytes() == finished
+    r = run_train(*args, '-e', '3', '-r', 'models/x.state', cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert json.load(open(log_path))[-1]['iteration'] == 12
+
+
 def test_keep_snapshots_keeps_the_newest_epoch_pairs_and_says_what_was_saved(
         tmp_path, image_dir, style_path, vgg_path):
     models = tmp_path / 'models'
