@@ -49,8 +49,10 @@ def parse_args(argv):
     parser.add_argument('-m', '--model', default='models/style.model',
                         help='the .model file, CFNS or ours, either layout')
     parser.add_argument('-o', '--out', default=None,
-                        help='output file; with several inputs or a directory, the '
-                             'output directory (default: out.jpg for an image, '
+                        help='output file, or a directory (one that exists, or '
+                             'DIR/) to write it there under the input\'s name; with '
+                             'several inputs or a directory, the output directory '
+                             '(default: out.jpg for an image, '
                              'out.<ext> for a video, {}/ for several)'.format(
                                  DEFAULT_OUT_DIRECTORY))
     parser.add_argument('--keep_colors', action='store_true',
@@ -118,6 +120,12 @@ def expand_inputs(paths):
     return files, several
 
 
+def names_directory(out):
+    """Whether ``-o`` names a directory: one that exists, or any path that
+    ends in a separator (made when the first output is written)."""
+    return out.endswith(('/', os.sep)) or os.path.isdir(out)
+
+
 def plan_outputs(files, several, out):
     """(input, output) pairs; outputs in a directory when ``several``."""
     if not several:
@@ -125,12 +133,17 @@ def plan_outputs(files, several, out):
         if out is None:
             ext = '.jpg' if kind_of(path) != 'video' else os.path.splitext(path)[1].lower()
             out = 'out' + ext
-        elif os.path.isdir(out):
+        elif names_directory(out):
             out = os.path.join(out, os.path.basename(path))
         return [(path, out)]
     directory = out or DEFAULT_OUT_DIRECTORY
     if os.path.exists(directory) and not os.path.isdir(directory):
         raise InputError('{}: with several inputs, -o must be a directory'.format(directory))
+    if not os.path.exists(directory) and kind_of(directory):
+        # A file's name: making a directory of it would surprise.
+        raise InputError('{}: with several inputs, -o must be a directory, not a file '
+                         'name (e.g. -o {}/)'.format(
+                             directory, os.path.splitext(directory)[0] or 'out'))
     pairs, seen = [], {}
     for path in files:
         target = os.path.join(directory, os.path.basename(path))
@@ -159,9 +172,10 @@ def check_pair(in_path, out_path):
         raise InputError('{}: unknown extension (images: {}; videos: {})'.format(
             in_path, ' '.join(images.IMAGE_EXTENSIONS), ' '.join(video.VIDEO_EXTENSIONS)))
     if kind_of(out_path) != kind:
-        raise InputError('{}: the output of {} {} must be {} file'.format(
+        raise InputError('{}: the output of {} {} must be {} file ({})'.format(
             out_path, 'a' if kind == 'video' else 'an', kind,
-            'a video' if kind == 'video' else 'an image'))
+            'a video' if kind == 'video' else 'an image',
+            ' '.join(video.VIDEO_EXTENSIONS if kind == 'video' else images.IMAGE_EXTENSIONS)))
     # run() checked each output directory once, leftovers removed; listing it
     # again for each of thousands of outputs would cost as much as the work.
     cli.check_writable(out_path, remove_orphans=False, inputs=[in_path])
@@ -199,7 +213,7 @@ def replaces_existing(args, several):
     """The one rule for outputs that exist: replaced when the command names
     the file (-o FILE, or CFNS's default out.jpg, for one input), else, in
     an output directory, skipped unless --overwrite."""
-    return args.overwrite or (not several and not (args.out and os.path.isdir(args.out)))
+    return args.overwrite or (not several and not (args.out and names_directory(args.out)))
 
 
 def _process(stylizers, args, in_path, out_path, replaced=''):

@@ -743,6 +743,27 @@ def test_one_rule_for_outputs_that_exist(models, tmp_path, capsys):
     assert Image.open(directory / 'in.png').size == (28, 20)
 
 
+def test_a_trailing_separator_names_a_folder_and_a_file_name_is_no_folder(
+        models, tmp_path, capsys):
+    image = tmp_path / 'in.png'
+    Image.fromarray(make_frames(1, 20, 28)[0]).save(image)
+    common = ['-m', models['deconv'], '--padding', '2']
+    # One input, -o NEW/: the folder is made and the output keeps the input's name.
+    status, out, err = run_main([image, '-o', str(tmp_path / 'new') + os.sep] + common, capsys)
+    assert status == 0, err
+    assert Image.open(tmp_path / 'new' / 'in.png').size == (28, 20)
+    # ... and, being in a folder, it is not replaced without --overwrite.
+    status, out, err = run_main([image, '-o', str(tmp_path / 'new') + os.sep] + common, capsys)
+    assert status == 0 and 'exists, skipped' in out, err
+    # Several inputs and -o with an image's name: refused, no folder of that name.
+    status, out, err = run_main([image, image, '-o', tmp_path / 'p.png'] + common, capsys)
+    assert status == 2 and one_error_line(err) and 'must be a directory' in err
+    assert not (tmp_path / 'p.png').exists()
+    # An image's output with an extension no image has: the message lists those that do.
+    status, out, err = run_main([image, '-o', tmp_path / 'x.gif'] + common, capsys)
+    assert status == 2 and 'must be an image file (' in err and '.png' in err, err
+
+
 # --- bad input: one line, non-zero exit, the rest still done --------------------
 
 @pytest.fixture
