@@ -119,7 +119,8 @@ def parse_args(argv):
                              "the source's end are ignored); repeat for more")
     parser.add_argument('--json', help='also write the figures to this JSON file')
     cli.add_flag(parser, '--max_frames', type=int, default=0,
-                 help='measure only the first N frames (default: all)')
+                 help='measure only the first N frames, at least 2 (default: 0, '
+                      'all)')
     parser.add_argument('--size', type=int, default=0,
                         help='shrink frames so the longer side is at most this many '
                              'pixels before measuring and stylizing (default: as is)')
@@ -197,6 +198,7 @@ def run(args):
     for path in args.stylized:
         if not os.path.exists(path):
             raise InputError('{}: no such file or folder'.format(path))
+        stability_measures.check_frame_names(args.source, path, args.max_frames)
     source = stability_measures.SourceFrames(args.source, args.size, args.max_frames)
     size = source.size
     style_distance = make_style_distance(args) if args.style else None

@@ -52,6 +52,28 @@ def frame_files(folder):
     return paths
 
 
+def check_frame_names(source, stylized, max_frames=0):
+    """InputError where a stylized folder named with the source folder's frame
+    names (as generate.py writes them) holds others in their places: paired
+    by position, a missing frame would put every later one against the
+    wrong source frame. A folder named otherwise (another tool's) is paired
+    by position as it is; the first ``max_frames`` (0: all) are checked."""
+    if not (os.path.isdir(source) and os.path.isdir(stylized)):
+        return
+
+    def stems(folder):
+        return [os.path.splitext(os.path.basename(p))[0] for p in frame_files(folder)]
+    ours, theirs = stems(source), stems(stylized)
+    if not set(ours) & set(theirs):
+        return
+    pairs = list(zip(ours, theirs))[:max_frames or None]
+    for number, (want, have) in enumerate(pairs, 1):
+        if want != have:
+            raise InputError('{}: its frame {} is {}, where the source has {}; a folder '
+                             'named as the source\'s frames must hold them frame for '
+                             'frame (is one missing?)'.format(stylized, number, have, want))
+
+
 def iter_video(path):
     reader = video.VideoReader(path)
     try:

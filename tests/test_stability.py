@@ -535,6 +535,24 @@ def test_cli_stylized_video_and_size(tmp_path, capsys):
     assert document['rows'][1]['flicker'] < 2
 
 
+def test_cli_stylized_folder_is_paired_by_name_where_it_has_the_source_names(
+        tmp_path, capsys):
+    frames = [texture(24, 32, seed=s) for s in range(3)]
+    source = write_frames(str(tmp_path / 'src'), frames)
+    # Another tool's names: paired by position.
+    other = str(tmp_path / 'other')
+    os.makedirs(other)
+    for t, frame in enumerate(frames):
+        Image.fromarray(frame).save(os.path.join(other, 'out_{:03d}.png'.format(t)))
+    assert stability.main([source, '--stylized', other, '--no-progress']) == 0
+    # The source's names with a gap after the frames measured: nothing to refuse.
+    gap = write_frames(str(tmp_path / 'gap'), frames[:2])
+    Image.fromarray(frames[2]).save(os.path.join(gap, 'f5.png'))
+    assert stability.main([source, '--stylized', gap, '--max_frames', '2',
+                           '--no-progress']) == 0
+    capsys.readouterr()
+
+
 def bad_cases(tmp_path):
     frames = [texture(24, 32, seed=s) for s in range(3)]
     source = write_frames(str(tmp_path / 'src'), frames)
@@ -546,6 +564,8 @@ def bad_cases(tmp_path):
     with open(not_video, 'w') as f:
         f.write('not a video')
     one = write_frames(str(tmp_path / 'one'), frames[:1])
+    gap = write_frames(str(tmp_path / 'gap'), frames[:2])  # f0, f1, then f5: f2..f4 missing
+    Image.fromarray(frames[2]).save(os.path.join(gap, 'f5.png'))
     return [
         ([str(tmp_path / 'missing.mp4')], 'no such file or folder'),
         ([empty], 'no image files'),
@@ -553,6 +573,8 @@ def bad_cases(tmp_path):
         ([one], 'at least 2'),
         ([source, '--stylized', short], 'ends after 2 frames'),
         ([source, '--stylized', square], 'not a stylized version'),
+        ([source, '--stylized', gap, '--max_frames', '3'],
+         'its frame 3 is f5, where the source has f2'),
         ([source, '--stylized', str(tmp_path / 'nope')], 'no such file or folder'),
         ([source, '--flow-dir', empty], 'holds no forward_I_J.flo'),
         ([source, '-m', not_video], 'notes.mp4: '),  # npz.py words the reason
