@@ -35,6 +35,7 @@ VIDEO_STATS = 'instance'
 IMAGE_STATS = 'instance'
 # Where several inputs go when -o is not given.
 DEFAULT_OUT_DIRECTORY = 'stylized'
+DEFAULT_MODEL = 'models/style.model'  # CFNS's -m default
 
 
 def parse_args(argv):
@@ -46,7 +47,7 @@ def parse_args(argv):
                              'directories of them'.format(
                                  ' '.join(images.IMAGE_EXTENSIONS), ' '.join(video.VIDEO_EXTENSIONS)))
     devices.add_device_arguments(parser)
-    parser.add_argument('-m', '--model', default='models/style.model',
+    parser.add_argument('-m', '--model', default=DEFAULT_MODEL,
                         help='the .model file, CFNS or ours, either layout')
     parser.add_argument('-o', '--out', default=None,
                         help='output file, or a directory (one that exists, or '
@@ -242,6 +243,9 @@ def run(argv=None):
     args = parse_args(argv)
     if args.batch < 1:
         raise InputError('--batch must be at least 1')
+    if args.model == DEFAULT_MODEL and not os.path.exists(DEFAULT_MODEL):
+        raise InputError('{}: no such file (the default of -m, as CFNS); name a model '
+                         'with -m, e.g. -m models/candy_stab.model'.format(DEFAULT_MODEL))
     stylizers = Stylizers(args)
     if args.camera is not None:
         if args.input:

@@ -205,6 +205,11 @@ def progress_bar(total, name, enabled=True, leave=True):
                 leave=leave, disable=None if enabled else True)
 
 
+def counted(number, noun):
+    """'1 epoch', '2 epochs': ``number`` and ``noun``, plural with an s unless 1."""
+    return '{} {}{}'.format(number, noun, '' if number == 1 else 's')
+
+
 def check_regular_file(path, what='file'):
     """InputError unless ``path`` is an existing regular file (not a folder,
     FIFO or device, which could hang a reader)."""

@@ -628,14 +628,15 @@ class Stylizer:
     def __init__(self, model_path, device='@numpy', backend='auto', stats='instance',
                  padding=PADDING, median_filter=MEDIAN_FILTER, keep_colors=False, batch=1,
                  threads=None, precision='fp32', streams=None, fp16=False):
-        if padding < 0 or median_filter < 0 or batch < 1:
-            raise InputError('padding and median_filter must be >= 0 and batch >= 1')
+        # Each named as its generate.py flag, with the value given.
+        for name, value, highest in (('padding', padding, MAX_PADDING),
+                                     ('median_filter', median_filter, MAX_MEDIAN_FILTER)):
+            if not 0 <= value <= highest:
+                raise InputError('{} must be in 0..{}, not {}'.format(name, highest, value))
+        if batch < 1:
+            raise InputError('batch must be at least 1, not {}'.format(batch))
         if median_filter and median_filter % 2 == 0:
             raise InputError('median_filter must be odd (PIL), not {}'.format(median_filter))
-        if median_filter > MAX_MEDIAN_FILTER or padding > MAX_PADDING:
-            raise InputError('median_filter must be at most {} and padding at most {}, '
-                             'not {} and {}'.format(MAX_MEDIAN_FILTER, MAX_PADDING,
-                                                    median_filter, padding))
         if threads is not None and not 1 <= threads <= MAX_THREADS:
             raise InputError('threads must be in 1..{}, not {}'.format(MAX_THREADS, threads))
         self.padding = padding

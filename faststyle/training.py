@@ -278,7 +278,11 @@ def resume(trainer, path, per_process=False):
             # image is the one --noise_seed draws (it is saved from now on).
             arrays = collections.ChainMap(arrays, {'updater/noise': noise_image})
             note = '; it was trained without L_pop, which starts now'
-        npz.load_arrays(arrays, trainer, source=path)
+        try:
+            npz.load_arrays(arrays, trainer, source=path)
+        except InputError as e:  # an array of another shape, or one missing
+            raise InputError('{}; a .state resumes with the flags of the run that wrote it '
+                             '(--arch, --image_size, -b, the L_pop flags)'.format(e))
         return 'iteration {}{}'.format(trainer.updater.iteration, note)
     optimizer = trainer.updater.get_optimizer('main')
     check_cfns_state(arrays, optimizer.target, path)
@@ -306,15 +310,18 @@ def check_cfns_state(arrays, model, path):
 
 
 def describe(config, train_data, skipped, vgg, comm=None):
-    print('{} training images{} ({} unreadable, skipped){}'.format(
-        len(train_data), '' if comm is None else ' per process', len(skipped),
-        ': first {}'.format(skipped[0]) if skipped else ''))
+    print('{}{}{}'.format(
+        cli.counted(len(train_data), 'training image'), '' if comm is None else ' per process',
+        '; {} unreadable, skipped: first {}'.format(len(skipped), skipped[0]) if skipped
+        else ''))
     if comm is not None:
         print('{} communicator: {}'.format(
             config.communicator, multinode.describe_group(comm, config.batchsize)))
     iterations = config.epoch * (len(train_data) // config.batchsize)  # as CFNS
-    print('{} iterations, {} epochs, {} net, L_pop: lambda {:g}, {} noisy pixels '
-          'in +-{:g}{}'.format(iterations, config.epoch, config.arch, config.lambda_noise,
+    print('{}, {}, {} net, L_pop: lambda {:g}, {} noisy pixels '
+          'in +-{:g}{}'.format(cli.counted(iterations, 'iteration'),
+                               cli.counted(config.epoch, 'epoch'), config.arch,
+                               config.lambda_noise,
                                config.noise_count, config.noise_range,
                                ', new each batch' if config.noise_per_batch else ''))
     print('losses: content {:g}, style {:g}{}, total variation {:g}{}{}{}, on {}'.format(

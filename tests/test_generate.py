@@ -1161,13 +1161,27 @@ def test_bad_flags(models, tmp_path, capsys):
         assert status == 2 and one_error_line(err), (flags, err)
 
 
-@pytest.mark.parametrize('flags', [['--median_filter', '513'], ['--padding', '100000']])
-def test_generate_flag_values_give_one_line(tmp_path, model_path, flags, capsys):
+def test_without_m_the_error_says_to_name_a_model(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # no models/style.model here
+    image = write_image(str(tmp_path / 'in.png'), (8, 8), seed=0)
+    assert generate.main([image]) == 2
+    err = capsys.readouterr().err
+    assert one_error_line(err) and 'models/style.model: no such file' in err and '-m ' in err
+    assert not (tmp_path / 'out.jpg').exists()
+
+
+@pytest.mark.parametrize('flags, says', [
+    (['--median_filter', '513'], 'median_filter must be in 0..'),
+    (['--padding', '100000'], 'padding must be in 0..'),
+    (['--padding', '-5'], 'padding must be in 0..'),
+    (['--median_filter', '-1'], 'median_filter must be in 0..'),
+])
+def test_generate_flag_values_give_one_line(tmp_path, model_path, flags, says, capsys):
     image = write_image(str(tmp_path / 'in.png'), (8, 8), seed=0)
     assert generate.main([image, '-m', model_path, '-o', str(tmp_path / 'o.png')]
                          + flags) == 2
     err = capsys.readouterr().err
-    assert one_error_line(err) and 'at most' in err
+    assert one_error_line(err) and says in err and 'not {}'.format(flags[1]) in err, err
 
 
 # --- video frames are the stylized input frames -----------------------------------

@@ -457,6 +457,10 @@ def test_resume_trains_to_e_epochs_in_all_and_refuses_a_finished_run(
     r = run_train(*args, '-e', '3', '-r', 'models/x.state', cwd=str(tmp_path))
     assert r.returncode == 0, r.stderr
     assert json.load(open(log_path))[-1]['iteration'] == 12
+    # Another layout than the run's: the error says which flags must match.
+    assert_one_line_error(run_train(*args, '-e', '4', '--arch', 'resize', '-r',
+                                    'models/x.state', cwd=str(tmp_path)),
+                          'has shape', 'resumes with the flags of the run that wrote it')
 
 
 def test_keep_snapshots_keeps_the_newest_epoch_pairs_and_says_what_was_saved(
@@ -925,6 +929,18 @@ def test_initmodel_of_the_other_layout_gives_one_consistent_note(
     assert 'is a resize net; training that layout' in out
     assert 'resize net, L_pop' in out
     assert 'not with the deconv net' not in out  # the note for training deconv
+
+
+def test_summary_counts_in_words(tmp_path, image_dir, style_path, vgg_path, capsys):
+    (tmp_path / 'images' / 'broken.png').write_bytes(b'not a png')
+    args = train.parse_args(small_args(image_dir, style_path, vgg_path, '-e', '1', '-b', '4'))
+    data, skipped = dataset.open_dataset(image_dir, 32)
+    trainer, vgg = training.build_trainer(args, chainer.get_device('@numpy'), data)
+    training.describe(args, data, skipped, vgg)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == '4 training images; 1 unreadable, skipped: first {}'.format(
+        os.path.join(image_dir, 'broken.png'))
+    assert lines[1].startswith('1 iteration, 1 epoch, ')
 
 
 def interrupt(tmp_path, args, signum, times=1):
