@@ -13,6 +13,7 @@ from faststyle import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py
 
 from faststyle import cli
 from faststyle import onnx_graph
+from faststyle.errors import InputError
 import net
 
 
@@ -36,6 +37,8 @@ def run(argv=None):
     if out is None:
         out = (args.model[:-len('.model')] if args.model.endswith('.model')
                else args.model) + '.onnx'
+    if not out.lower().endswith('.onnx'):
+        raise InputError('{}: the output must be an .onnx file'.format(out))
     cli.check_writable(out, inputs=[args.model])  # before the model is converted
     arch = onnx_graph.export(args.model, out, args.stats)
     print('wrote {} ({} layout, {} statistics)'.format(out, arch, args.stats))

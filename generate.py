@@ -66,7 +66,7 @@ def parse_args(argv):
                         help='stylize camera N live in a preview window (q or Esc '
                              'quits); needs a display. A video file or stream address '
                              'instead of N previews it, played in a loop')
-    parser.add_argument('--window', choices=camera.WINDOW_KINDS, default='auto',
+    parser.add_argument('--window', choices=camera.WINDOW_KINDS, default=None,
                         help='what draws --camera\'s preview window: tk (Python\'s '
                              'tkinter) or opencv (OpenCV\'s window, which now and then '
                              'stays black: docs/generate.md); auto: tk where Python has '
@@ -250,14 +250,19 @@ def run(argv=None):
     if args.camera is not None:
         if args.input:
             raise InputError('give either --camera or input files, not both')
+        if args.out:
+            raise InputError('--camera shows a preview and writes nothing; -o is for '
+                             'input files')
         frames, seconds = camera.run_camera(
             args.camera, stylizers.get(args.stats or VIDEO_STATS).stylize,
-            progress=not args.no_progress, window=args.window)
+            progress=not args.no_progress, window=args.window or 'auto')
         print('camera {}: {} frames in {:.1f} s ({:.2f} frames/s)'.format(
             args.camera, frames, seconds, frames / max(seconds, 1e-9)))
         return 0
     if not args.input:
         raise InputError('no input: give image or video files, a directory, or --camera N')
+    if args.window:
+        raise InputError('--window is for --camera\'s preview window')
     files, several = expand_inputs(args.input)
     if not files:
         raise InputError('no image or video files in {}'.format(' '.join(args.input)))

@@ -7,6 +7,7 @@ import time
 import cv2
 
 from faststyle import cli
+from faststyle import video
 from faststyle.errors import InputError
 
 
@@ -183,6 +184,10 @@ def run_camera(index, stylize, title='fast style (q or Esc to quit)', progress=T
         raise InputError('--camera needs a display for its preview window '
                          '(DISPLAY is not set)')
     window = window_kind(window)
+    # A video file's name (not a stream address or a capture pipeline) that is not there.
+    if (isinstance(index, str) and not os.path.exists(index)
+            and os.path.splitext(index)[1].lower() in video.VIDEO_EXTENSIONS):
+        raise InputError('camera {}: no such file'.format(index))
     # OpenCV logs its own lines when a camera cannot be opened; ours says it.
     with opencv_log_silenced():
         capture = cv2.VideoCapture(index)

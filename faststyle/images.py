@@ -80,8 +80,12 @@ def open_rgb(path, max_pixels=None):
         raise
     except Image.DecompressionBombError as e:
         raise InputError('{}: {}'.format(path, e))
+    except Image.UnidentifiedImageError:  # PIL's message names the path again
+        raise InputError('{}: cannot read this image (not a format PIL knows, or '
+                         'damaged)'.format(path))
     except (OSError, ValueError, SyntaxError, EOFError, TypeError) as e:
-        raise InputError('{}: cannot read this image ({})'.format(path, e))
+        raise InputError('{}: cannot read this image ({})'.format(
+            path, getattr(e, 'strerror', None) or e))
 
 
 def read_rgb_array(path, max_pixels=None):

@@ -46,7 +46,9 @@ class NpzArchive(Mapping):
                                  'short?)'.format(path))
             # numpy.load would take any other file for a pickle and say so.
             raise InputError('{}: not a .npz archive (a Chainer .model or .state '
-                             'file)'.format(path))
+                             'file){}'.format(path, '; an .onnx export is for other '
+                                              'runtimes, give the .model it came from'
+                                              if path.lower().endswith('.onnx') else ''))
         try:
             self._zip = zipfile.ZipFile(path)
             infos = self._zip.infolist()

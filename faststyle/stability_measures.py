@@ -336,9 +336,9 @@ def check_aspect(path, frame, size):
     aspect = frame.shape[1] / frame.shape[0]
     wanted = size[0] / size[1]
     if abs(aspect / wanted - 1) > ASPECT_TOLERANCE:
-        raise InputError('{}: frames are {}x{}, the source is {}:{}; not a stylized '
-                         'version of it'.format(path, frame.shape[1], frame.shape[0],
-                                                size[0], size[1]))
+        raise InputError('{}: frames are {}x{}, {:.2f} wide to 1 high, the source\'s '
+                         '{:.2f}; not a stylized version of it'.format(
+                             path, frame.shape[1], frame.shape[0], aspect, wanted))
 
 
 class ModelRow:

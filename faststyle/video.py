@@ -282,7 +282,9 @@ class AvReader:
         try:
             self.container = av.open(os.path.abspath(path))
         except (av.FFmpegError, OSError, ValueError) as e:
-            raise InputError('{}: cannot open this video ({})'.format(self.name, e))
+            # FFmpeg's words, without its error number and the path said already.
+            reason = getattr(e, 'strerror', None) or str(e)
+            raise InputError('{}: cannot open this video ({})'.format(self.name, reason))
         try:
             if not self.container.streams.video:
                 raise InputError('{}: the file has no video stream'.format(self.name))

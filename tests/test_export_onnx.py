@@ -8,6 +8,7 @@ import numpy
 import pytest
 
 from helpers_generate import REPO, make_frames, make_model
+from conftest import one_error_line
 
 import chainer  # NOQA: E402
 import cv2  # NOQA: E402
@@ -120,3 +121,17 @@ def test_bad_model_one_line(tmp_path):
     assert result.stderr.startswith('error: ') and 'Traceback' not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / 'x.onnx').exists()
+
+
+def test_output_must_be_onnx_and_an_onnx_given_as_the_model_is_named(models, tmp_path,
+                                                                      capsys):
+    assert export_onnx.main([models['resize'], '-o', str(tmp_path / 'x.txt')]) == 2
+    err = capsys.readouterr().err
+    assert one_error_line(err) and 'must be an .onnx file' in err
+    assert not (tmp_path / 'x.txt').exists()
+    exported = tmp_path / 'x.onnx'
+    assert export_onnx.main([models['resize'], '-o', str(exported)]) == 0
+    capsys.readouterr()
+    assert export_onnx.main([str(exported)]) == 2
+    err = capsys.readouterr().err
+    assert one_error_line(err) and 'give the .model it came from' in err

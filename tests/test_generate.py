@@ -790,6 +790,7 @@ def test_bad_input(models, bad_files, which, tmp_path, capsys):
                               capsys)
     assert status == 2 and one_error_line(err), err
     assert str(bad.name) in err
+    assert '[Errno' not in err and err.count(str(bad.name)) == 1, err  # said once, in words
 
 
 def test_zero_frame_video(models, tmp_path, capsys):
@@ -961,6 +962,19 @@ def test_camera_that_cannot_be_opened_is_one_line(models, tmp_path):
                             capture_output=True, text=True, cwd=str(tmp_path), env=env)
     assert result.returncode == 2
     assert one_error_line(result.stderr) and 'camera 97' in result.stderr, result.stderr
+
+
+def test_camera_flags_that_would_do_nothing_are_refused(models, tmp_path, monkeypatch,
+                                                        capsys):
+    monkeypatch.setenv('DISPLAY', ':97')
+    monkeypatch.setattr(cv2, 'VideoCapture', lambda index: pytest.fail('camera opened'))
+    image = write_image(str(tmp_path / 'in.png'), (8, 8), seed=0)
+    for argv, says in ((['--camera', '0', '-o', 'x.mp4'], '-o is for input files'),
+                       ([image, '--window', 'tk'], "--window is for --camera's preview"),
+                       (['--camera', str(tmp_path / 'nosuch.mp4')], 'nosuch.mp4: no such file')):
+        status, _, err = run_main(argv + ['-m', models['deconv']], capsys)
+        assert status == 2 and one_error_line(err) and says in err, (argv, err)
+    assert not (tmp_path / 'x.mp4').exists() and not (tmp_path / 'out.jpg').exists()
 
 
 class TerminalStream(io.StringIO):
