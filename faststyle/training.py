@@ -228,11 +228,14 @@ def build_trainer(config, device, train_data, comm=None, snapshots=None):
     log_trigger = (config.log_interval, 'iteration')
     trainer.extend(chainer_extensions.LogReport(
         trigger=log_trigger, filename=snapshots.name + '.log'))
+    # The printed table has a column for each loss in use (the .log has them all):
+    # all of them make it about 200 characters wide.
+    weighted = [('loss_colour', config.lambda_colour), ('loss_tone', config.lambda_tone),
+                ('loss_pop', config.lambda_noise), ('loss_shift', config.lambda_shift),
+                ('pop_share', config.lambda_noise)]
     trainer.extend(chainer_extensions.PrintReport(
-        ['epoch', 'iteration', 'main/loss', 'main/loss_feat', 'main/loss_style',
-         'main/loss_tv', 'main/loss_colour', 'main/loss_tone', 'main/loss_pop',
-         'main/loss_shift', 'main/pop_share',
-         'elapsed_time'],
+        ['epoch', 'iteration', 'main/loss', 'main/loss_feat', 'main/loss_style', 'main/loss_tv']
+        + ['main/' + name for name, weight in weighted if weight] + ['elapsed_time'],
         out=trainer_extensions.CleanLog(sys.stdout)), trigger=log_trigger)
     # On a terminal only: in a file or a batch-job log its cursor escapes are noise.
     if not config.no_progress and sys.stdout.isatty():

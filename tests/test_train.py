@@ -399,6 +399,10 @@ def test_loss_table_has_no_escape_codes_in_a_log(tmp_path, image_dir, style_path
     rows = [line for line in out.splitlines() if line.split()[:1] == ['0']]
     assert len(rows) >= 2  # the loss table was printed, one row an iteration
     assert '\x1b' not in out
+    # A column for each loss in use: L_pop is (the default), the colour loss is not.
+    header = next(line for line in out.splitlines() if line.split()[:1] == ['epoch'])
+    assert 'main/loss_pop' in header and 'main/loss_colour' not in header
+    assert len(header.split()) == len(rows[0].split())
 
 
 def test_train_writes_cfns_files_and_resume_continues_exactly(tmp_path, image_dir,
