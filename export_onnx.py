@@ -37,9 +37,9 @@ def run(argv=None):
     if out is None:
         out = (args.model[:-len('.model')] if args.model.endswith('.model')
                else args.model) + '.onnx'
+    cli.check_writable(out, inputs=[args.model])  # before the model is converted
     if not out.lower().endswith('.onnx'):
         raise InputError('{}: the output must be an .onnx file'.format(out))
-    cli.check_writable(out, inputs=[args.model])  # before the model is converted
     arch = onnx_graph.export(args.model, out, args.stats)
     print('wrote {} ({} layout, {} statistics)'.format(out, arch, args.stats))
 

@@ -92,14 +92,19 @@ class VGG16(chainer.Chain):
         return features
 
 
+def check_vgg_path(path):
+    """InputError, saying how to get the weights, unless ``path`` is a file."""
+    if not os.path.isfile(path):
+        raise InputError('VGG16 weights not found at {}: {}'.format(path, weights.HOW_TO_GET))
+
+
 def load_vgg(path, preprocessing=None):
     """Load ``vgg16.model`` safely; a missing or wrong file says what to run.
 
     ``preprocessing`` None takes what the file records (HED conversions:
     'caffe'), else CFNS's 'cfns'.
     """
-    if not os.path.isfile(path):
-        raise InputError('VGG16 weights not found at {}: {}'.format(path, weights.HOW_TO_GET))
+    check_vgg_path(path)
     arrays = npz.open_npz(path)
     weights.check_layout(arrays, path)
     vgg = VGG16(preprocessing or weights.recorded_preprocessing(arrays))

@@ -373,13 +373,16 @@ def open_training_data(config, comm):
     return TrainingData(train_data, skipped, first_path)
 
 
-def check_outputs(config, snapshots):
+def check_before_work(config, snapshots):
     """Before any work: can the model, the snapshot, the log and the
-    previews be written where -o says?"""
+    previews be written where -o says? Are the style image and the VGG16
+    weights there (before a large dataset is scanned)?"""
     for path in (snapshots.model_path, snapshots.state_path):
         cli.check_writable(path, inputs=[config.vgg])
     if config.preview_interval > 0:
         cli.check_writable_directory(snapshots.stem + '_preview', 'preview folder')
+    dataset.open_user_image(config.style_image, 'style image')
+    vgg16.check_vgg_path(config.vgg)
 
 
 
@@ -397,7 +400,7 @@ def train(config):
             comm = multinode.create_communicator(config.communicator)
             multinode.abort_on_uncaught_exceptions()
         if multinode.is_writer(comm):
-            check_outputs(config, snapshots)
+            check_before_work(config, snapshots)
         device = get_device(config, comm)
         if device.xp is not numpy:
             check_col2im(config)

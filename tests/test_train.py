@@ -633,6 +633,13 @@ def test_bad_inputs_give_one_line_errors(tmp_path, image_dir, style_path, vgg_pa
     fails(train_args(str(tmp_path / 'missing'), style_path, vgg_path), 'does not exist')
     fails(train_args(image_dir, style_path, str(tmp_path / 'vgg16.model')),
           'VGG16 weights not found', 'setup_model.sh')
+    # The style image and the weights are checked before the dataset is read.
+    r = run_train(*train_args(str(tmp_path / 'missing'), str(tmp_path / 'nope.jpg'),
+                              str(tmp_path / 'vgg16.model')), '-o', 'x', cwd=str(tmp_path))
+    assert_one_line_error(r, 'style image', 'nope.jpg')
+    r = run_train(*train_args(str(tmp_path / 'missing'), style_path,
+                              str(tmp_path / 'vgg16.model')), '-o', 'x', cwd=str(tmp_path))
+    assert_one_line_error(r, 'VGG16 weights not found')
     wrong = str(tmp_path / 'wrong.model')
     npz.save_npz(wrong, net.FastStyleNet())
     fails(train_args(image_dir, style_path, wrong), 'not a CFNS vgg16.model')
