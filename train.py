@@ -150,10 +150,12 @@ def parse_args(argv=None):
     p.add_argument('--seed', type=cli.seed,
                    help='seed for initial weights and data order')
     p.add_argument('--log_interval', type=int,
-                   help='print and log the losses every this many iterations')
+                   help='print and log the losses every this many iterations, '
+                        'and after the last')
     p.add_argument('--preview_interval', type=int,
                    help='write a stylized preview image every this many '
-                        'iterations (0: never): the whole --preview_image, its '
+                        'iterations and after the last (0: never): the whole '
+                        '--preview_image, its '
                         'long side scaled to 512 pixels (or --image_size if '
                         'larger), run as generate.py runs the net (padding, '
                         'median filter), into models/NAME_preview/')

@@ -126,6 +126,16 @@ class EpochLimit:
         return self.epochs, 'epoch'
 
 
+def every_and_last(interval):
+    """A trigger that fires every ``interval`` iterations and after the last
+    one, so that a run shorter than the interval still logs its losses and
+    writes a preview. Stateless: a resumed run fires where one that never
+    stopped does."""
+    def fires(trainer):
+        return trainer.updater.iteration % interval == 0 or trainer.stop_trigger(trainer)
+    return fires
+
+
 def epoch_and_batch(trainer):
     """CFNS's (epoch, batch index in the epoch), both from 0, of the last update.
 

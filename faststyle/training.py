@@ -225,7 +225,7 @@ def build_trainer(config, device, train_data, comm=None, snapshots=None):
     trainer.extend(trainer_extensions.epoch_snapshot(snapshots, config.keep_snapshots))
     if config.checkpoint > 0:
         trainer.extend(trainer_extensions.checkpoint_snapshot(snapshots, config.checkpoint))
-    log_trigger = (config.log_interval, 'iteration')
+    log_trigger = trainer_extensions.every_and_last(config.log_interval)
     trainer.extend(chainer_extensions.LogReport(
         trigger=log_trigger, filename=snapshots.name + '.log'))
     # The printed table has a column for each loss in use (the .log has them all):
@@ -245,7 +245,7 @@ def build_trainer(config, device, train_data, comm=None, snapshots=None):
                                        config.image_size)
         trainer.extend(
             trainer_extensions.Preview(preview, snapshots.stem + '_preview'),
-            trigger=(config.preview_interval, 'iteration'))
+            trigger=trainer_extensions.every_and_last(config.preview_interval))
     return trainer, vgg
 
 

@@ -878,6 +878,18 @@ def test_previews_are_the_whole_picture_stylized_as_generate_does(tmp_path, imag
     assert mean_diff(previews[0], as_jpeg(expected)) > 5
 
 
+def test_a_run_shorter_than_the_intervals_still_logs_and_previews_its_end(
+        tmp_path, image_dir, style_path, vgg_path):
+    args = train_args(image_dir, style_path, vgg_path, '-e', '1', '-o', 'x')
+    args[args.index('--preview_interval') + 1] = '1000'
+    args[args.index('--log_interval') + 1] = '3'
+    result = run_train(*args, cwd=str(tmp_path))  # 4 images, batch 1: 4 iterations
+    assert result.returncode == 0, result.stderr
+    log = json.load(open(str(tmp_path / 'models' / 'x.log')))
+    assert [e['iteration'] for e in log] == [3, 4]
+    assert os.listdir(str(tmp_path / 'models' / 'x_preview')) == ['iter_0000004.jpg']
+
+
 def test_preview_size_keeps_the_aspect_in_multiples_of_4(tmp_path):
     path = write_image(str(tmp_path / 'tall.png'), (30, 90), seed=0)
     assert dataset.load_preview(path, 128).shape == (512, 172, 3)  # 30 * 512 / 90 = 170.7
