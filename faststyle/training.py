@@ -413,10 +413,10 @@ def train(config):
         if config.resume:
             state = resume(trainer, config.resume, per_process=comm is not None)
             if trainer.stop_trigger(trainer):
-                raise InputError('{}: it has trained {:g} epochs, and -e {} asks for {} in '
-                                 'all; give a larger -e to go on'.format(
+                raise InputError('{}: it has trained {:g} epochs, and -e counts them in '
+                                 'all: give a larger -e than {} to go on'.format(
                                      config.resume, trainer.updater.epoch_detail,
-                                     config.epoch, config.epoch))
+                                     config.epoch))
             if multinode.is_writer(comm):
                 print('resumed from {}: {}'.format(config.resume, state))
         # Our own exceptions get a one-line message below, not the loop's traceback.
