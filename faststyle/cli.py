@@ -199,10 +199,14 @@ def run_cli(body, argv=None):
 
 def progress_bar(total, name, enabled=True, leave=True):
     """A tqdm bar counting frames on stderr, shown only on a terminal, so the
-    logs of batch jobs stay readable; ``total`` None: a counter with a rate."""
+    logs of batch jobs stay readable; ``total`` None: a counter with a rate.
+    The rate is in frames a second also below one (tqdm's own turns it into
+    '2.45s/ frames')."""
     from tqdm import tqdm
+    bar_format = ('{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_noinv_fmt}]'
+                  if total else '{desc}: {n_fmt}{unit} [{elapsed}, {rate_noinv_fmt}]')
     return tqdm(total=total, desc=name, unit=' frames', dynamic_ncols=True, file=sys.stderr,
-                leave=leave, disable=None if enabled else True)
+                leave=leave, disable=None if enabled else True, bar_format=bar_format)
 
 
 def counted(number, noun):

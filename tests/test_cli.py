@@ -2,9 +2,11 @@
 a status (0 done, 1 failure, 2 bad input, 130 interrupted), outputs checked
 before any work, the same --help conventions; net.py and noise.py say they
 are modules."""
+import io
 import os
 import signal
 import sys
+import time
 
 import pytest
 
@@ -162,3 +164,20 @@ def test_modules_say_what_they_are(module, monkeypatch, capsys):
     with pytest.raises(SystemExit) as e:
         runpy.run_path(os.path.join(REPO, module), run_name='__main__')
     assert e.value.code == 2 and one_error_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize('total', [4, None])
+def test_progress_rate_is_in_frames_a_second_also_below_one(total, monkeypatch):
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+    terminal = Terminal()
+    monkeypatch.setattr(sys, 'stderr', terminal)
+    clock = iter(range(0, 1000, 3))  # 3 s a frame: tqdm's own rate would be '3.00s/ frames'
+    monkeypatch.setattr(time, 'time', lambda: next(clock))
+    with cli.progress_bar(total, 'clip', leave=True) as bar:
+        bar.mininterval = 0
+        bar.update(1)
+        bar.update(1)
+    shown = terminal.getvalue()
+    assert '0.33 frames/s' in shown and 's/ frames' not in shown, shown
