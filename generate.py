@@ -244,8 +244,8 @@ def run(argv=None):
     if args.batch < 1:
         raise InputError('--batch must be at least 1')
     if args.model == DEFAULT_MODEL and not os.path.exists(DEFAULT_MODEL):
-        raise InputError('{}: no such file (the default of -m, as CFNS); name a model '
-                         'with -m, e.g. -m models/candy_stab.model'.format(DEFAULT_MODEL))
+        raise InputError('{}: no such file; name a model with -m, e.g. -m '
+                         'models/candy_stab.model'.format(DEFAULT_MODEL))
     stylizers = Stylizers(args)
     if args.camera is not None:
         if args.input:

@@ -78,7 +78,8 @@ def parse_args(argv=None):
                       'and only fine texture and tints are learned')
     p.add_argument('--epoch', '-e', type=int,
                    help='passes over the dataset, in all: a run resumed with -r '
-                        'goes on until it has trained this many')
+                        'goes on until it has trained this many (from a CFNS '
+                        '.state, which holds no place in the data: this many more)')
     p.add_argument('--lr', '-l', type=float,
                    help='Adam learning rate')
     p.add_argument('--checkpoint', '-c', type=int,

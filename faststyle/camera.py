@@ -185,7 +185,7 @@ def run_camera(index, stylize, title='fast style (q or Esc to quit)', progress=T
                          '(DISPLAY is not set)')
     window = window_kind(window)
     # A video file's name (not a stream address or a capture pipeline) that is not there.
-    if (isinstance(index, str) and not os.path.exists(index)
+    if (isinstance(index, str) and '://' not in index and not os.path.exists(index)
             and os.path.splitext(index)[1].lower() in video.VIDEO_EXTENSIONS):
         raise InputError('camera {}: no such file'.format(index))
     # OpenCV logs its own lines when a camera cannot be opened; ours says it.

@@ -168,7 +168,7 @@ class CollectiveStopOnSignal(trainer_extensions.StopOnSignal):
 
     def __call__(self, trainer):
         signalled = self.comm.allreduce_obj(0 if self.signal_name is None else 1)
-        if not signalled:
+        if not signalled or trainer.stop_trigger(trainer):  # the same on every rank
             return
         average_persistents(self.model, self.comm)
         if self.comm.rank == 0:

@@ -54,17 +54,19 @@ def frame_files(folder):
 
 def check_frame_names(source, stylized, max_frames=0):
     """InputError where a stylized folder named with the source folder's frame
-    names (as generate.py writes them) holds others in their places: paired
-    by position, a missing frame would put every later one against the
-    wrong source frame. A folder named otherwise (another tool's) is paired
-    by position as it is; the first ``max_frames`` (0: all) are checked."""
+    names (as generate.py writes them: every name one of the source's, the
+    first the same) holds others in their places: paired by position, a
+    missing frame would put every later one against the wrong source frame.
+    A folder named otherwise (another tool's, or numbered from 1 where the
+    source is from 0) is paired by position as it is; the first
+    ``max_frames`` (0: all) are checked."""
     if not (os.path.isdir(source) and os.path.isdir(stylized)):
         return
 
     def stems(folder):
         return [os.path.splitext(os.path.basename(p))[0] for p in frame_files(folder)]
     ours, theirs = stems(source), stems(stylized)
-    if not set(ours) & set(theirs):
+    if theirs[0] != ours[0] or not set(theirs) <= set(ours):
         return
     pairs = list(zip(ours, theirs))[:max_frames or None]
     for number, (want, have) in enumerate(pairs, 1):

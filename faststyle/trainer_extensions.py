@@ -212,7 +212,9 @@ class StopOnSignal(training.Extension):
 
     The signal only sets a flag; the snapshot is taken after the current
     iteration completes, so it is never a half-updated state. A second
-    Ctrl-C stops at once.
+    Ctrl-C stops at once. A signal during the last iteration lets the run
+    finish as usual: its work is done (a batch job stopped at its time
+    limit then ends complete, not to be requeued for nothing).
     """
 
     trigger = (1, 'iteration')
@@ -233,7 +235,7 @@ class StopOnSignal(training.Extension):
         self.signal_name = signal.Signals(signum).name
 
     def __call__(self, trainer):
-        if self.signal_name is not None:
+        if self.signal_name is not None and not trainer.stop_trigger(trainer):
             self.snapshots.save(trainer)
             raise Interrupted('{} at iteration {}'.format(
                 self.signal_name, trainer.updater.iteration))

@@ -413,8 +413,8 @@ def train(config):
         if config.resume:
             state = resume(trainer, config.resume, per_process=comm is not None)
             if trainer.stop_trigger(trainer):
-                raise InputError('{}: it has trained {:g} epochs, and -e counts them in '
-                                 'all: give a larger -e than {} to go on'.format(
+                raise InputError('{}: its training has reached epoch {:g}, and -e counts '
+                                 'epochs in all: give a larger -e than {} to go on'.format(
                                      config.resume, trainer.updater.epoch_detail,
                                      config.epoch))
             if multinode.is_writer(comm):

@@ -975,6 +975,15 @@ def test_camera_flags_that_would_do_nothing_are_refused(models, tmp_path, monkey
         status, _, err = run_main(argv + ['-m', models['deconv']], capsys)
         assert status == 2 and one_error_line(err) and says in err, (argv, err)
     assert not (tmp_path / 'x.mp4').exists() and not (tmp_path / 'out.jpg').exists()
+    # A stream address is not a file to look for: it goes to OpenCV as it is.
+    class Opened(Exception):
+        pass
+
+    def capture(index):
+        raise Opened(index)
+    monkeypatch.setattr(cv2, 'VideoCapture', capture)
+    with pytest.raises(Opened, match='rtsp://camera/live.mp4'):
+        camera.run_camera('rtsp://camera/live.mp4', lambda frames: frames, window='opencv')
 
 
 class TerminalStream(io.StringIO):

@@ -545,10 +545,17 @@ def test_cli_stylized_folder_is_paired_by_name_where_it_has_the_source_names(
     for t, frame in enumerate(frames):
         Image.fromarray(frame).save(os.path.join(other, 'out_{:03d}.png'.format(t)))
     assert stability.main([source, '--stylized', other, '--no-progress']) == 0
+    # Numbered from 1 where the source is from 0 (ffmpeg's %04d): by position too.
+    from_one = str(tmp_path / 'from_one')
+    os.makedirs(from_one)
+    for t, frame in enumerate(frames):
+        Image.fromarray(frame).save(os.path.join(from_one, 'f{}.png'.format(t + 1)))
+    assert stability.main([source, '--stylized', from_one, '--no-progress']) == 0
     # The source's names with a gap after the frames measured: nothing to refuse.
+    six = write_frames(str(tmp_path / 'six'), frames * 2)
     gap = write_frames(str(tmp_path / 'gap'), frames[:2])
     Image.fromarray(frames[2]).save(os.path.join(gap, 'f5.png'))
-    assert stability.main([source, '--stylized', gap, '--max_frames', '2',
+    assert stability.main([six, '--stylized', gap, '--max_frames', '2',
                            '--no-progress']) == 0
     capsys.readouterr()
 
@@ -564,6 +571,7 @@ def bad_cases(tmp_path):
     with open(not_video, 'w') as f:
         f.write('not a video')
     one = write_frames(str(tmp_path / 'one'), frames[:1])
+    six = write_frames(str(tmp_path / 'six'), frames * 2)
     gap = write_frames(str(tmp_path / 'gap'), frames[:2])  # f0, f1, then f5: f2..f4 missing
     Image.fromarray(frames[2]).save(os.path.join(gap, 'f5.png'))
     return [
@@ -573,7 +581,7 @@ def bad_cases(tmp_path):
         ([one], 'at least 2'),
         ([source, '--stylized', short], 'ends after 2 frames'),
         ([source, '--stylized', square], 'not a stylized version'),
-        ([source, '--stylized', gap, '--max_frames', '3'],
+        ([six, '--stylized', gap, '--max_frames', '3'],
          'its frame 3 is f5, where the source has f2'),
         ([source, '--stylized', str(tmp_path / 'nope')], 'no such file or folder'),
         ([source, '--flow-dir', empty], 'holds no forward_I_J.flo'),

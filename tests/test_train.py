@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 
 import chainer
 import numpy
@@ -23,11 +24,13 @@ import noise
 from faststyle import npz
 from faststyle import stylize
 import train
+from faststyle import trainer_extensions
 from faststyle import training
 import vgg16
 from faststyle import vgg16_weights
 from conftest import (ROOT, assert_one_line_error, model_arrays, one_error_line, small_args,
                       write_image, write_npz)
+from faststyle import errors
 from faststyle.errors import InputError
 
 # The arrays of a CFNS FastStyleNet .model (master branch), name -> shape.
@@ -456,7 +459,7 @@ def test_resume_trains_to_e_epochs_in_all_and_refuses_a_finished_run(
     finished = model.read_bytes()
     assert_one_line_error(run_train(*args, '-e', '2', '-r', 'models/x.state',
                                     cwd=str(tmp_path)),
-                          'models/x.state: it has trained 2 epochs', 'larger -e')
+                          'models/x.state: its training has reached epoch 2', 'larger -e')
     assert model.read_bytes() == finished
     r = run_train(*args, '-e', '3', '-r', 'models/x.state', cwd=str(tmp_path))
     assert r.returncode == 0, r.stderr
@@ -964,6 +967,32 @@ def test_summary_counts_in_words(tmp_path, image_dir, style_path, vgg_path, caps
     assert lines[0] == '4 training images; 1 unreadable, skipped: first {}'.format(
         os.path.join(image_dir, 'broken.png'))
     assert lines[1].startswith('1 iteration, 1 epoch, ')
+
+
+def test_a_signal_during_the_last_iteration_lets_the_run_finish():
+    """StopOnSignal saves and stops before the end; during the last
+    iteration the work is done, and the run ends as usual (exit 0, not 130)."""
+    class Saves:
+        def __init__(self):
+            self.saved = 0
+
+        def save(self, trainer):
+            self.saved += 1
+
+    class Trainer:
+        def __init__(self, finished):
+            self.updater = types.SimpleNamespace(iteration=7)
+            self.stop_trigger = lambda trainer: finished
+    snapshots = Saves()
+    stop = trainer_extensions.StopOnSignal(snapshots)
+    stop(Trainer(finished=False))  # no signal: nothing
+    assert snapshots.saved == 0
+    stop.signal_name = 'SIGTERM'
+    stop(Trainer(finished=True))
+    assert snapshots.saved == 0
+    with pytest.raises(errors.Interrupted, match='SIGTERM at iteration 7'):
+        stop(Trainer(finished=False))
+    assert snapshots.saved == 1
 
 
 def interrupt(tmp_path, args, signum, times=1):
