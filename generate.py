@@ -162,6 +162,8 @@ def write_image(frame, path):
     if fmt is None:
         raise InputError('{}: unknown image extension'.format(path))
     image = Image.fromarray(frame)
+    if path.lower().endswith('.pgm'):  # PIL writes a colour image as P6 whatever the name
+        image = image.convert('L')
     tempfiles.atomic_write(path, lambda f: image.save(f, format=fmt))
 
 

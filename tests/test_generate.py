@@ -1184,6 +1184,18 @@ def test_bad_flags(models, tmp_path, capsys):
         assert status == 2 and one_error_line(err), (flags, err)
 
 
+def test_a_pgm_output_is_grey_and_a_ppm_colour(models, tmp_path, capsys):
+    image = tmp_path / 'in.png'
+    Image.fromarray(make_frames(1, 20, 28)[0]).save(image)
+    for name, mode, magic in (('o.pgm', 'L', b'P5'), ('o.ppm', 'RGB', b'P6')):
+        status, out, err = run_main([image, '-o', tmp_path / name, '-m', models['deconv'],
+                                     '--padding', '2'], capsys)
+        assert status == 0, err
+        assert (tmp_path / name).read_bytes()[:2] == magic
+        with Image.open(tmp_path / name) as written:
+            assert written.mode == mode and written.size == (28, 20)
+
+
 def test_without_m_the_error_says_to_name_a_model(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)  # no models/style.model here
     image = write_image(str(tmp_path / 'in.png'), (8, 8), seed=0)
