@@ -964,8 +964,8 @@ def test_camera_that_cannot_be_opened_is_one_line(models, tmp_path):
     assert one_error_line(result.stderr) and 'camera 97' in result.stderr, result.stderr
 
 
-def test_camera_flags_that_would_do_nothing_are_refused(models, tmp_path, monkeypatch,
-                                                        capsys):
+def test_camera_misuse_is_refused_before_the_camera_opens(models, tmp_path, monkeypatch,
+                                                          capsys):
     monkeypatch.setenv('DISPLAY', ':97')
     monkeypatch.setattr(cv2, 'VideoCapture', lambda index: pytest.fail('camera opened'))
     image = write_image(str(tmp_path / 'in.png'), (8, 8), seed=0)

@@ -535,7 +535,7 @@ def test_cli_stylized_video_and_size(tmp_path, capsys):
     assert document['rows'][1]['flicker'] < 2
 
 
-def test_cli_stylized_folder_is_paired_by_name_where_it_has_the_source_names(
+def test_cli_stylized_folders_named_otherwise_are_paired_by_position(
         tmp_path, capsys):
     frames = [texture(24, 32, seed=s) for s in range(3)]
     source = write_frames(str(tmp_path / 'src'), frames)
