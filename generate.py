@@ -10,6 +10,7 @@ The flags and defaults of chainer-fast-neuralstyle's generate.py are kept
 for an image (per-image BatchNorm statistics, symmetric padding, uint8
 truncation, PIL's median filter and HSV colours).
 """
+import collections
 import os
 import sys
 import time
@@ -27,7 +28,7 @@ from faststyle import pipeline
 from faststyle import stylize
 from faststyle import tempfiles
 from faststyle import video
-from faststyle.errors import InputError, WorkError
+from faststyle.errors import InputError, Interrupted, WorkError
 
 # BatchNorm statistics used for videos unless --stats says otherwise. CFNS's
 # per-image statistics for now; see README for the flicker measurements.
@@ -140,11 +141,14 @@ def plan_outputs(files, several, out):
     directory = out or DEFAULT_OUT_DIRECTORY
     if os.path.exists(directory) and not os.path.isdir(directory):
         raise InputError('{}: with several inputs, -o must be a directory'.format(directory))
-    if not os.path.exists(directory) and kind_of(directory):
+    head, name = os.path.split(directory)
+    # 'x' + name: '.jpg' alone is an extension too, not a hidden name.
+    stem = os.path.splitext('x' + name)[0]
+    if not os.path.exists(directory) and kind_of('x' + name):
         # A file's name: making a directory of it would surprise.
         raise InputError('{}: with several inputs, -o must be a directory, not a file '
                          'name (e.g. -o {}/)'.format(
-                             directory, os.path.splitext(directory)[0] or 'out'))
+                             directory, os.path.join(head, stem[1:] or 'out')))
     pairs, seen = [], {}
     for path in files:
         target = os.path.join(directory, os.path.basename(path))
@@ -255,9 +259,15 @@ def run(argv=None):
         if args.out:
             raise InputError('--camera shows a preview and writes nothing; -o is for '
                              'input files')
-        frames, seconds = camera.run_camera(
-            args.camera, stylizers.get(args.stats or VIDEO_STATS).stylize,
-            progress=not args.no_progress, window=args.window or 'auto')
+        try:
+            frames, seconds = camera.run_camera(
+                args.camera, stylizers.get(args.stats or VIDEO_STATS).stylize,
+                progress=not args.no_progress, window=args.window or 'auto')
+        except KeyboardInterrupt as e:
+            # The preview writes no file, so there is nothing unfinished to remove.
+            print('\ninterrupted ({}); camera {}: preview closed'.format(
+                str(e) or 'SIGINT', args.camera), file=sys.stderr)
+            raise Interrupted()
         print('camera {}: {} frames in {:.1f} s ({:.2f} frames/s)'.format(
             args.camera, frames, seconds, frames / max(seconds, 1e-9)))
         return 0
@@ -274,8 +284,11 @@ def run(argv=None):
         several = True
     pairs = plan_outputs(files, several, args.out)
     # Before any model is loaded or frame stylized: can the outputs be written?
-    for directory in sorted({os.path.dirname(os.path.abspath(out)) for _, out in pairs}):
-        cli.check_writable_directory(directory)
+    by_directory = collections.defaultdict(list)
+    for _, out in pairs:
+        by_directory[os.path.dirname(os.path.abspath(out))].append(out)
+    for directory, outs in sorted(by_directory.items()):
+        cli.check_writable_directory(directory, path=outs[0] if len(outs) == 1 else None)
     # Load the model now, so a bad model is one error, not one per input.
     any_video = any(kind_of(path) == 'video' for path in files)
     stylizers.get(args.stats or (VIDEO_STATS if any_video else IMAGE_STATS))

@@ -287,6 +287,8 @@ def check_writable_directory(directory, what='output', path=None, remove_orphans
         os.close(fd)
         os.remove(probe)
     except OSError as e:
-        raise InputError('cannot write {} {} ({})'.format(what, path, describe_os_error(e)))
+        # Name the file when there is one, else say it is the folder that failed.
+        target = path if path != directory else 'in {}'.format(directory)
+        raise InputError('cannot write {} {} ({})'.format(what, target, describe_os_error(e)))
     if remove_orphans and existing == directory:
         tempfiles.clean_orphans(directory)

@@ -34,10 +34,10 @@ def get_device(spec, task='run'):
         # what to do; a user who copied a '-g 0' example needs the way out.
         problem = ('CuPy is not installed' if importlib.util.find_spec('cupy') is None
                    else 'CuPy finds no usable CUDA GPU')
-        gpu = spec.partition(':')[2] or '0'
-        raise InputError('no GPU can be used here ({}), and device {} (-g {}) needs one; '
-                         'drop -g (or use -g -1) to {} on the CPU'.format(
-                             problem, spec, gpu, task))
+        # Either flag may have asked for it (-g 0 or --device @cupy:0).
+        raise InputError('no GPU can be used here ({}), and device {} needs one; '
+                         'drop -g/--device (or use -g -1) to {} on the CPU'.format(
+                             problem, spec, task))
     try:
         return chainer.get_device(spec)
     except Exception as e:  # unknown specifier, no such GPU

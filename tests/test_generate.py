@@ -758,7 +758,13 @@ def test_a_trailing_separator_names_a_folder_and_a_file_name_is_no_folder(
     # Several inputs and -o with an image's name: refused, no folder of that name.
     status, out, err = run_main([image, image, '-o', tmp_path / 'p.png'] + common, capsys)
     assert status == 2 and one_error_line(err) and 'must be a directory' in err
+    assert 'e.g. -o {}/'.format(tmp_path / 'p') in err, err
     assert not (tmp_path / 'p.png').exists()
+    # ... also a name that is only an extension (it was made a folder '.jpg').
+    status, out, err = run_main([image, image, '-o', tmp_path / '.jpg'] + common, capsys)
+    assert status == 2 and one_error_line(err) and 'must be a directory' in err
+    assert 'e.g. -o {}/'.format(tmp_path / 'out') in err, err
+    assert not (tmp_path / '.jpg').exists()
     # An image's output with an extension no image has: the message lists those that do.
     status, out, err = run_main([image, '-o', tmp_path / 'x.gif'] + common, capsys)
     assert status == 2 and 'must be an image file (' in err and '.png' in err, err
@@ -936,6 +942,28 @@ def test_unwritable_output(models, tmp_path, capsys, kind):
     assert status == 2 and one_error_line(err) and 'cannot write' in err, err
 
 
+def test_unwritable_folder_names_the_file_or_the_folder(models, tmp_path, capsys, monkeypatch):
+    # A folder where no file can be made (a read-only mount; /proc) was
+    # reported as 'cannot write output /proc', as if /proc were the output.
+    source = tmp_path / 'in.png'
+    Image.fromarray(make_frames(1, 8, 8)[0]).save(source)
+    other = tmp_path / 'other.png'
+    Image.fromarray(make_frames(1, 8, 8)[0]).save(other)
+    target = tmp_path / 'locked'
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, 'Permission denied')
+    monkeypatch.setattr(cli.tempfile, 'mkstemp', refuse)
+    status, _, err = run_main([source, '-m', models['deconv'], '-o', target / 'out.png'],
+                              capsys)
+    assert status == 2 and one_error_line(err), err
+    assert 'cannot write output {} (Permission denied)'.format(target / 'out.png') in err
+    status, _, err = run_main([source, other, '-m', models['deconv'], '-o', target],
+                              capsys)
+    assert status == 2 and one_error_line(err), err
+    assert 'cannot write output in {} (Permission denied)'.format(target) in err
+
+
 def test_cli_subprocess_exit_code_and_message(tmp_path):
     """The real entry point: exit status 2, one line, no traceback."""
     result = subprocess.run([sys.executable, os.path.join(REPO, 'generate.py'),
@@ -984,6 +1012,18 @@ def test_camera_misuse_is_refused_before_the_camera_opens(models, tmp_path, monk
     monkeypatch.setattr(cv2, 'VideoCapture', capture)
     with pytest.raises(Opened, match='rtsp://camera/live.mp4'):
         camera.run_camera('rtsp://camera/live.mp4', lambda frames: frames, window='opencv')
+
+
+def test_camera_preview_stopped_by_ctrl_c(models, monkeypatch, capsys):
+    # The preview writes nothing; the generic message said that unfinished
+    # outputs were removed.
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt()
+    monkeypatch.setattr(camera, 'run_camera', interrupted)
+    status, out, err = run_main(['--camera', '0', '-m', models['deconv']], capsys)
+    assert status == 130
+    assert 'interrupted (SIGINT); camera 0: preview closed' in err
+    assert 'outputs' not in err and 'Traceback' not in err
 
 
 class TerminalStream(io.StringIO):

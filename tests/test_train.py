@@ -674,15 +674,18 @@ def test_gpu_flag_without_cupy_says_to_drop_it(tmp_path, image_dir, style_path, 
     # glued two sentences together and gave no way out.
     monkeypatch.setattr(chainer.backends.cuda, 'available', False)
     with pytest.raises(InputError) as info:
-        devices.get_device('@cupy:0', 'train')
+        devices.get_device('@cupy:1', 'train')
     message = str(info.value)
-    assert 'no GPU' in message and 'drop -g (or use -g -1) to train on the CPU' in message
+    assert 'no GPU' in message and '@cupy:1' in message
+    assert 'drop -g/--device (or use -g -1) to train on the CPU' in message
+    # '--device @cupy:1' was reported as '(-g 1)', a flag the user never gave.
+    assert '-g 1' not in message
     assert '\n' not in message and ').' not in message
     if not chainer.backends.cuda.available:  # the command itself, on this machine
         result = run_train(*train_args(image_dir, style_path, vgg_path, '-g', '0'),
                            cwd=str(tmp_path))
         assert result.returncode == 2
-        assert_one_line_error(result, 'no GPU', 'CuPy', 'drop -g (or use -g -1)')
+        assert_one_line_error(result, 'no GPU', 'CuPy', 'drop -g/--device (or use -g -1)')
 
 
 def test_vgg_conversion_from_chainer_npz(tmp_path):
