@@ -2,10 +2,13 @@
 
     python export_onnx.py models/style.model -o models/style.onnx [--stats instance]
 
-Input ``input`` is RGB float32 in [0, 255] of shape (N, 3, H, W), H and W
-multiples of 4, any size; output ``output`` has the same shape and range.
-Padding, cropping and the median filter are not part of the graph. How the
-graph is written: faststyle/onnx_graph.py.
+The graph's input "input" is RGB float32 in [0, 255] of shape (N, 3, H, W),
+H and W multiples of 4 (other sizes come back short of their last rows or
+columns); its output "output" has the same shape and range. generate.py's
+padding, cropping and median filter are not part of the graph. OpenVINO
+runs it in bfloat16 on CPUs that have bfloat16 unless told f32
+(INFERENCE_PRECISION_HINT). More: docs/generate.md; how the graph is
+written: faststyle/onnx_graph.py.
 """
 import sys
 
@@ -19,7 +22,8 @@ import net
 
 def parse_args(argv):
     parser = cli.ArgumentParser(
-        description='Export a fast-style .model (CFNS or ours) to ONNX.')
+        description='Export a fast-style .model (CFNS or ours) to ONNX.',
+        epilog=__doc__.split('\n\n')[2], formatter_class=cli.RawDescriptionHelpFormatter)
     parser.add_argument('model', help='the .model file (CFNS or train.py output)')
     parser.add_argument('-o', '--out', default=None,
                         help='output .onnx file (default: the model path with .onnx)')

@@ -155,6 +155,11 @@ def plan_outputs(files, several, out):
         if target in seen:
             raise InputError('{} and {} would both be written to {}'.format(
                 seen[target], path, target))
+        if os.path.exists(target) and os.path.samefile(path, target):
+            # Said once, before any work (each file was refused on its own,
+            # and the summary's '--overwrite redoes it' led nowhere).
+            raise InputError('{}: -o is the inputs\' own folder, and the outputs would '
+                             'replace them; give another -o'.format(directory))
         seen[target] = path
         pairs.append((path, target))
     return pairs

@@ -64,6 +64,7 @@ import numpy
 from faststyle import cli
 from faststyle import devices
 from faststyle import flow as flowlib
+from faststyle import folders
 from faststyle import images
 from faststyle import quality
 from faststyle import stability_measures
@@ -151,8 +152,8 @@ def parse_args(argv):
     cli.add_flag(parser, '--no_popping', action='store_true',
                  help='skip the popping figure (halves the stylizing time)')
     cli.add_flag(parser, '--noise_count', type=int, default=0,
-                 help='popping: noisy pixels per frame (default: 1000 per 512x512, '
-                      'scaled with the frame area, as the stability note)')
+                 help='popping: noisy pixels per frame (default, or 0: 1000 per '
+                      '512x512, scaled with the frame area, as train.py\'s noise image)')
     cli.add_flag(parser, '--noise_range', type=float, default=30.0,
                  help='popping: each noisy channel is uniform in [-range, range]')
     cli.add_flag(parser, '--noise_seed', type=cli.seed, default=1,
@@ -225,8 +226,14 @@ def run(args):
 def check_outputs(args):
     """Before any frame is measured: can --json and --write_flow be written?"""
     if args.json:
-        cli.check_writable(args.json, 'JSON file', inputs=[
-            args.source, args.style, args.vgg, *args.model, *args.stylized])
+        # A folder's frames and flow files are inputs too, one by one (the
+        # folder may also hold an earlier JSON, which is no input).
+        inputs = [args.source, args.style, args.vgg, *args.model, *args.stylized]
+        for folder in (args.source, *args.stylized):
+            inputs.extend(folders.list_files(folder, images.IMAGE_EXTENSIONS))
+        if args.flow_dir:
+            inputs.extend(folders.list_files(args.flow_dir, ('.flo',)))
+        cli.check_writable(args.json, 'JSON file', inputs=inputs)
     if args.write_flow:
         cli.check_writable_directory(args.write_flow, 'flow folder')
 

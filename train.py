@@ -117,9 +117,9 @@ def parse_args(argv=None):
                         'outward, as generate.py --padding does, and take the '
                         'losses on the crop: its pixels then never see the '
                         'zero-padded edge, as most of a video frame\'s do not '
-                        '(50, generate.py\'s default, costs about 2.5x the time per step at '
-                        '128 px; default: 0, as CFNS; with it, --loss_margin '
-                        'defaults to 0)')
+                        '(even; 50, generate.py\'s default, costs about 2.5x the time per '
+                        'step at 128 px; with it, --loss_margin defaults to 0) '
+                        '(default: 0, as CFNS)')
     p.add_argument('--vgg',
                    help='VGG16 weights in CFNS layout (see setup_model.sh)')
     p.add_argument('--vgg_preprocessing', choices=vgg16_weights.PREPROCESSING,

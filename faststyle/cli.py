@@ -220,7 +220,8 @@ def check_regular_file(path, what='file'):
     if not os.path.exists(path):
         raise InputError('{}: no such {}'.format(path, what))
     if os.path.isdir(path):
-        raise InputError('{}: is a directory, not a {}'.format(path, what))
+        raise InputError('{}: is a directory, not {} {}'.format(
+            path, 'an' if what[:1] in 'aeiou' else 'a', what))
     if not os.path.isfile(path):
         raise InputError('{}: not a regular file (a FIFO or device?); refusing to '
                          'read it'.format(path))

@@ -378,12 +378,28 @@ def check_before_work(config, snapshots):
     previews be written where -o says? Are the style image and the VGG16
     weights there (before a large dataset is scanned)?"""
     for path in (snapshots.model_path, snapshots.state_path):
-        cli.check_writable(path, inputs=[config.vgg])
+        # Not -r's .state: resuming a run saves over its own snapshot.
+        cli.check_writable(path, inputs=[config.vgg, config.initmodel])
     if config.preview_interval > 0:
         cli.check_writable_directory(snapshots.stem + '_preview', 'preview folder')
     dataset.open_user_image(config.style_image, 'style image')
     vgg16.check_vgg_path(config.vgg)
 
+
+def replaced_note(config, snapshots):
+    """A note when this run will save over a model that it does not resume
+    (CFNS replaces it without a word; a forgotten -o or -r loses a training),
+    else ''."""
+    if not os.path.exists(snapshots.model_path):
+        return ''
+    if (config.resume and os.path.exists(snapshots.state_path)
+            and os.path.samefile(config.resume, snapshots.state_path)):
+        return ''
+    hint = ''
+    if not config.resume and os.path.exists(snapshots.state_path):
+        hint = '; -r {} resumes its run'.format(snapshots.state_path)
+    return 'note: {} exists and this run will replace it (-o names another output{})'.format(
+        snapshots.model_path, hint)
 
 
 def train(config):
@@ -401,6 +417,9 @@ def train(config):
             multinode.abort_on_uncaught_exceptions()
         if multinode.is_writer(comm):
             check_before_work(config, snapshots)
+            note = replaced_note(config, snapshots)
+            if note:
+                print(note)
         device = get_device(config, comm)
         if device.xp is not numpy:
             check_col2im(config)
@@ -437,8 +456,11 @@ def train(config):
                         if multinode.is_writer(comm) else '')
     except Interrupted as e:  # under MPI all ranks raise it together
         if multinode.is_writer(comm):
-            print('\ninterrupted ({}); saved {} and {}; continue with -r {}'.format(
-                e, snapshots.model_path, snapshots.state_path, snapshots.state_path))
+            # The same flags: without its -o a resumed run saves under the
+            # style's name.
+            print('\ninterrupted ({}); saved {} and {}; continue with the same flags '
+                  'and -r {}'.format(e, snapshots.model_path, snapshots.state_path,
+                                     snapshots.state_path))
         raise
     if multinode.is_writer(comm):
         try:

@@ -107,6 +107,28 @@ def test_outputs_are_checked_before_any_work(tmp_path, image_dir, style_path, vg
     assert train.main(small_args(image_dir, style_path, vgg_path,
                                  '-o', vgg_path[:-len('.model')])) == 2
     assert 'refusing to overwrite the input' in capsys.readouterr().err
+    # -i's model is an input too (it was replaced by the run's own save).
+    assert train.main(small_args(image_dir, style_path, vgg_path, '-i', model_path,
+                                 '-o', model_path)) == 2
+    assert 'refusing to overwrite the input' in capsys.readouterr().err
+    assert open(model_path, 'rb').read() == model_bytes
+    # A frame of a source folder, or a flow file read with --flow_dir, is an
+    # input (only a single file was checked; a frame became JSON text) ...
+    frame = os.path.join(str(frames), sorted(os.listdir(str(frames)))[0])
+    frame_bytes = open(frame, 'rb').read()
+    flow_dir = tmp_path / 'flow'
+    flow_dir.mkdir()
+    (flow_dir / 'forward_1_2.flo').write_bytes(b'PIEH')
+    for argv in ([str(frames), '--json', frame], [clip, '--stylized', str(frames), '--json', frame],
+                 [str(frames), '--flow_dir', str(flow_dir),
+                  '--json', str(flow_dir / 'forward_1_2.flo')]):
+        assert stability.main(argv + ['--no-progress']) == 2, argv
+        assert 'refusing to overwrite the input' in capsys.readouterr().err
+    assert open(frame, 'rb').read() == frame_bytes
+    # ... while an earlier JSON in that folder is not.
+    (frames / 'figures.json').write_text('{}')
+    stability.check_outputs(stability.parse_args([str(frames), '--json',
+                                                  str(frames / 'figures.json')]))
     with pytest.raises(InputError):
         cli.check_writable(str(blocker), inputs=[None, str(tmp_path / 'missing'), 'file'])
     cli.check_writable(str(blocker), inputs=[None, str(tmp_path / 'missing')])

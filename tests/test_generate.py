@@ -760,6 +760,10 @@ def test_a_trailing_separator_names_a_folder_and_a_file_name_is_no_folder(
     assert status == 2 and one_error_line(err) and 'must be a directory' in err
     assert 'e.g. -o {}/'.format(tmp_path / 'p') in err, err
     assert not (tmp_path / 'p.png').exists()
+    # The inputs' own folder as -o: one error before any work.
+    status, out, err = run_main([tmp_path, '-o', tmp_path] + common, capsys)
+    assert status == 2 and one_error_line(err), err
+    assert "-o is the inputs' own folder" in err and 'written' not in out
     # ... also a name that is only an extension (it was made a folder '.jpg').
     status, out, err = run_main([image, image, '-o', tmp_path / '.jpg'] + common, capsys)
     assert status == 2 and one_error_line(err) and 'must be a directory' in err

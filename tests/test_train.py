@@ -575,6 +575,31 @@ def test_state_of_another_dataset_size_is_refused(tmp_path, image_dir, style_pat
     assert 'its data order is for epochs of 1 images, this run has 4' in err
 
 
+def test_a_run_that_replaces_a_model_it_does_not_resume_says_so(
+        tmp_path, image_dir, style_path, vgg_path, monkeypatch, capsys):
+    # CFNS replaces models/NAME.model without a word: a forgotten -r (or a
+    # resume without its -o) lost a training silently.
+    monkeypatch.chdir(tmp_path)
+    first = small_args(image_dir, style_path, vgg_path, '--no_progress', '-o', 't1')
+    assert train.main(first) == 0
+    assert 'exists and this run will replace it' not in capsys.readouterr().out
+    assert train.main(first) == 0
+    out = capsys.readouterr().out
+    assert ('note: models/t1.model exists and this run will replace it (-o names another '
+            'output; -r models/t1.state resumes its run)') in out
+    # Resuming that run into its own files is what -r is for: no note.
+    assert train.main(small_args(image_dir, style_path, vgg_path, '--no_progress', '-o', 't1',
+                                 '-e', '2', '-r', 'models/t1.state')) == 0
+    assert 'will replace' not in capsys.readouterr().out
+    # Resumed under another name that exists: the note, without the -r hint.
+    assert train.main(small_args(image_dir, style_path, vgg_path, '--no_progress', '-o', 'x')) == 0
+    capsys.readouterr()
+    assert train.main(small_args(image_dir, style_path, vgg_path, '--no_progress', '-o', 'x',
+                                 '-e', '3', '-r', 'models/t1.state')) == 0
+    out = capsys.readouterr().out
+    assert 'note: models/x.model exists and this run will replace it (-o names another output)' in out
+
+
 def test_ctrl_c_saves_a_resumable_snapshot(tmp_path, image_dir, style_path, vgg_path):
     process = subprocess.Popen(
         [sys.executable, os.path.join(ROOT, 'train.py')] +
@@ -587,7 +612,7 @@ def test_ctrl_c_saves_a_resumable_snapshot(tmp_path, image_dir, style_path, vgg_
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=120)
     assert process.returncode == 130, err
-    assert 'Traceback' not in err and 'continue with -r' in out
+    assert 'Traceback' not in err and 'continue with the same flags and -r' in out
     arrays = npz.open_npz(str(tmp_path / 'models' / 'x.state'))
     assert arrays['updater/iteration'] >= 1
     net.load_model(str(tmp_path / 'models' / 'x.model'))
