@@ -282,7 +282,11 @@ def run(argv=None):
         raise InputError('--window is for --camera\'s preview window')
     files, several = expand_inputs(args.input)
     if not files:
-        raise InputError('no image or video files in {}'.format(' '.join(args.input)))
+        nested = any(os.path.isdir(path) and any(entry.is_dir() for entry in os.scandir(path))
+                     for path in args.input)
+        raise InputError('no image or video files in {}{}'.format(
+            ' '.join(args.input), ' (only their own files are read, not their subfolders\')'
+            if nested else ''))
     if args.shard:
         index, count = parse_shard(args.shard)
         files = sorted(files)[index::count]

@@ -968,6 +968,22 @@ def test_unwritable_folder_names_the_file_or_the_folder(models, tmp_path, capsys
     assert 'cannot write output in {} (Permission denied)'.format(target) in err
 
 
+def test_a_folder_without_inputs_says_so_and_names_subfolders(models, tmp_path, capsys):
+    empty = tmp_path / 'empty'
+    empty.mkdir()
+    status, _, err = run_main([empty, '-m', models['deconv']], capsys)
+    assert status == 2 and one_error_line(err), err
+    assert 'no image or video files in {}'.format(empty) in err and 'subfolders' not in err
+    # Pictures one level down are not read; a user looking at a full folder
+    # was told it had none.
+    nest = tmp_path / 'nest'
+    (nest / 'day1').mkdir(parents=True)
+    Image.fromarray(make_frames(1, 8, 8)[0]).save(nest / 'day1' / 'a.png')
+    status, _, err = run_main([nest, '-m', models['deconv']], capsys)
+    assert status == 2 and one_error_line(err), err
+    assert 'not their subfolders' in err
+
+
 def test_cli_subprocess_exit_code_and_message(tmp_path):
     """The real entry point: exit status 2, one line, no traceback."""
     result = subprocess.run([sys.executable, os.path.join(REPO, 'generate.py'),
