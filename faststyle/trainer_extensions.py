@@ -207,6 +207,45 @@ class Preview(training.Extension):
         tempfiles.atomic_write(path, lambda f: image.save(f, format='JPEG', quality=92))
 
 
+class PopShareNote(training.Extension):
+    """Once, after the first STEPS steps: a note when L_pop was so small a
+    share of the loss (their mean) that it cannot steady anything. (A new
+    net's first step is no guide: its L_pop starts large.)
+
+    The content and style losses scale with the loss network's features:
+    with ImageNet's VGG16 they came out about 3000 times HED's on the same
+    crops, and L_pop at --lambda_noise 1000 fell from about 1.5 % of the
+    loss to 0.001 % (docs/training.md). The stabilization was tuned at
+    about 10 %."""
+
+    trigger = 1, 'iteration'
+    STEPS = 20
+    LOWEST = 1e-3  # a mean share under this is reported
+    AIM = 1e-2  # the share the suggested factor brings it to
+
+    def __init__(self, lambda_noise):
+        self.lambda_noise = lambda_noise
+        self.shares = [] if lambda_noise else None
+
+    def __call__(self, trainer):
+        if self.shares is None or 'main/pop_share' not in trainer.observation:
+            return
+        value = trainer.observation['main/pop_share']
+        self.shares.append(float(getattr(value, 'array', value)))
+        if len(self.shares) < self.STEPS:
+            return
+        share = sum(self.shares) / len(self.shares)
+        self.shares = None  # said once
+        if share < self.LOWEST:
+            # At least AIM / LOWEST = 10, written out to two digits: 1600x.
+            factor = int(float('{:.2g}'.format(self.AIM / max(share, 1e-12))))
+            print('note: L_pop was {:.2g} % of the loss over the first {} steps (--lambda_noise '
+                  '{:g}), too little to steady video: with this loss network raise '
+                  '--lambda_noise, or lower --lambda_feat and --lambda_style, about {}x '
+                  '(docs/training.md)'.format(100 * share, self.STEPS, self.lambda_noise,
+                                              factor))
+
+
 class StopOnSignal(training.Extension):
     """Turn Ctrl-C (SIGINT) or SIGTERM into a snapshot and a clean stop.
 

@@ -223,6 +223,7 @@ def build_trainer(config, device, train_data, comm=None, snapshots=None):
         if comm.rank != 0:
             return trainer, vgg  # only rank 0 writes files and prints
     trainer.extend(trainer_extensions.epoch_snapshot(snapshots, config.keep_snapshots))
+    trainer.extend(trainer_extensions.PopShareNote(config.lambda_noise))
     if config.checkpoint > 0:
         trainer.extend(trainer_extensions.checkpoint_snapshot(snapshots, config.checkpoint))
     log_trigger = trainer_extensions.every_and_last(config.log_interval)

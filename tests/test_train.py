@@ -600,6 +600,28 @@ def test_a_run_that_replaces_a_model_it_does_not_resume_says_so(
     assert 'note: models/x.model exists and this run will replace it (-o names another output)' in out
 
 
+@pytest.mark.parametrize('lambda_noise', ['1e-5', '1e9'])
+def test_a_tiny_pop_share_is_noted_once(tmp_path, image_dir, style_path, vgg_path,
+                                         monkeypatch, capsys, lambda_noise):
+    # With ImageNet's VGG16 the content and style losses are ~3000x HED's,
+    # and L_pop at the default weight became 0.001 % of the loss: it steadied
+    # nothing, and the log showed it only in a column of small numbers.
+    monkeypatch.chdir(tmp_path)
+    assert train.main(small_args(image_dir, style_path, vgg_path, '--no_progress',
+                                 '-e', '6', '--lambda_noise', lambda_noise)) == 0
+    log = json.load(open(str(tmp_path / 'models' / 'style.log')))
+    shares = [entry['main/pop_share'] for entry in log][:trainer_extensions.PopShareNote.STEPS]
+    mean = sum(shares) / len(shares)
+    notes = [line for line in capsys.readouterr().out.splitlines() if 'L_pop was' in line]
+    if lambda_noise == '1e-5':
+        assert mean < 1e-3 and len(notes) == 1, notes
+        assert 'over the first 20 steps (--lambda_noise 1e-05)' in notes[0]
+        factor = float(notes[0].split('about ')[1].split('x')[0])
+        assert abs(factor - 0.01 / mean) <= 0.05 * factor, (factor, mean)
+    else:
+        assert mean > 0.5 and notes == []
+
+
 def test_ctrl_c_saves_a_resumable_snapshot(tmp_path, image_dir, style_path, vgg_path):
     process = subprocess.Popen(
         [sys.executable, os.path.join(ROOT, 'train.py')] +
