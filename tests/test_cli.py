@@ -6,7 +6,6 @@ import io
 import os
 import signal
 import sys
-import time
 
 import pytest
 
@@ -196,7 +195,10 @@ def test_progress_rate_is_in_frames_a_second_also_below_one(total, monkeypatch):
     terminal = Terminal()
     monkeypatch.setattr(sys, 'stderr', terminal)
     clock = iter(range(0, 1000, 3))  # 3 s a frame: tqdm's own rate would be '3.00s/ frames'
-    monkeypatch.setattr(time, 'time', lambda: next(clock))
+    # tqdm reads the clock it imported (from time import time): patched there,
+    # whether or not an earlier test imported tqdm first.
+    import tqdm.std
+    monkeypatch.setattr(tqdm.std, 'time', lambda: next(clock))
     with cli.progress_bar(total, 'clip', leave=True) as bar:
         bar.mininterval = 0
         bar.update(1)
