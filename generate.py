@@ -285,8 +285,7 @@ def run(argv=None):
         nested = any(os.path.isdir(path) and any(entry.is_dir() for entry in os.scandir(path))
                      for path in args.input)
         raise InputError('no image or video files in {}{}'.format(
-            ' '.join(args.input), ' (only their own files are read, not their subfolders\')'
-            if nested else ''))
+            ' '.join(args.input), ' (subfolders are not read)' if nested else ''))
     if args.shard:
         index, count = parse_shard(args.shard)
         files = sorted(files)[index::count]
