@@ -118,7 +118,8 @@ def test_outputs_are_checked_before_any_work(tmp_path, image_dir, style_path, vg
     flow_dir = tmp_path / 'flow'
     flow_dir.mkdir()
     (flow_dir / 'forward_1_2.flo').write_bytes(b'PIEH')
-    for argv in ([str(frames), '--json', frame], [clip, '--stylized', str(frames), '--json', frame],
+    for argv in ([str(frames), '--json', frame],
+                 [clip, '--stylized', str(frames), '--json', frame],
                  [str(frames), '--flow_dir', str(flow_dir),
                   '--json', str(flow_dir / 'forward_1_2.flo')]):
         assert stability.main(argv + ['--no-progress']) == 2, argv

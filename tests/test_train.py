@@ -597,7 +597,8 @@ def test_a_run_that_replaces_a_model_it_does_not_resume_says_so(
     assert train.main(small_args(image_dir, style_path, vgg_path, '--no_progress', '-o', 'x',
                                  '-e', '3', '-r', 'models/t1.state')) == 0
     out = capsys.readouterr().out
-    assert 'note: models/x.model exists and this run will replace it (-o names another output)' in out
+    assert ('note: models/x.model exists and this run will replace it (-o names another '
+            'output)') in out
 
 
 @pytest.mark.parametrize('lambda_noise', ['1e-5', '1e9'])
