@@ -6,8 +6,9 @@ model fine-tuned at 256 px at once, until a deadline (docs/gpu.md).
     python3 -m scripts.gpu_lease run --seconds 520 --out $OUT  # there, .gpu and .whl carried
 
 A device machine takes at most 64 MiB of working tree and gives back at most
-8 files of 16 MiB each. So ``pack`` writes the HED VGG16 in float16 without
-conv5, which no loss uses (15 MB instead of 57), and the 256-px training
+8 files of 16 MiB each. So ``pack`` writes the VGG16 file (HED's, or
+ImageNet's with ``run --lambda_feat 0.01 --lambda_style 0.002``) in float16
+without conv5, which no loss uses (15 MB instead of 57), and the 256-px training
 crops as JPEG. ``run`` restores a float32 VGG16 file, runs
 benchmarks/gpu_check.sh, fine-tunes each model of models/samples.json from
 the shipped one (``-i``) with the recipe of models/README.md, stops them all
@@ -37,11 +38,10 @@ from faststyle import vgg16_weights
 from faststyle.errors import InputError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PACKED_VGG = 'vgg16_hed_fp16.npz'
+PACKED_VGG = 'vgg16_fp16.npz'
 CROPS = 'content256'
 UNUSED_LAYERS = ('conv5_1', 'conv5_2', 'conv5_3')  # the losses stop at relu4_3
-RECIPE = ('--arch', 'resize', '--image_size', '256', '--lambda_feat', '30',
-          '--crop_padding', '50')
+RECIPE = ('--arch', 'resize', '--image_size', '256', '--crop_padding', '50')
 
 
 def pack_vgg(source, target):
@@ -106,12 +106,26 @@ def samples():
             for name, entry in models.items()]
 
 
+def train_command(args, name, painting, flags, vgg):
+    """train.py's command line for one sample model: RECIPE, the model's own
+    weights, and the content and style weights of ``args`` (HED's 30 and 5
+    by default; about 3000 times smaller with ImageNet's VGG16,
+    docs/training.md)."""
+    return [sys.executable, os.path.join(ROOT, 'train.py'), '-s',
+            os.path.join(ROOT, painting), '-d', os.path.join(args.packed, CROPS),
+            '--vgg', vgg, *RECIPE, '--lambda_feat', str(args.lambda_feat),
+            '--lambda_style', str(args.lambda_style), *flags,
+            '-i', os.path.join(ROOT, 'models', name + '.model'),
+            '-o', os.path.join(args.work, name + '.model'), '-g', str(args.gpu), '-e', '200',
+            '--log_interval', '50', '--preview_interval', '0', '--no_progress']
+
+
 def run(args):
     start = time.monotonic()
     os.makedirs(args.out, exist_ok=True)
     work = args.work
     os.makedirs(work, exist_ok=True)
-    vgg = os.path.join(work, 'vgg16_hed.model')
+    vgg = os.path.join(work, 'vgg16.model')
     unpack_vgg(os.path.join(args.packed, PACKED_VGG), vgg)
     env = dict(os.environ, PYTHONUNBUFFERED='1', CHAINER_WARN_VERSION_MISMATCH='0',
                CHAINER_CUDNN='0')
@@ -125,12 +139,7 @@ def run(args):
     models = samples()
     trainings = []
     for name, painting, flags in models:
-        command = [sys.executable, os.path.join(ROOT, 'train.py'), '-s',
-                   os.path.join(ROOT, painting), '-d', os.path.join(args.packed, CROPS),
-                   '--vgg', vgg, *RECIPE, *flags,
-                   '-i', os.path.join(ROOT, 'models', name + '.model'),
-                   '-o', os.path.join(work, name + '.model'), '-g', str(args.gpu), '-e', '200',
-                   '--log_interval', '50', '--preview_interval', '0', '--no_progress']
+        command = train_command(args, name, painting, flags, vgg)
         out = open(os.path.join(work, name + '.out'), 'w')
         trainings.append((subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
                                            env=env), out))
@@ -172,7 +181,9 @@ def parse_args(argv):
                    help='folder of what travels (ignored by git)')
     sub = p.add_subparsers(dest='command', required=True)
     packing = sub.add_parser('pack', help='here: write --packed')
-    packing.add_argument('--vgg', default='vgg16.model', help='the HED VGG16 (vgg16.py --hed)')
+    packing.add_argument('--vgg', default='vgg16.model',
+                         help="the VGG16 file: HED's (vgg16.py --hed) or ImageNet's "
+                              '(vgg16.py --keras_onnx; then give run its weights)')
     packing.add_argument('--crops', default='content256',
                          help='the 256-px crops (python -m scripts.content_crops --size 256)')
     running = sub.add_parser('run', help='there: the check and the trainings')
@@ -183,6 +194,11 @@ def parse_args(argv):
     running.add_argument('--out', default=os.environ.get('OUT', 'gpu_out'),
                          help='what comes back (default: $OUT)')
     running.add_argument('--work', default='/tmp/gpu_lease', help='snapshots and logs')
+    running.add_argument('--lambda_feat', type=float, default=30.0,
+                         help="content weight; 30 is for HED's VGG16, about 0.01 for "
+                              "ImageNet's (docs/training.md)")
+    running.add_argument('--lambda_style', type=float, default=5.0,
+                         help="style weight; 5 is for HED's VGG16, about 0.002 for ImageNet's")
     return p.parse_args(argv)
 
 

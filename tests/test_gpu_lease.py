@@ -8,6 +8,7 @@ from PIL import Image
 
 from faststyle import vgg16_weights
 from scripts import gpu_lease
+import train
 import vgg16
 
 
@@ -54,6 +55,23 @@ def test_newest_epochs_keeps_the_twins_at_one_epoch(tmp_path, files, expected):
     (tmp_path / 'x_7.state').write_bytes(b'')
     assert gpu_lease.newest_epochs(str(tmp_path), ['x', 'candy_stab', 'candy_vanilla'],
                                    twins=('candy_stab', 'candy_vanilla')) == expected
+
+
+@pytest.mark.parametrize('weights, expected', [([], ('30.0', '5.0')),
+                                               (['--lambda_feat', '0.01', '--lambda_style',
+                                                 '0.002'], ('0.01', '0.002'))])
+def test_the_trainings_take_the_loss_networks_weights(weights, expected):
+    # ImageNet's VGG16 needs content and style weights ~3000x smaller than
+    # HED's; the recipe had HED's content weight written in.
+    args = gpu_lease.parse_args(['run'] + weights)
+    for name, painting, flags in gpu_lease.samples():
+        command = gpu_lease.train_command(args, name, painting, flags, 'vgg16.model')
+        parsed = train.parse_args(command[2:])
+        assert (str(parsed.lambda_feat), str(parsed.lambda_style)) == expected
+        # ... and each model's own weights still arrive.
+        options = dict(zip(flags[::2], flags[1::2]))
+        assert parsed.lambda_noise == float(options['--lambda_noise'])
+        assert parsed.initmodel.endswith(os.path.join('models', name + '.model'))
 
 
 def test_every_shipped_sample_model_is_trained(tmp_path):
