@@ -230,8 +230,7 @@ class PopShareNote(training.Extension):
     def __call__(self, trainer):
         if self.shares is None or 'main/pop_share' not in trainer.observation:
             return
-        value = trainer.observation['main/pop_share']
-        self.shares.append(float(getattr(value, 'array', value)))
+        self.shares.append(trainer.observation['main/pop_share'])  # a float (the updater's)
         if len(self.shares) < self.STEPS:
             return
         share = sum(self.shares) / len(self.shares)

@@ -181,7 +181,6 @@ def from_keras_onnx(path):
                                  'has {}'.format(path, name, node.name, key, value.shape,
                                                  shape))
             arrays['{}/{}'.format(name, key)] = numpy.ascontiguousarray(value, numpy.float32)
-    check_layout(arrays, path)
     arrays[PREPROCESSING_KEY] = numpy.array('caffe')
     arrays[SOURCE_KEY] = numpy.array('Keras VGG16 in ONNX ({})'.format(os.path.basename(path)))
     return arrays
