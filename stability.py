@@ -51,6 +51,12 @@ palette    with --style: how far the output's colours are from the painting's
            (the distance of Gaussians fitted to their CIELAB colours, in Lab
            units); the style distance with HED's edge-tuned features can
            miss that a picture has only one or two of the painting's colours.
+texture_dist with --style and --texture_vgg VGG: the style distance again, with
+           a second VGG16. HED's (the usual --vgg) puts nearly all of it in
+           relu1_2, the colours: a colour grade of the scene scores well.
+           ImageNet's VGG16 (vgg16.py --keras_onnx) puts it in relu2_2 and
+           relu3_3, the painting's strokes and textures, which a colour grade
+           does not have.
 """
 import json
 import math
@@ -94,6 +100,7 @@ def to_json(results, args, frames, size):
             'stats': args.stats, 'backend': args.backend, 'precision': args.precision,
             'padding': args.padding,
             'style': args.style, 'vgg': args.vgg if args.style else None,
+            'texture_vgg': args.texture_vgg,
             'median_filter': args.median_filter,
         },
         'rows': results,
@@ -149,6 +156,10 @@ def parse_args(argv):
                              'style image')
     parser.add_argument('--vgg', default='vgg16.model',
                         help='VGG16 weights for --style (CFNS layout; see vgg16.py)')
+    cli.add_flag(parser, '--texture_vgg', metavar='VGG',
+                 help="with --style, also the style distance with these VGG16 weights "
+                      "(texture_dist), e.g. ImageNet's (vgg16.py --keras_onnx), which "
+                      'sees strokes and textures where the HED weights see mostly colour')
     cli.add_flag(parser, '--no_popping', action='store_true',
                  help='skip the popping figure (halves the stylizing time)')
     cli.add_flag(parser, '--noise_count', type=int, default=0,
@@ -170,6 +181,8 @@ def parse_args(argv):
                for value in (args.noise_range, args.still_flow, args.still_change)):
         parser.error('--noise_range, --still_flow and --still_change must be finite '
                      'numbers >= 0')
+    if args.texture_vgg and not args.style:
+        parser.error('--texture_vgg measures a style distance: give --style PAINTING too')
     if args.flow_dir and args.write_flow:
         parser.error('--write_flow writes computed flow; it cannot go with --flow_dir')
     return args
@@ -182,13 +195,13 @@ def make_stylizers(args):
     return [stylize.from_args(args, path) for path in args.model]
 
 
-def make_style_distance(args):
-    """quality.StyleDistance to --style with the VGG16 of --vgg."""
+def make_style_distance(args, vgg_path):
+    """quality.StyleDistance to --style with the VGG16 weights at ``vgg_path``."""
     painting = numpy.asarray(images.open_rgb(args.style))
-    vgg = vgg16.load_vgg(args.vgg)
+    vgg = vgg16.load_vgg(vgg_path)
     if vgg.is_stand_in:
         print('WARNING: {} holds RANDOM stand-in VGG16 weights: the style distance '
-              'says nothing about a style'.format(args.vgg), file=sys.stderr)
+              'says nothing about a style'.format(vgg_path), file=sys.stderr)
     device = devices.get_device(devices.specifier(args.gpu, args.device))
     vgg.to_device(device)
     return quality.StyleDistance(vgg, painting, device)
@@ -202,14 +215,18 @@ def run(args):
         stability_measures.check_frame_names(args.source, path, args.max_frames)
     source = stability_measures.SourceFrames(args.source, args.size, args.max_frames)
     size = source.size
-    style_distance = make_style_distance(args) if args.style else None
-    rows = [stability_measures.SourceRow('source: ' + args.source, style_distance)]
+    style_distance = make_style_distance(args, args.vgg) if args.style else None
+    texture_distance = (make_style_distance(args, args.texture_vgg)
+                        if args.texture_vgg else None)
+    rows = [stability_measures.SourceRow('source: ' + args.source, style_distance,
+                                         texture_distance)]
     for stylizer, path in zip(make_stylizers(args), args.model):
         rows.append(stability_measures.ModelRow(
             stylizer, path, popping_frames=0 if args.no_popping else None,
             noise_count=args.noise_count, noise_range=args.noise_range,
-            noise_seed=args.noise_seed, style_distance=style_distance))
-    rows.extend(stability_measures.VideoRow(path, size, style_distance)
+            noise_seed=args.noise_seed, style_distance=style_distance,
+            texture_distance=texture_distance))
+    rows.extend(stability_measures.VideoRow(path, size, style_distance, texture_distance)
                 for path in args.stylized)
     source_flow = stability_measures.SourceFlow(args.flow, args.flow_dir, args.write_flow)
 
@@ -228,7 +245,8 @@ def check_outputs(args):
     if args.json:
         # A folder's frames and flow files are inputs too, one by one (the
         # folder may also hold an earlier JSON, which is no input).
-        inputs = [args.source, args.style, args.vgg, *args.model, *args.stylized]
+        inputs = [args.source, args.style, args.vgg, args.texture_vgg, *args.model,
+                  *args.stylized]
         for folder in (args.source, *args.stylized):
             inputs.extend(folders.list_files(folder, images.IMAGE_EXTENSIONS))
         if args.flow_dir:

@@ -200,12 +200,14 @@ class RowTotals:
     """Running sums of one table row's figures (a model, a video, the source),
     and the figures they give (:meth:`summary`)."""
 
-    def __init__(self, name, kind, style_distance=None):
+    def __init__(self, name, kind, style_distance=None, texture_distance=None):
         self.name = name
         self.kind = kind
         self.style_distance = style_distance
+        self.texture_distance = texture_distance
         self.structure_sum = 0.0
         self.style_sum = 0.0
+        self.texture_sum = 0.0
         self.palette_sum = 0.0
         self.pair_warp_mse = []
         self.reliable_pixels = 0
@@ -239,6 +241,8 @@ class RowTotals:
         if self.style_distance is not None:
             self.style_sum += self.style_distance(out)
             self.palette_sum += self.style_distance.palette(out)
+        if self.texture_distance is not None:
+            self.texture_sum += self.texture_distance(out)
         self._previous = out
         self.frames += 1
 
@@ -266,6 +270,8 @@ class RowTotals:
                            if self.frames and self.style_distance else None),
             'palette': (self.palette_sum / self.frames
                         if self.frames and self.style_distance else None),
+            'texture_dist': (self.texture_sum / self.frames
+                             if self.frames and self.texture_distance else None),
         }
 
 
@@ -279,7 +285,7 @@ TABLE_COLUMNS = (('name', 'name', '{}'), ('frames', 'frames', '{:d}'),
                  ('warp/detail', 'warp_per_detail', '{:.3f}'),
                  ('flicker/rms', 'flicker_per_rms_detail', '{:.3f}'),
                  ('structure', 'structure', '{:.2f}'), ('style_dist', 'style_dist', '{:.0f}'),
-                 ('palette', 'palette', '{:.1f}'))
+                 ('palette', 'palette', '{:.1f}'), ('texture_dist', 'texture_dist', '{:.0f}'))
 
 
 def cell(value, fmt):
@@ -308,8 +314,8 @@ def format_table(results, keys=None):
 class SourceRow:
     """The source measured against itself."""
 
-    def __init__(self, name, style_distance=None):
-        self.totals = RowTotals(name, 'source', style_distance)
+    def __init__(self, name, style_distance=None, texture_distance=None):
+        self.totals = RowTotals(name, 'source', style_distance, texture_distance)
 
     def add(self, src, pair, t):
         self.totals.add(src, pair, source=src)
@@ -318,11 +324,11 @@ class SourceRow:
 class VideoRow:
     """A stylized video or folder made by any tool, read alongside the source."""
 
-    def __init__(self, path, size, style_distance=None):
+    def __init__(self, path, size, style_distance=None, texture_distance=None):
         self.path = path
         self.size = size
         self.frames = iter_frames(path)
-        self.totals = RowTotals(path, 'video', style_distance)
+        self.totals = RowTotals(path, 'video', style_distance, texture_distance)
 
     def add(self, src, pair, t):
         try:
@@ -350,13 +356,14 @@ class ModelRow:
     first this many frames only; None: on every frame, 0: never."""
 
     def __init__(self, stylizer, name, popping_frames=None, noise_count=0,
-                 noise_range=30.0, noise_seed=1, style_distance=None):
+                 noise_range=30.0, noise_seed=1, style_distance=None,
+                 texture_distance=None):
         self.stylizer = stylizer
         self.popping_frames = popping_frames
         self.noise_count = noise_count
         self.noise_range = noise_range
         self.noise_seed = noise_seed
-        self.totals = RowTotals(name, 'model', style_distance)
+        self.totals = RowTotals(name, 'model', style_distance, texture_distance)
 
     def add(self, src, pair, t):
         if self.popping_frames is not None and t >= self.popping_frames:

