@@ -336,20 +336,27 @@ def test_cli_flat_output_has_no_detail_and_warp_per_detail_na(tmp_path, capsys):
         source_row['warp_mse'] / source_row['detail'])
 
 
-def test_cli_structure_kept_and_style_distance(tmp_path, capsys, vgg_path):
-    import chainer
+def source_and_painting(tmp_path):
+    """Three source frames (a folder), a painting (the array and its file)
+    and the painting itself as a three-frame "stylized" video (a folder)."""
     from PIL import Image
-    import vgg16
-    from faststyle import quality
     frames = [texture(24, 32, seed=0)] * 2 + [texture(24, 32, seed=1)]
     source = write_frames(str(tmp_path / 'src'), frames)
     painting = texture(24, 32, seed=7)
     style_path = str(tmp_path / 'painting.png')
     Image.fromarray(painting).save(style_path)
+    as_painting = write_frames(str(tmp_path / 'paint'), [painting] * 3)
+    return frames, source, painting, style_path, as_painting
+
+
+def test_cli_structure_kept_and_style_distance(tmp_path, capsys, vgg_path):
+    import chainer
+    import vgg16
+    from faststyle import quality
     # The painting itself as the "stylized" video: at distance 0 from the
     # style, and with the shapes of another picture. The inverted source
     # keeps every shape; a flat video none.
-    as_painting = write_frames(str(tmp_path / 'paint'), [painting] * 3)
+    frames, source, painting, style_path, as_painting = source_and_painting(tmp_path)
     inverted = write_frames(str(tmp_path / 'inv'), [255 - f for f in frames])
     flat = write_frames(str(tmp_path / 'flat'), [numpy.full((24, 32, 3), 128, numpy.uint8)] * 3)
     out_json = str(tmp_path / 'f.json')
@@ -381,15 +388,9 @@ def test_cli_structure_kept_and_style_distance(tmp_path, capsys, vgg_path):
 def test_cli_texture_distance_is_the_style_distance_with_a_second_vgg(
         tmp_path, capsys, vgg_path):
     import chainer
-    from PIL import Image
     import vgg16
     from faststyle import quality, vgg16_weights
-    frames = [texture(24, 32, seed=0)] * 2 + [texture(24, 32, seed=1)]
-    source = write_frames(str(tmp_path / 'src'), frames)
-    painting = texture(24, 32, seed=7)
-    style_path = str(tmp_path / 'painting.png')
-    Image.fromarray(painting).save(style_path)
-    as_painting = write_frames(str(tmp_path / 'paint'), [painting] * 3)
+    frames, source, painting, style_path, as_painting = source_and_painting(tmp_path)
     other_vgg = str(tmp_path / 'other_vgg16.model')
     vgg16_weights.save_arrays(other_vgg, vgg16_weights.random_weights(seed=5))
     out_json = str(tmp_path / 'f.json')
