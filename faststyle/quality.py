@@ -55,15 +55,15 @@ def structure_kept(source, output):
     return float(numpy.dot(a, b) / norm)
 
 
-def gram_distance(features, style_grams):
-    """Sum over the layers of MSE(gram(f), style gram), for one image's
-    features (each (1, ch, h, w)) and the style's Gram matrices (1, ch, ch)."""
-    total = 0.0
+def gram_distances(features, style_grams):
+    """MSE(gram(f), style gram) per layer, for one image's features (each
+    (1, ch, h, w)) and the style's Gram matrices (1, ch, ch)."""
+    distances = []
     for f, gram in zip(features, style_grams):
         g = losses.gram_matrix(f)
-        total += float(chainer.functions.mean_squared_error(
-            g, chainer.functions.broadcast_to(gram, g.shape)).array)
-    return total
+        distances.append(float(chainer.functions.mean_squared_error(
+            g, chainer.functions.broadcast_to(gram, g.shape)).array))
+    return distances
 
 
 def lab_colours(rgb):
@@ -128,8 +128,13 @@ class StyleDistance:
         """The :func:`palette_distance` of a frame to the style image."""
         return palette_distance(frame, self.colours)
 
-    def __call__(self, frame):
+    def per_layer(self, frame):
+        """The style distance of a frame, one figure per VGG16 layer
+        (relu1_2, relu2_2, relu3_3, relu4_3)."""
         size = self.fixed_size or (frame.shape[1], frame.shape[0])
         x = numpy.ascontiguousarray(frame.transpose(2, 0, 1)[None], dtype=numpy.float32)
         with chainer.using_config('train', False), chainer.no_backprop_mode():
-            return gram_distance(self.vgg(self.device.send(x)), self.grams(size))
+            return gram_distances(self.vgg(self.device.send(x)), self.grams(size))
+
+    def __call__(self, frame):
+        return sum(self.per_layer(frame))

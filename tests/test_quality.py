@@ -73,15 +73,19 @@ def numpy_gram(features):
     return flat @ flat.T / (ch * h * w)
 
 
-def numpy_style_distance(vgg, frame, style):
-    """Sum over relu1_2 .. relu4_3 of the mean squared Gram difference, the
-    Grams and the sum in float64 numpy; only the features come from ``vgg``."""
+def numpy_style_distances(vgg, frame, style):
+    """The mean squared Gram difference of relu1_2 .. relu4_3, the Grams in
+    float64 numpy; only the features come from ``vgg``."""
     x = frame.transpose(2, 0, 1)[None].astype(numpy.float32)
     with chainer.using_config('train', False), chainer.no_backprop_mode():
         fx = [f.array for f in vgg(x)]
         fs = [f.array for f in vgg(style)]
-    return sum(float(numpy.mean((numpy_gram(a) - numpy_gram(b)) ** 2))
-               for a, b in zip(fx, fs))
+    return [float(numpy.mean((numpy_gram(a) - numpy_gram(b)) ** 2)) for a, b in zip(fx, fs)]
+
+
+def numpy_style_distance(vgg, frame, style):
+    """The sum of :func:`numpy_style_distances`."""
+    return sum(numpy_style_distances(vgg, frame, style))
 
 
 def test_style_distance_matches_numpy():
@@ -107,6 +111,12 @@ def test_style_distance_matches_numpy():
         numpy.float32))
     assert quality.StyleDistance(vgg, style, device)(frame) == pytest.approx(
         expected, rel=1e-4)
+    # Layer by layer (benchmarks.style_layers prints these).
+    per_layer = quality.StyleDistance(vgg, style, device).per_layer(frame)
+    expected = numpy_style_distances(vgg, frame, resized.transpose(2, 0, 1)[None].astype(
+        numpy.float32))
+    assert len(per_layer) == 4 and all(e > 0 for e in expected)
+    assert per_layer == pytest.approx(expected, rel=1e-4)
 
 
 
@@ -336,3 +346,30 @@ def test_bad_warp_is_an_argparse_error(capsys):
             shift_equivariance.main(['frame.png', '-m', 'm.model', '--warps', text])
         assert stop.value.code == 2
         assert 'a warp is KIND:AMOUNT' in capsys.readouterr().err
+
+
+def test_style_layers_benchmark_prints_each_layer_and_their_sum(tmp_path, capsys, vgg_path):
+    from benchmarks import style_layers
+    frames = [scene(seed=1), scene(seed=2)]
+    folder = tmp_path / 'frames'
+    folder.mkdir()
+    for i, frame in enumerate(frames):
+        Image.fromarray(frame).save(str(folder / '{:04d}.png'.format(i + 1)))
+    painting = scene(32, 32, seed=9)
+    style_path = str(tmp_path / 'painting.png')
+    Image.fromarray(painting).save(style_path)
+    assert style_layers.main([str(folder), '--style', style_path, '--vgg', vgg_path]) == 0
+    header, line = capsys.readouterr().out.splitlines()
+    assert header.split()[-5:] == ['total', 'relu1_2', 'relu2_2', 'relu3_3', 'relu4_3']
+    total, *layers = (float(v) for v in line.split()[-5:])
+    distance = quality.StyleDistance(vgg16.load_vgg(vgg_path), painting,
+                                     chainer.get_device('@numpy'))
+    expected = numpy.mean([numpy_style_distances(distance.vgg, f, numpy.asarray(
+        Image.fromarray(painting).resize((64, 48), Image.BILINEAR)).transpose(
+            2, 0, 1)[None].astype(numpy.float32)) for f in frames], axis=0)
+    assert layers == pytest.approx(list(expected), rel=1e-3)  # printed to 4 digits
+    assert total == pytest.approx(expected.sum(), rel=1e-3)
+    assert style_layers.main([str(tmp_path / 'none'), '--style', style_path,
+                              '--vgg', vgg_path]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('error: ') and 'no such file or folder' in err
