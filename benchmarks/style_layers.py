@@ -31,6 +31,7 @@ LAYERS = ('relu1_2', 'relu2_2', 'relu3_3', 'relu4_3')
 
 
 def frame_paths(path, max_frames):
+    """The image at ``path``, or the first ``max_frames`` of a folder (0: all)."""
     if os.path.isdir(path):
         paths = folders.list_files(path, images.IMAGE_EXTENSIONS)
         if not paths:
