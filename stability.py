@@ -195,9 +195,9 @@ def make_stylizers(args):
     return [stylize.from_args(args, path) for path in args.model]
 
 
-def make_style_distance(args, vgg_path):
-    """quality.StyleDistance to --style with the VGG16 weights at ``vgg_path``."""
-    painting = numpy.asarray(images.open_rgb(args.style))
+def make_style_distance(args, painting, vgg_path):
+    """quality.StyleDistance to ``painting`` (--style's RGB array) with the
+    VGG16 weights at ``vgg_path``."""
     vgg = vgg16.load_vgg(vgg_path)
     if vgg.is_stand_in:
         print('WARNING: {} holds RANDOM stand-in VGG16 weights: the style distance '
@@ -215,8 +215,9 @@ def run(args):
         stability_measures.check_frame_names(args.source, path, args.max_frames)
     source = stability_measures.SourceFrames(args.source, args.size, args.max_frames)
     size = source.size
-    style_distance = make_style_distance(args, args.vgg) if args.style else None
-    texture_distance = (make_style_distance(args, args.texture_vgg)
+    painting = numpy.asarray(images.open_rgb(args.style)) if args.style else None
+    style_distance = make_style_distance(args, painting, args.vgg) if args.style else None
+    texture_distance = (make_style_distance(args, painting, args.texture_vgg)
                         if args.texture_vgg else None)
     rows = [stability_measures.SourceRow('source: ' + args.source, style_distance,
                                          texture_distance)]
