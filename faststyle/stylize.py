@@ -15,6 +15,7 @@ in memory and run by OpenVINO, OpenCV's DNN module or onnxruntime (CPU only).
 
 import collections
 import os
+import sys
 
 import cv2
 import numpy
@@ -308,12 +309,27 @@ class OnnxRuntimeBackend(Backend):
 
 def import_openvino():
     """The openvino module, or None when it is missing (or too old to have
-    the top-level API, 2023.1+)."""
+    the top-level API, 2023.1+), imported without OpenVINO's usage telemetry.
+
+    ``import openvino`` loads its model-conversion tool, which, unless the
+    user has opted out with ``opt_in_out --opt_out``, starts a process (a
+    fork, in a process that already runs threads) to send an event to Google
+    Analytics, on every import: stylizing a video must not report anything
+    anywhere. While ``openvino_telemetry`` cannot be imported, the tool takes
+    its own no-op stub; afterwards the package imports again as usual, and
+    one a program has already imported is left alone.
+    """
+    block = 'openvino_telemetry' not in sys.modules
+    if block:
+        sys.modules['openvino_telemetry'] = None  # its import raises ImportError
     try:
         import openvino
         openvino.Core
     except (ImportError, AttributeError):
         return None
+    finally:
+        if block and sys.modules.get('openvino_telemetry', 0) is None:
+            del sys.modules['openvino_telemetry']
     return openvino
 
 

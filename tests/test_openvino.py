@@ -1,12 +1,14 @@
 """The openvino backend: precision set explicitly, fp32 equal to Chainer,
 bf16 within the benchmark's bound, several requests in flight giving exactly
 the one-at-a-time frames, and 'auto' choosing it or falling back."""
+import subprocess
 import sys
 
 import numpy
 import pytest
 from PIL import Image
 
+from conftest import ROOT
 from helpers_generate import make_frames, make_model
 
 import generate  # NOQA: E402
@@ -14,6 +16,7 @@ import net  # NOQA: E402
 import stability  # NOQA: E402
 from faststyle import stylize  # NOQA: E402
 
+stylize.import_openvino()  # without its telemetry; importorskip then finds it loaded
 openvino = pytest.importorskip('openvino')  # a requirement; the message says what is missing
 HAS_BF16 = stylize.cpu_has_bf16(openvino.Core())
 needs_bf16 = pytest.mark.skipif(not HAS_BF16, reason='this CPU has no bfloat16 '
@@ -192,3 +195,29 @@ def test_stability_and_generate_share_the_flags():
     assert (args.backend, args.precision, args.threads) == ('openvino', 'bf16', None)
     with pytest.raises(SystemExit):
         generate.parse_args(['a.jpg', '--precision', 'fp16'])
+
+
+# In a new interpreter: which of openvino's telemetry modules an import loads.
+TELEMETRY_PROBE = """
+import sys
+from faststyle import stylize
+openvino = stylize.import_openvino() if sys.argv[1] == 'ours' else __import__('openvino')
+import openvino.tools.ovc.telemetry_utils as utils
+print(utils.tm.__name__, 'openvino_telemetry' in sys.modules)
+"""
+
+
+def probe_telemetry(how):
+    result = subprocess.run([sys.executable, '-c', TELEMETRY_PROBE, how], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120, check=True)
+    return result.stdout.split()
+
+
+def test_openvino_is_imported_without_its_telemetry():
+    """A plain ``import openvino`` loads the openvino_telemetry package, which
+    sends a usage event (the control, so that the probe can see it); ours
+    leaves the conversion tool its no-op stub and the package unloaded, with
+    no entry left behind in sys.modules that would keep a program from
+    importing it later."""
+    assert probe_telemetry('plain') == ['openvino_telemetry', 'True']
+    assert probe_telemetry('ours') == ['openvino.tools.ovc.telemetry_stub', 'False']
