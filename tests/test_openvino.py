@@ -200,6 +200,7 @@ def test_stability_and_generate_share_the_flags():
 # In a new interpreter: which of openvino's telemetry modules an import loads.
 TELEMETRY_PROBE = """
 import sys
+from faststyle import chainer_compat  # before Chainer: numpy 2, Python 3.12+
 from faststyle import stylize
 openvino = stylize.import_openvino() if sys.argv[1] == 'ours' else __import__('openvino')
 import openvino.tools.ovc.telemetry_utils as utils
