@@ -5,34 +5,10 @@
 #   sh benchmarks/gpu_check.sh wheel   # here, with internet: builds .whl/chainer-7.8.1-*.whl
 #   sh benchmarks/gpu_check.sh         # there, with .whl/ carried: installs it, runs the check
 #
-# Chainer 7.8.1 is pure Python; its sdist's setup.py needs pkg_resources, hence
-# the setuptools < 81 constraint for the build. Installed with --no-deps into
-# a folder on PYTHONPATH, so the machine's own numpy and CuPy are used as they are.
+# scripts/with_chainer.sh does the building and the installing.
 set -e
 cd "$(dirname "$0")/.."
-PYTHON=${PYTHON:-python3}
-WHEELS=${WHEELS:-.whl}
-
 if [ "$1" = wheel ]; then
-    mkdir -p "$WHEELS"
-    PIP_CONSTRAINT="$PWD/constraints.txt" "$PYTHON" -m pip wheel -q --no-deps \
-        -w "$WHEELS" chainer==7.8.1
-    ls "$WHEELS"/chainer-7.8.1-*.whl
-    exit 0
+    exec sh scripts/with_chainer.sh wheel
 fi
-
-if ! "$PYTHON" -c 'import chainer' 2>/dev/null; then
-    SITE=${SITE:-/tmp/cfns-site}
-    wheel=$(ls "$WHEELS"/chainer-7.8.1-*.whl 2>/dev/null | head -n 1)
-    if [ -z "$wheel" ]; then
-        echo "error: Chainer is not installed and there is no $WHEELS/chainer-7.8.1-*.whl;" \
-             "build it where pip works: sh benchmarks/gpu_check.sh wheel" >&2
-        exit 2
-    fi
-    "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --upgrade \
-        --target "$SITE" "$wheel"
-    PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
-    export PYTHONPATH
-fi
-# CuPy newer than the 7.x Chainer 7.8.1 names is "experimental" to Chainer.
-CHAINER_WARN_VERSION_MISMATCH=0 exec "$PYTHON" -m benchmarks.gpu_check "$@"
+exec sh scripts/with_chainer.sh "${PYTHON:-python3}" -m benchmarks.gpu_check "$@"

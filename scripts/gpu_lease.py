@@ -1,9 +1,10 @@
 """A lent GPU's few minutes in one call: the GPU check, then every sample
 model fine-tuned at 256 px at once, until a deadline (docs/gpu.md).
 
-    sh benchmarks/gpu_check.sh wheel                          # here: .whl/ (Chainer)
+    sh scripts/with_chainer.sh wheel                          # here: .whl/ (Chainer)
     python -m scripts.gpu_lease pack --vgg vgg16.model        # here: .gpu/ (what travels)
-    python3 -m scripts.gpu_lease run --seconds 520 --out $OUT  # there, .gpu and .whl carried
+    sh scripts/with_chainer.sh python3 -m scripts.gpu_lease run --seconds 520 --out $OUT
+                                                              # there, .gpu and .whl carried
 
 A device machine takes at most 64 MiB of working tree and gives back at most
 8 files of 16 MiB each. So ``pack`` writes the VGG16 file (HED's, or

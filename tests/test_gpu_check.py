@@ -2,6 +2,7 @@
 import os
 import subprocess
 import sys
+import zipfile
 
 import pytest
 
@@ -35,3 +36,48 @@ def test_every_part_runs_on_the_cpu(capsys):
     assert out.count('s/step') == 2 and out.count('frames/s |') == 2
     assert out.count('--fp16 needs the chainer backend on a GPU') == 2
     assert 'frames/s end to end' in out and '| NO |' not in out
+
+
+def fake_chainer_wheel(folder):
+    """A wheel named as Chainer 7.8.1's whose package says where it was imported from."""
+    os.makedirs(folder)
+    path = os.path.join(folder, 'chainer-7.8.1-py3-none-any.whl')
+    info = 'chainer-7.8.1.dist-info/'
+    files = {'chainer/__init__.py': 'FAKE = True\n',
+             info + 'METADATA': 'Metadata-Version: 2.1\nName: chainer\nVersion: 7.8.1\n',
+             info + 'WHEEL': 'Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n'
+                             'Tag: py3-none-any\n'}
+    files[info + 'RECORD'] = ''.join(name + ',,\n' for name in list(files) + [info + 'RECORD'])
+    with zipfile.ZipFile(path, 'w') as wheel:
+        for name, text in files.items():
+            wheel.writestr(name, text)
+    return path
+
+
+def with_chainer(tmp_path, wheels, *command):
+    # A package named chainer that fails to import stands for a machine without it.
+    blocker = tmp_path / 'blocker' / 'chainer'
+    blocker.mkdir(parents=True, exist_ok=True)
+    (blocker / '__init__.py').write_text('raise ImportError("no Chainer here")\n')
+    env = dict(os.environ, PYTHON=sys.executable, WHEELS=str(wheels),
+               SITE=str(tmp_path / 'site'), PYTHONPATH=str(tmp_path / 'blocker'))
+    return subprocess.run(['sh', os.path.join(ROOT, 'scripts', 'with_chainer.sh')]
+                          + list(command), capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_with_chainer_installs_the_carried_wheel_for_the_command_and_its_children(tmp_path):
+    fake_chainer_wheel(str(tmp_path / 'wheels'))
+    # The command starts another Python, as gpu_lease starts train.py.
+    child = 'import chainer, os; print(chainer.FAKE, chainer.__file__)'
+    result = with_chainer(tmp_path, tmp_path / 'wheels', sys.executable, '-c',
+                          'import subprocess, sys; subprocess.run([sys.executable, "-c", {!r}])'
+                          .format(child))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith('True ' + str(tmp_path / 'site')), result.stdout
+
+
+def test_with_chainer_without_chainer_or_its_wheel_says_so_in_one_line(tmp_path):
+    result = with_chainer(tmp_path, tmp_path / 'nothing', 'true')
+    assert result.returncode == 2
+    assert result.stderr.startswith('error: Chainer is not installed')
+    assert len(result.stderr.splitlines()) == 1 and 'with_chainer.sh wheel' in result.stderr
