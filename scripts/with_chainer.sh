@@ -3,7 +3,8 @@
 # CuPy, OpenCV and Pillow but no Chainer and no internet (docs/gpu.md).
 #
 #   sh scripts/with_chainer.sh wheel             # here, with internet: builds .whl/chainer-7.8.1-*.whl
-#   sh scripts/with_chainer.sh python3 -m ...    # there, with .whl/ carried: installs it, runs the command
+#   sh scripts/with_chainer.sh python3 -m ...    # there, with .whl/ carried: installs it, runs the
+#                                                # command in the repository's root
 #
 # Chainer 7.8.1 is pure Python; its sdist's setup.py needs pkg_resources, hence
 # the setuptools < 81 constraint for the build. Installed with --no-deps into

@@ -1,4 +1,5 @@
-"""benchmarks/gpu_check.py: its no-GPU line, and every part run on the CPU."""
+"""benchmarks/gpu_check.py: its no-GPU line, and every part run on the CPU;
+scripts/with_chainer.sh, which installs Chainer for it on a GPU machine."""
 import os
 import subprocess
 import sys
@@ -68,7 +69,7 @@ def with_chainer(tmp_path, wheels, *command):
 def test_with_chainer_installs_the_carried_wheel_for_the_command_and_its_children(tmp_path):
     fake_chainer_wheel(str(tmp_path / 'wheels'))
     # The command starts another Python, as gpu_lease starts train.py.
-    child = 'import chainer, os; print(chainer.FAKE, chainer.__file__)'
+    child = 'import chainer; print(chainer.FAKE, chainer.__file__)'
     result = with_chainer(tmp_path, tmp_path / 'wheels', sys.executable, '-c',
                           'import subprocess, sys; subprocess.run([sys.executable, "-c", {!r}])'
                           .format(child))
