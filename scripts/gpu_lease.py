@@ -107,6 +107,16 @@ def samples():
             for name, entry in models.items()]
 
 
+def chosen(models, names):
+    """The entries of ``models`` (from :func:`samples`) named in ``names``,
+    all of them where ``names`` is empty."""
+    unknown = sorted(set(names) - {name for name, _, _ in models})
+    if unknown:
+        raise InputError('--models: no sample model {} in models/samples.json'.format(
+            ', '.join(unknown)))
+    return [model for model in models if not names or model[0] in names]
+
+
 def train_command(args, name, painting, flags, vgg):
     """train.py's command line for one sample model: RECIPE, the model's own
     weights, and the content and style weights of ``args`` (HED's 30 and 5
@@ -123,6 +133,7 @@ def train_command(args, name, painting, flags, vgg):
 
 def run(args):
     start = time.monotonic()
+    models = chosen(samples(), args.models)
     os.makedirs(args.out, exist_ok=True)
     work = args.work
     os.makedirs(work, exist_ok=True)
@@ -137,7 +148,6 @@ def run(args):
                            timeout=args.check_seconds)
         except subprocess.TimeoutExpired:
             log.write('\ngpu_check stopped after {} s\n'.format(args.check_seconds))
-    models = samples()
     trainings = []
     for name, painting, flags in models:
         command = train_command(args, name, painting, flags, vgg)
@@ -195,6 +205,10 @@ def parse_args(argv):
     running.add_argument('--out', default=os.environ.get('OUT', 'gpu_out'),
                          help='what comes back (default: $OUT)')
     running.add_argument('--work', default='/tmp/gpu_lease', help='snapshots and logs')
+    running.add_argument('--models', nargs='+', default=[], metavar='NAME',
+                         help='only these sample models (default: every one of '
+                              'models/samples.json); fewer share the GPU, so each '
+                              'takes more steps')
     running.add_argument('--lambda_feat', type=float, default=30.0,
                          help="content weight; 30 is for HED's VGG16, about 0.01 for "
                               "ImageNet's (docs/training.md)")

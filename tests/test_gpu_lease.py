@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from faststyle import vgg16_weights
+from faststyle.errors import InputError
 from scripts import gpu_lease
 import train
 import vgg16
@@ -91,3 +92,13 @@ def test_every_shipped_sample_model_is_trained(tmp_path):
     twins = {name: flags for name, _, flags in gpu_lease.samples() if name.startswith('candy_')}
     assert twins['candy_stab'][4:] == twins['candy_vanilla'][4:]
     assert float(twins['candy_vanilla'][3]) == 0
+
+
+def test_a_lease_can_train_some_models_only():
+    models = gpu_lease.samples()
+    pair = gpu_lease.chosen(models, gpu_lease.parse_args(
+        ['run', '--models', 'candy_vanilla', 'candy_stab']).models)
+    assert sorted(name for name, _, _ in pair) == ['candy_stab', 'candy_vanilla']
+    assert gpu_lease.chosen(models, gpu_lease.parse_args(['run']).models) == models
+    with pytest.raises(InputError, match='candy_stabb'):
+        gpu_lease.chosen(models, ['candy_stabb'])
