@@ -76,9 +76,10 @@ def pack_crops(source, target, quality=93):
 
 
 def newest_epochs(folder, names, twins=()):
-    """{name: the newest epoch E with folder/NAME_E.model}; the ``twins`` all
-    get the newest epoch every one of them reached. Names without one are
-    left out."""
+    """{name: the newest epoch E with folder/NAME_E.model}; the ``twins`` among
+    ``names`` all get the newest epoch every one of them reached. Names
+    without one are left out."""
+    twins = [t for t in twins if t in names]  # one twin trained alone is no pair
     epochs = {}
     for name in names:
         found = [int(m.group(1)) for m in (

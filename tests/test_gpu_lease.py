@@ -58,6 +58,13 @@ def test_newest_epochs_keeps_the_twins_at_one_epoch(tmp_path, files, expected):
                                    twins=('candy_stab', 'candy_vanilla')) == expected
 
 
+def test_newest_epochs_of_one_twin_trained_alone(tmp_path):
+    # run --models candy_stab: its snapshot comes back, though its twin has none.
+    (tmp_path / 'candy_stab_4.model').write_bytes(b'')
+    assert gpu_lease.newest_epochs(str(tmp_path), ['candy_stab'],
+                                   twins=('candy_stab', 'candy_vanilla')) == {'candy_stab': 4}
+
+
 @pytest.mark.parametrize('weights, expected', [([], ('30.0', '5.0')),
                                                (['--lambda_feat', '0.01', '--lambda_style',
                                                  '0.002'], ('0.01', '0.002'))])
