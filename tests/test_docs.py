@@ -1,4 +1,5 @@
-"""The flag references: every flag a command's --help lists is in its doc."""
+"""The docs against the code and the measurements: every flag a command's --help
+lists is in its doc, and README's Results table is the one measured."""
 import os
 import re
 
@@ -33,3 +34,15 @@ def test_every_flag_is_documented(parse_args, doc, capsys):
                if '`{}'.format(flag) not in text and
                '`{} '.format(CFNS_SHORT.get(flag, flag)) not in text]
     assert not missing, '{} lacks {}'.format(doc, ', '.join(missing))
+
+
+def test_readme_results_table_is_the_measured_one():
+    # README's Results table must be what scripts.sample_figures makes of the
+    # JSON files that stability.py wrote in docs/figures: a figure typed into
+    # the README by hand, or a model re-measured without the README, fails.
+    from scripts import sample_figures
+    measured = sample_figures.table(os.path.join(ROOT, 'docs', 'figures'))
+    with open(os.path.join(ROOT, 'README.md'), encoding='utf-8') as f:
+        readme = f.read()
+    assert measured.count('\n') > 10 and '`candy_stab`' in measured
+    assert measured in readme
