@@ -8,6 +8,7 @@ import pytest
 import generate
 import train
 from conftest import ROOT
+from scripts import sample_figures
 
 
 def help_flags(parse_args, capsys):
@@ -40,7 +41,6 @@ def test_readme_results_table_is_the_measured_one():
     # README's Results table must be what scripts.sample_figures makes of the
     # JSON files that stability.py wrote in docs/figures: a figure typed into
     # the README by hand, or a model re-measured without the README, fails.
-    from scripts import sample_figures
     measured = sample_figures.table(os.path.join(ROOT, 'docs', 'figures'))
     with open(os.path.join(ROOT, 'README.md'), encoding='utf-8') as f:
         readme = f.read()
