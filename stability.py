@@ -98,7 +98,7 @@ def to_json(results, args, frames, size):
             'noise_count': args.noise_count or noise.default_noise_count(size[1], size[0]),
             'noise_range': args.noise_range, 'noise_seed': args.noise_seed,
             'stats': args.stats, 'backend': args.backend, 'precision': args.precision,
-            'padding': args.padding,
+            'padding': args.padding, 'content_scale': args.content_scale,
             'style': args.style, 'vgg': args.vgg if args.style else None,
             'texture_vgg': args.texture_vgg,
             'median_filter': args.median_filter,

@@ -14,6 +14,8 @@ Prints, in one run:
     not extra work a runtime does);
   * generate.py's default path on one 640x480 frame (padding 50: the net sees
     740x580), per CPU backend, with the same share of the peak;
+  * one 1280x720 frame with --content_scale 1 and 0.5 (the net sees 1380x820
+    and 740x460), CPU default backend: the speed-up of the smaller net input;
   * bf16's quality cost: PSNR and largest error (0-255) of the bf16 output
     against fp32 through the whole pipeline, for each -m model, or without -m
     for RANDOM nets of both layouts (labelled as such: a random net's figures
@@ -297,6 +299,23 @@ def main(argv=None):
                 '{} {}'.format('auto = ' + default.backend_name if backend == 'auto'
                                else backend, precision), '640x480',
                 lambda: median_time(lambda: stylizer.stylize([frame]), args.repeats), macs)
+
+        print('\none 1280x720 frame through Stylizer.stylize, CPU default backend, '
+              'generate.py defaults, by --content_scale (the padding of 50 is added '
+              'to the resized frame):')
+        print(header)
+        frame720 = photo(720, 1280)
+        scaled_seconds = {}
+        for scale in (1.0, 0.5):
+            stylizer = stylize.Stylizer(model_path, content_scale=scale)
+            net_height, net_width = stylizer.scaled(frame720).shape[:2]
+            scaled_seconds[scale] = row(
+                'content_scale {:g}'.format(scale), '1280x720',
+                lambda: median_time(lambda: stylizer.stylize([frame720]), args.repeats),
+                multiply_adds(model, net_height + 2 * stylize.PADDING,
+                              net_width + 2 * stylize.PADDING))[0]
+        print('  --content_scale 0.5 is {:.2f}x as fast as 1'.format(
+            scaled_seconds[1.0] / scaled_seconds[0.5]))
 
         if has_bf16:
             print('\nbf16 against fp32 (openvino), Tubingen photo at 640x480, '

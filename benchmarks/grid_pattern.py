@@ -32,6 +32,7 @@ from faststyle import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py
 
 import numpy
 
+from faststyle import images
 from faststyle import stylize
 from faststyle import stability_measures
 
@@ -75,7 +76,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     frames = list(itertools.islice(stability_measures.iter_frames(args.clip), args.frames or None))
     size = stability_measures.measuring_size(frames[0].shape[1], frames[0].shape[0], args.size)
-    frames = [stability_measures.resize(frame, size) for frame in frames]
+    frames = [images.resize(frame, size) for frame in frames]
     print('{} frames at {}x{}, median filter {}'.format(
         len(frames), frames[0].shape[1], frames[0].shape[0], args.median_filter))
     print('| video | grid share | x uniform | static |')

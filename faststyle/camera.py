@@ -7,6 +7,7 @@ import time
 import cv2
 
 from faststyle import cli
+from faststyle import images
 from faststyle import video
 from faststyle.errors import InputError
 
@@ -92,8 +93,7 @@ class TkWindow:
             # The user resized the window: fit the frame into it.
             scale = min(room[0] / width, room[1] / height)
             width, height = max(1, round(width * scale)), max(1, round(height * scale))
-            rgb = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA
-                             if scale < 1 else cv2.INTER_LINEAR)
+            rgb = images.resize(rgb, (width, height))
         # A Tk photo image reads binary PPM data as it is: no Pillow needed.
         data = 'P6 {} {} 255\n'.format(width, height).encode() + rgb.tobytes()
         if self._photo is None:

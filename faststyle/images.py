@@ -11,6 +11,7 @@
 import contextlib
 import warnings
 
+import cv2
 import numpy
 from PIL import Image, ImageOps
 
@@ -101,3 +102,14 @@ def image_size(path):
             return image.size
     except Exception:  # PIL raises many types; the real reader says why
         return None
+
+
+def resize(image, size):
+    """``image`` (HxWxC uint8) resized to ``size`` = (width, height): by area
+    averaging when it shrinks (no aliasing), bilinearly when it grows."""
+    width, height = size
+    if image.shape[:2] == (height, width):
+        return image
+    shrinks = width * height < image.shape[0] * image.shape[1]
+    return cv2.resize(image, (width, height),
+                      interpolation=cv2.INTER_AREA if shrinks else cv2.INTER_LINEAR)

@@ -117,14 +117,6 @@ def measuring_size(width, height, max_side):
     return max(1, int(round(width * scale))), max(1, int(round(height * scale)))
 
 
-def resize(frame, size):
-    """To (width, height), area-averaging when shrinking (no aliasing)."""
-    if (frame.shape[1], frame.shape[0]) == tuple(size):
-        return frame
-    shrinking = size[0] < frame.shape[1]
-    return cv2.resize(frame, tuple(size),
-                      interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
-
 
 # --- the three figures ---------------------------------------------------------
 
@@ -337,7 +329,7 @@ class VideoRow:
             raise InputError('{}: ends after {} frames, before the source does '
                              '(use --max_frames to measure fewer)'.format(self.path, t))
         check_aspect(self.path, frame, self.size)
-        self.totals.add(resize(frame, self.size), pair, source=src)
+        self.totals.add(images.resize(frame, self.size), pair, source=src)
 
 
 def check_aspect(path, frame, size):
@@ -456,4 +448,4 @@ class SourceFrames:
                 raise InputError('{}: frame {} is {}x{}, the first is {}x{}'.format(
                     self.path, t + 1, frame.shape[1], frame.shape[0],
                     self.shape[1], self.shape[0]))
-            yield resize(frame, self.size)
+            yield images.resize(frame, self.size)

@@ -49,6 +49,11 @@ SIZE_MULTIPLE = 4
 # kernels up to 255, and padding beyond a few hundred pixels only adds cost.
 MAX_MEDIAN_FILTER = 255
 MAX_PADDING = 1000
+# --content_scale: the net runs on the frame resized by this factor, and its
+# output is resized back; beyond these the strokes are a few pixels or a
+# few hundred, and the cost grows with the square.
+MIN_CONTENT_SCALE = 0.1
+MAX_CONTENT_SCALE = 4.0
 MAX_THREADS = 4096  # the engines take a C int; far above any machine's cores
 # generate.py's defaults, CFNS's: the padding cropped away after the net, and
 # the median filter on the result (training previews use them too).
@@ -582,6 +587,12 @@ def add_arguments(parser, stats_default='instance', stats_default_text=None):
     parser.add_argument('--padding', type=int, default=PADDING,
                         help='symmetric padding added around each frame before the '
                              'net and cropped after, against border artefacts')
+    parser.add_argument('--content_scale', type=float, default=1.0,
+                        help='run the net on each frame resized by this factor and '
+                             'resize its output back: below 1 the strokes are larger '
+                             'on the frame and the net runs faster (0.5: a quarter of '
+                             'the pixels), above 1 smaller ({}..{}; 1 = as CFNS)'.format(
+                                 MIN_CONTENT_SCALE, MAX_CONTENT_SCALE))
     parser.add_argument('--median_filter', type=int, default=MEDIAN_FILTER,
                         help='size of the median filter applied to the result, 0 for '
                              'none')
@@ -618,8 +629,9 @@ def from_args(args, model_path, stats=None, keep_colors=False):
     return Stylizer(model_path, device=devices.specifier(args.gpu, args.device),
                     backend=args.backend, stats=stats or args.stats,
                     padding=args.padding, median_filter=args.median_filter,
-                    keep_colors=keep_colors, batch=args.batch, threads=args.threads,
-                    precision=args.precision, fp16=args.fp16)
+                    content_scale=args.content_scale, keep_colors=keep_colors,
+                    batch=args.batch, threads=args.threads, precision=args.precision,
+                    fp16=args.fp16)
 
 
 class Stylizer:
@@ -632,6 +644,9 @@ class Stylizer:
                  builds, still accepted) or 'running'
     padding      symmetric padding on each side before the net (CFNS: 50)
     median_filter  PIL median filter size after the net, 0 = none (CFNS: 3)
+    content_scale  the net runs on each frame resized by this factor, its
+                 output resized back before the median filter (images.resize);
+                 1 = CFNS
     keep_colors  keep the hue and saturation of the input (CFNS's flag)
     batch        frames per forward pass (openvino: always one per request)
     threads      CPU threads for the ONNX backends (None: theirs)
@@ -643,12 +658,16 @@ class Stylizer:
 
     def __init__(self, model_path, device='@numpy', backend='auto', stats='instance',
                  padding=PADDING, median_filter=MEDIAN_FILTER, keep_colors=False, batch=1,
-                 threads=None, precision='fp32', streams=None, fp16=False):
+                 threads=None, precision='fp32', streams=None, fp16=False,
+                 content_scale=1.0):
         # Each named as its generate.py flag, with the value given.
         for name, value, highest in (('padding', padding, MAX_PADDING),
                                      ('median_filter', median_filter, MAX_MEDIAN_FILTER)):
             if not 0 <= value <= highest:
                 raise InputError('{} must be in 0..{}, not {}'.format(name, highest, value))
+        if not MIN_CONTENT_SCALE <= content_scale <= MAX_CONTENT_SCALE:
+            raise InputError('content_scale must be in {}..{}, not {}'.format(
+                MIN_CONTENT_SCALE, MAX_CONTENT_SCALE, content_scale))
         if batch < 1:
             raise InputError('batch must be at least 1, not {}'.format(batch))
         if median_filter and median_filter % 2 == 0:
@@ -657,6 +676,7 @@ class Stylizer:
             raise InputError('threads must be in 1..{}, not {}'.format(MAX_THREADS, threads))
         self.padding = padding
         self.median_filter = median_filter
+        self.content_scale = content_scale
         self.keep_colors = keep_colors
         self.batch = batch
         self.memory_checked = set()  # padded frame sizes (pixels) found to fit
@@ -732,11 +752,21 @@ class Stylizer:
         for i, frame in enumerate(frames):
             by_shape.setdefault(frame.shape, []).append(i)
         for indices in by_shape.values():
-            raw = self.infer([frames[i] for i in indices])
+            raw = self.infer([self.scaled(frames[i]) for i in indices])
             for i, out in zip(indices, raw):
+                out = images.resize(out, frames[i].shape[1::-1])
                 stylized[i] = postprocess(frames[i], out, self.median_filter,
                                           self.keep_colors)
         return stylized
+
+    def scaled(self, frame):
+        """The frame the net is given: resized by content_scale (at least 1 px)."""
+        if self.content_scale == 1:
+            return frame
+        height, width = frame.shape[:2]
+        return images.resize(frame, (max(1, int(round(width * self.content_scale))),
+                                     max(1, int(round(height * self.content_scale)))))
+
 
 
 def check_frame(frame):

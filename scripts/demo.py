@@ -60,8 +60,7 @@ def run(*args):
 def labelled(rgb, text, height):
     """``rgb`` scaled to ``height`` rows with a caption strip above it."""
     h, w = rgb.shape[:2]
-    scaled = cv2.resize(rgb, (max(1, round(w * height / h)), height),
-                        interpolation=cv2.INTER_AREA)
+    scaled = images.resize(rgb, (max(1, round(w * height / h)), height))
     strip = numpy.full((24, scaled.shape[1], 3), 255, numpy.uint8)
     cv2.putText(strip, text, (6, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 1,
                 cv2.LINE_AA)

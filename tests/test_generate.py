@@ -224,6 +224,37 @@ def test_mixed_sizes_in_one_call(models):
     assert [f.shape[:2] for f in out] == [(20, 28), (20, 28), (13, 17)]
 
 
+@pytest.mark.parametrize('scale', [0.5, 1.6])
+def test_content_scale_runs_the_net_on_the_resized_frame(models, scale):
+    """--content_scale: the net on the frame resized by the factor (OpenCV's
+    area averaging down, bilinear up), its output resized back the same way,
+    then CFNS's median filter; the output has the frame's size."""
+    frame = make_frames(1, 30, 42)[0]
+    net_size = (int(round(42 * scale)), int(round(30 * scale)))
+    down, up = ((cv2.INTER_AREA, cv2.INTER_LINEAR) if scale < 1
+                else (cv2.INTER_LINEAR, cv2.INTER_AREA))
+    plain = stylize.Stylizer(models['resize'], backend='opencv', median_filter=0)
+    raw = plain.stylize([cv2.resize(frame, net_size, interpolation=down)])[0]
+    wanted = cv2.medianBlur(cv2.resize(raw, (42, 30), interpolation=up), 3)
+    scaled = stylize.Stylizer(models['resize'], backend='opencv', content_scale=scale)
+    out = scaled.stylize([frame])[0]
+    assert out.shape == frame.shape
+    assert numpy.array_equal(out, wanted)
+    # Not the same as running the net on the frame as it is.
+    assert max_diff(out, stylize.Stylizer(models['resize'], backend='opencv')
+                    .stylize([frame])[0]) > 10
+
+
+@pytest.mark.parametrize('scale', ['0', '0.05', '5', 'nan'])
+def test_content_scale_out_of_range_is_one_error_line(models, tmp_path, capsys, scale):
+    source = tmp_path / 'in.png'
+    write_image(source, (28, 20), 0)
+    status, _, err = run_main([source, '-m', models['resize'], '-o', tmp_path / 'out.png',
+                               '--content_scale', scale], capsys)
+    assert status == 2 and one_error_line(err) and 'content_scale' in err, err
+    assert not (tmp_path / 'out.png').exists()
+
+
 # --- videos ----------------------------------------------------------------------
 
 def test_video_round_trip_opencv_input(models, tmp_path, capsys):
