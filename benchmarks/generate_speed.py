@@ -49,6 +49,7 @@ import cv2
 
 import net
 from faststyle import cli
+from faststyle import images
 from faststyle import stylize
 from faststyle import video
 from faststyle import pipeline
@@ -308,12 +309,12 @@ def main(argv=None):
         scaled_seconds = {}
         for scale in (1.0, 0.5):
             stylizer = stylize.Stylizer(model_path, content_scale=scale)
-            net_height, net_width = stylizer.scaled(frame720).shape[:2]
+            net_width, net_height = images.scaled_size(1280, 720, scale)
             scaled_seconds[scale] = row(
                 'content_scale {:g}'.format(scale), '1280x720',
                 lambda: median_time(lambda: stylizer.stylize([frame720]), args.repeats),
-                multiply_adds(model, net_height + 2 * stylize.PADDING,
-                              net_width + 2 * stylize.PADDING))[0]
+                multiply_adds(model, *stylize.padded_size(net_height, net_width,
+                                                          stylize.PADDING)))[0]
         print('  --content_scale 0.5 is {:.2f}x as fast as 1'.format(
             scaled_seconds[1.0] / scaled_seconds[0.5]))
 

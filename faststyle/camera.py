@@ -92,7 +92,7 @@ class TkWindow:
                 and room != (self._photo.width(), self._photo.height())):
             # The user resized the window: fit the frame into it.
             scale = min(room[0] / width, room[1] / height)
-            width, height = max(1, round(width * scale)), max(1, round(height * scale))
+            width, height = images.scaled_size(width, height, scale)
             rgb = images.resize(rgb, (width, height))
         # A Tk photo image reads binary PPM data as it is: no Pillow needed.
         data = 'P6 {} {} 255\n'.format(width, height).encode() + rgb.tobytes()

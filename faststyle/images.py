@@ -104,12 +104,18 @@ def image_size(path):
         return None
 
 
+def scaled_size(width, height, factor):
+    """(width, height) times ``factor``, rounded, at least 1 pixel each."""
+    return max(1, int(round(width * factor))), max(1, int(round(height * factor)))
+
+
 def resize(image, size):
     """``image`` (HxWxC uint8) resized to ``size`` = (width, height): by area
-    averaging when it shrinks (no aliasing), bilinearly when it grows."""
+    averaging when either side shrinks (no aliasing), bilinearly when both
+    grow; the array itself when it has that size already."""
     width, height = size
     if image.shape[:2] == (height, width):
         return image
-    shrinks = width * height < image.shape[0] * image.shape[1]
+    shrinks = width < image.shape[1] or height < image.shape[0]
     return cv2.resize(image, (width, height),
                       interpolation=cv2.INTER_AREA if shrinks else cv2.INTER_LINEAR)

@@ -113,9 +113,7 @@ def measuring_size(width, height, max_side):
     """(width, height) with the longer side at most ``max_side`` (0: as is)."""
     if not max_side or max(width, height) <= max_side:
         return width, height
-    scale = max_side / max(width, height)
-    return max(1, int(round(width * scale))), max(1, int(round(height * scale)))
-
+    return images.scaled_size(width, height, max_side / max(width, height))
 
 
 # --- the three figures ---------------------------------------------------------

@@ -591,7 +591,7 @@ def add_arguments(parser, stats_default='instance', stats_default_text=None):
                         help='run the net on each frame resized by this factor and '
                              'resize its output back: below 1 the strokes are larger '
                              'on the frame and the net runs faster (0.5: a quarter of '
-                             'the pixels), above 1 smaller ({}..{}; 1 = as CFNS)'.format(
+                             'the pixels), above 1 smaller ({:g}..{:g}; 1 = as CFNS)'.format(
                                  MIN_CONTENT_SCALE, MAX_CONTENT_SCALE))
     parser.add_argument('--median_filter', type=int, default=MEDIAN_FILTER,
                         help='size of the median filter applied to the result, 0 for '
@@ -666,7 +666,7 @@ class Stylizer:
             if not 0 <= value <= highest:
                 raise InputError('{} must be in 0..{}, not {}'.format(name, highest, value))
         if not MIN_CONTENT_SCALE <= content_scale <= MAX_CONTENT_SCALE:
-            raise InputError('content_scale must be in {}..{}, not {}'.format(
+            raise InputError('content_scale must be in {:g}..{:g}, not {:g}'.format(
                 MIN_CONTENT_SCALE, MAX_CONTENT_SCALE, content_scale))
         if batch < 1:
             raise InputError('batch must be at least 1, not {}'.format(batch))
@@ -699,22 +699,34 @@ class Stylizer:
         return self.backend.frames_per_call(self.batch)
 
     def infer(self, frames):
-        """The net on ``frames`` (same-size list), in batches; raw uint8 results."""
+        """The net on ``frames`` (same-size list), in batches, each resized by
+        content_scale on the way in and back on the way out; raw uint8
+        results of the frames' size."""
         height, width = frames[0].shape[:2]
-        padded_height, padded_width = padded_size(height, width, self.padding)
+        net_width, net_height = images.scaled_size(width, height, self.content_scale)
+        padded_height, padded_width = padded_size(net_height, net_width, self.padding)
         padded = padded_height * padded_width
+        # Both checks before any frame is resized: a large --content_scale
+        # is refused before it takes the memory it would need.
+        frame = 'a {}x{} frame{}'.format(
+            width, height, '' if self.content_scale == 1 else
+            ' at --content_scale {:g} ({}x{} for the net)'.format(
+                self.content_scale, net_width, net_height))
         if padded > MAX_PIXELS:
-            raise InputError('a {}x{} frame with padding {} is {:.0f} megapixels, more '
-                             'than the {:.0f} the net is given at most'.format(
-                                 width, height, self.padding, padded / 1e6,
-                                 MAX_PIXELS / 1e6))
-        self.check_memory(width, height, padded)
+            raise InputError('{} with padding {} is {:.0f} megapixels, more than the '
+                             '{:.0f} the net is given at most'.format(
+                                 frame, self.padding, padded / 1e6, MAX_PIXELS / 1e6))
+        self.check_memory(frame, padded)
         results = [None] * len(frames)
 
         def finish(index, y):
-            results[index] = to_uint8(y, self.padding, height, width)
-        self.backend.infer_each((pad_frame(f, self.padding) for f in frames), finish,
-                                self.batch)
+            # Back to the frame's size here, so that the median filter and
+            # --keep_colors (postprocess) work at full size, as in CFNS.
+            results[index] = images.resize(
+                to_uint8(y, self.padding, net_height, net_width), (width, height))
+        self.backend.infer_each(
+            (pad_frame(images.resize(f, (net_width, net_height)), self.padding)
+             for f in frames), finish, self.batch)
         return results
 
     def memory_needed(self, padded_pixels):
@@ -724,7 +736,7 @@ class Stylizer:
         return (BYTES_PER_PIXEL[self.backend_name] * padded_pixels *
                 self.backend.frames_in_memory(self.batch))
 
-    def check_memory(self, width, height, padded_pixels):
+    def check_memory(self, frame, padded_pixels):
         """InputError, before the net runs, when the frame needs more memory
         than the machine has left (see available_memory). Checked once a
         frame size, so that a video is refused at its first frame, not after
@@ -736,9 +748,9 @@ class Stylizer:
         left = available_memory()
         if left is not None and needed > left:
             raise InputError(
-                'a {}x{} frame needs about {:.1f} GB with the {} backend ({} bytes a '
+                '{} needs about {:.1f} GB with the {} backend ({} bytes a '
                 'pixel with padding {}); this machine has {:.1f} GB left: shrink it{}'
-                .format(width, height, needed / 1e9, self.backend_name,
+                .format(frame, needed / 1e9, self.backend_name,
                         BYTES_PER_PIXEL[self.backend_name], self.padding, left / 1e9,
                         '' if self.backend.frames_in_memory(self.batch) == 1
                         else ' or lower --batch'))
@@ -752,21 +764,11 @@ class Stylizer:
         for i, frame in enumerate(frames):
             by_shape.setdefault(frame.shape, []).append(i)
         for indices in by_shape.values():
-            raw = self.infer([self.scaled(frames[i]) for i in indices])
+            raw = self.infer([frames[i] for i in indices])
             for i, out in zip(indices, raw):
-                out = images.resize(out, frames[i].shape[1::-1])
                 stylized[i] = postprocess(frames[i], out, self.median_filter,
                                           self.keep_colors)
         return stylized
-
-    def scaled(self, frame):
-        """The frame the net is given: resized by content_scale (at least 1 px)."""
-        if self.content_scale == 1:
-            return frame
-        height, width = frame.shape[:2]
-        return images.resize(frame, (max(1, int(round(width * self.content_scale))),
-                                     max(1, int(round(height * self.content_scale)))))
-
 
 
 def check_frame(frame):

@@ -6,8 +6,8 @@
 For each style and clip, runs
 
     python stability.py footage/CLIP -m models/STYLE_stab.model [-m models/candy_vanilla.model] \\
-        --stylized STL_OUTPUT/STYLE_CLIP --style sample_images/STYLE.jpg --vgg VGG \\
-        [--texture_vgg VGG2] --max_frames 12 --json OUT/real_STYLE_CLIP.json
+        [--stylized STL_OUTPUT/STYLE_CLIP] --style sample_images/STYLE.jpg --vgg VGG \\
+        [--texture_vgg VGG2] --max_frames 12 --content_scale S --json OUT/PREFIX_STYLE_CLIP.json
 
 and prints the table of README's "Results" from the JSON files (``--table``
 prints it from files already written). ``footage/`` is what
@@ -105,6 +105,11 @@ def table(out, clips=CLIPS, prefix='real'):
                                  '(without --table)'.format(path))
             with open(path) as f:
                 per_clip.append(json.load(f)['rows'])
+        outputs = [[(r['kind'], row_label(r)) for r in clip_rows] for clip_rows in per_clip]
+        if any(o != outputs[0] for o in outputs):
+            raise InputError('{}: the clips were measured with different outputs ({}); '
+                             'measure them alike'.format(style, ' against '.join(
+                                 ', '.join(label for _, label in o) for o in outputs)))
         name = style.replace('_', ' ')
         for i, first in enumerate(per_clip[0]):
             rows = [clip_rows[i] for clip_rows in per_clip]
@@ -130,7 +135,7 @@ def parse_args(argv=None):
                    help='the clips, each a folder in --footage; a cell of the table '
                         'gives their figures in this order')
     p.add_argument('--content_scale', type=float, default=1.0,
-                   help="stability.py's and generate.py's --content_scale for the models")
+                   help="stability.py's --content_scale (generate.py's) for the models")
     p.add_argument('--prefix', default='real',
                    help='the JSON files are --out/PREFIX_STYLE_CLIP.json')
     p.add_argument('--table', action='store_true',

@@ -224,10 +224,11 @@ def test_mixed_sizes_in_one_call(models):
     assert [f.shape[:2] for f in out] == [(20, 28), (20, 28), (13, 17)]
 
 
-@pytest.mark.parametrize('scale', [0.5, 1.6])
+# 0.7: OpenCV's area averaging and bilinear differ there (at 0.5 they agree).
+@pytest.mark.parametrize('scale', [0.5, 0.7, 1.6])
 def test_content_scale_runs_the_net_on_the_resized_frame(models, scale):
     """--content_scale: the net on the frame resized by the factor (OpenCV's
-    area averaging down, bilinear up), its output resized back the same way,
+    area averaging down, bilinear up), its output resized back the other way,
     then CFNS's median filter; the output has the frame's size."""
     frame = make_frames(1, 30, 42)[0]
     net_size = (int(round(42 * scale)), int(round(30 * scale)))
@@ -1384,6 +1385,31 @@ def test_memory_bound_follows_what_the_machine_has_left(tmp_path, model_path,
     # --batch N keeps N frames in the net at once.
     stylizer = stylize.Stylizer(model_path, backend='chainer', batch=3)
     assert stylizer.memory_needed(1000) == 3 * 1000 * stylize.BYTES_PER_PIXEL['chainer']
+
+
+def test_memory_bound_at_a_content_scale_is_the_nets_and_checked_before_resizing(
+        tmp_path, model_path, monkeypatch, capsys):
+    """At --content_scale 0.5 the net is given the halved frame: the bound is
+    its pixels, the message names the user's frame and the net's size, and
+    no frame is resized before the refusal."""
+    from faststyle import images, stylize
+    path = str(tmp_path / 'in.png')
+    write_image(path, (40, 24), seed=1)
+    # Independently: 20x12 for the net, padding 3 each side: 26 -> 28
+    # columns, 18 -> 20 rows (multiples of 4).
+    needed = stylize.BYTES_PER_PIXEL['chainer'] * 28 * 20
+    argv = [path, '-m', model_path, '-o', str(tmp_path / 'out.png'), '--backend',
+            'chainer', '--padding', '3', '--content_scale', '0.5']
+    monkeypatch.setattr(stylize, 'available_memory', lambda: needed - 1)
+    resize = images.resize
+    monkeypatch.setattr(images, 'resize', lambda *a: pytest.fail('resized first'))
+    status = generate.main(argv)
+    out, err = capsys.readouterr()
+    assert status == 2 and one_error_line(err), err
+    assert 'a 40x24 frame at --content_scale 0.5 (20x12 for the net) needs about' in err
+    monkeypatch.setattr(images, 'resize', resize)
+    monkeypatch.setattr(stylize, 'available_memory', lambda: needed)
+    assert generate.main(argv) == 0, capsys.readouterr().err
 
 
 def test_memory_is_checked_once_a_size_and_not_for_accelerator_memory(model_path,

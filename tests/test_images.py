@@ -71,3 +71,18 @@ def test_fifos_are_not_taken_for_images(tmp_path, image_dir):
     assert 'pipe.jpg' not in ''.join(stability_measures.frame_files(image_dir))
     with pytest.raises(InputError, match='not a regular file'):
         images.open_rgb(os.path.join(image_dir, 'pipe.jpg'))
+
+
+def test_resize_averages_when_a_side_shrinks_and_is_bilinear_when_both_grow():
+    import cv2
+    image = numpy.random.RandomState(3).randint(0, 256, (30, 42, 3)).astype(numpy.uint8)
+    assert images.resize(image, (42, 30)) is image
+    # (width, height), as OpenCV takes it; area averaging if either side
+    # shrinks, even when the other grows.
+    for size in ((29, 21), (45, 21), (29, 33)):
+        assert numpy.array_equal(images.resize(image, size),
+                                 cv2.resize(image, size, interpolation=cv2.INTER_AREA))
+    assert numpy.array_equal(images.resize(image, (67, 48)),
+                             cv2.resize(image, (67, 48), interpolation=cv2.INTER_LINEAR))
+    assert images.scaled_size(42, 30, 0.7) == (29, 21)
+    assert images.scaled_size(3, 2, 0.1) == (1, 1)
