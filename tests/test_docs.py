@@ -46,3 +46,16 @@ def test_readme_results_table_is_the_measured_one():
         readme = f.read()
     assert measured.count('\n') > 10 and '`candy_stab`' in measured
     assert measured in readme
+
+
+@pytest.mark.parametrize('prefix', ['real720', 'real720_scale05'])
+def test_stability_720p_tables_are_the_measured_ones(prefix):
+    # docs/stability.md's tables of Big Buck Bunny at 1280x720 (at
+    # --content_scale 1 and 0.5) must be what scripts.sample_figures makes of
+    # their JSON files.
+    measured = sample_figures.table(os.path.join(ROOT, 'docs', 'figures'),
+                                    ('bigbuckbunny',), prefix)
+    with open(os.path.join(ROOT, 'docs', 'stability.md'), encoding='utf-8') as f:
+        text = f.read()
+    assert measured.count('\n') > 8 and '`udnie_stab`' in measured
+    assert measured in text
