@@ -708,15 +708,15 @@ class Stylizer:
         padded = padded_height * padded_width
         # Both checks before any frame is resized: a large --content_scale
         # is refused before it takes the memory it would need.
-        frame = 'a {}x{} frame{}'.format(
+        described = 'a {}x{} frame{}'.format(
             width, height, '' if self.content_scale == 1 else
             ' at --content_scale {:g} ({}x{} for the net)'.format(
                 self.content_scale, net_width, net_height))
         if padded > MAX_PIXELS:
             raise InputError('{} with padding {} is {:.0f} megapixels, more than the '
                              '{:.0f} the net is given at most'.format(
-                                 frame, self.padding, padded / 1e6, MAX_PIXELS / 1e6))
-        self.check_memory(frame, padded)
+                                 described, self.padding, padded / 1e6, MAX_PIXELS / 1e6))
+        self.check_memory(described, padded)
         results = [None] * len(frames)
 
         def finish(index, y):
@@ -736,9 +736,10 @@ class Stylizer:
         return (BYTES_PER_PIXEL[self.backend_name] * padded_pixels *
                 self.backend.frames_in_memory(self.batch))
 
-    def check_memory(self, frame, padded_pixels):
-        """InputError, before the net runs, when the frame needs more memory
-        than the machine has left (see available_memory). Checked once a
+    def check_memory(self, described, padded_pixels):
+        """InputError, before the net runs, when the frame (``described`` as
+        'a WxH frame ...' for the message) needs more memory than the
+        machine has left (see available_memory). Checked once a
         frame size, so that a video is refused at its first frame, not after
         work began; not on a GPU, whose memory is its own."""
         if not self.backend.host_memory or padded_pixels in self.memory_checked:
@@ -750,7 +751,7 @@ class Stylizer:
             raise InputError(
                 '{} needs about {:.1f} GB with the {} backend ({} bytes a '
                 'pixel with padding {}); this machine has {:.1f} GB left: shrink it{}'
-                .format(frame, needed / 1e9, self.backend_name,
+                .format(described, needed / 1e9, self.backend_name,
                         BYTES_PER_PIXEL[self.backend_name], self.padding, left / 1e9,
                         '' if self.backend.frames_in_memory(self.batch) == 1
                         else ' or lower --batch'))
