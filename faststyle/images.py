@@ -112,9 +112,9 @@ def scaled_size(width, height, factor):
 def resize(image, size):
     """``image`` (HxWxC uint8) resized to ``size`` = (width, height): by area
     averaging when either side shrinks (no aliasing), bilinearly when both
-    grow (bicubic was crisper but a net's output enlarged by it popped a
-    quarter more: docs/generate.md); the array itself when it has that
-    size already."""
+    grow (bicubic was crisper, but a net's output enlarged by it popped a
+    quarter to a third more: docs/generate.md); the array itself when it
+    has that size already."""
     width, height = size
     if image.shape[:2] == (height, width):
         return image
