@@ -612,7 +612,7 @@ def add_arguments(parser, stats_default='instance', stats_default_text=None):
                              '(fastest), else opencv, else chainer')
     parser.add_argument('--precision', choices=PRECISIONS, default='fp32',
                         help='arithmetic of the net: fp32, or bf16 (bfloat16; needs a '
-                             'CPU with AVX512_BF16 or AMX: 3.5-4.1x fp32\'s speed with '
+                             'CPU with AVX512_BF16 or AMX: 2.0-4.1x fp32\'s speed with '
                              'AMX in docs/benchmarks.md; openvino '
                              'backend only; changes pixels slightly, see '
                              'docs/generate.md)')
