@@ -1,7 +1,8 @@
 """Where a style distance lives: stability.py's style distance per VGG16 layer.
 
     python -m benchmarks.style_layers --style sample_images/candy.jpg \\
-        --vgg vgg16.model --vgg vgg16_imagenet.model FRAMES [FRAMES ...] [--max_frames 12]
+        --vgg vgg16.model --vgg vgg16_imagenet.model FRAMES [FRAMES ...] [--max_frames 12] \\
+        [--shrink 1 2 4]
 
 FRAMES is an image or a folder of frames (its first --max_frames, in name
 order). For each and each --vgg, the mean over the frames of stability.py's
@@ -11,6 +12,11 @@ which is stability.py's style_dist (or texture_dist, for --texture_vgg).
 A distance that is nearly all relu1_2 is one of colours, and a colour
 grade of the scene can score well on it; relu2_2 and relu3_3 hold the
 painting's strokes and textures.
+
+With --shrink K each frame is first reduced to 1/K of its size (area
+average) and the painting resized to that: the same layers then see
+K times larger shapes of the frame. A net whose fine strokes come near the
+painting but whose large shapes do not is near at 1 and far at 4.
 """
 import os
 import sys
@@ -18,6 +24,7 @@ import sys
 from faststyle import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
 
 import chainer
+import cv2
 import numpy
 
 from faststyle import cli
@@ -42,9 +49,18 @@ def frame_paths(path, max_frames):
     return [path]
 
 
-def mean_per_layer(distance, paths):
-    """The mean over the frames at ``paths`` of ``distance.per_layer``."""
-    return numpy.mean([distance.per_layer(numpy.asarray(images.open_rgb(p)))
+def shrunk(rgb, factor):
+    """``rgb`` reduced to 1/``factor`` of its width and height (area average)."""
+    if factor == 1:
+        return rgb
+    size = (max(1, rgb.shape[1] // factor), max(1, rgb.shape[0] // factor))
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+
+
+def mean_per_layer(distance, paths, factor=1):
+    """The mean over the frames at ``paths``, each shrunk by ``factor``, of
+    ``distance.per_layer``."""
+    return numpy.mean([distance.per_layer(shrunk(numpy.asarray(images.open_rgb(p)), factor))
                        for p in paths], axis=0)
 
 
@@ -57,23 +73,29 @@ def main(argv=None):
                         help='VGG16 weights (CFNS layout; see vgg16.py); repeat for more')
     cli.add_flag(parser, '--max_frames', type=int, default=12,
                  help='the first N frames of a folder (0: all)')
+    parser.add_argument('--shrink', type=int, nargs='+', default=[1], metavar='K',
+                        help='measure each frame reduced to 1/K of its size, for each K '
+                             '(default: 1, as stability.py)')
     args = parser.parse_args(argv)
     if args.max_frames < 0:
         parser.error('--max_frames must be >= 0')
+    if min(args.shrink) < 1:
+        parser.error('--shrink must be >= 1')
 
     def body(_):
         painting = numpy.asarray(images.open_rgb(args.style))
         device = chainer.get_device('@numpy')
         inputs = [(path, frame_paths(path, args.max_frames)) for path in args.frames]
-        print('{:<40} {:<24} {:>10}'.format('frames', 'vgg', 'total')
+        print('{:<40} {:<24} {:>6} {:>10}'.format('frames', 'vgg', 'shrink', 'total')
               + ''.join(' {:>10}'.format(layer) for layer in LAYERS))
         for vgg_path in args.vgg:
             distance = quality.StyleDistance(vgg16.load_vgg(vgg_path), painting, device)
             for path, paths in inputs:
-                layers = mean_per_layer(distance, paths)
-                print('{:<40} {:<24} {:>10.4g}'.format(path, os.path.basename(vgg_path),
-                                                       layers.sum())
-                      + ''.join(' {:>10.4g}'.format(v) for v in layers))
+                for factor in args.shrink:
+                    layers = mean_per_layer(distance, paths, factor)
+                    print('{:<40} {:<24} {:>6} {:>10.4g}'.format(
+                        path, os.path.basename(vgg_path), factor, layers.sum())
+                        + ''.join(' {:>10.4g}'.format(v) for v in layers))
     return cli.run_cli(body)
 
 

@@ -373,3 +373,30 @@ def test_style_layers_benchmark_prints_each_layer_and_their_sum(tmp_path, capsys
                               '--vgg', vgg_path]) == 2
     err = capsys.readouterr().err
     assert err.startswith('error: ') and 'no such file or folder' in err
+
+
+def test_style_layers_shrink_measures_the_frame_reduced(tmp_path, capsys, vgg_path):
+    # A frame enlarged 2x by repeating each pixel, reduced by 2 with an area
+    # average, is the frame again: its row at --shrink 2 must be the frame's
+    # own row at --shrink 1 (the painting resized to the same size).
+    from benchmarks import style_layers
+    frame = scene(seed=3)
+    big = frame.repeat(2, axis=0).repeat(2, axis=1)
+    Image.fromarray(frame).save(str(tmp_path / 'small.png'))
+    Image.fromarray(big).save(str(tmp_path / 'big.png'))
+    style_path = str(tmp_path / 'painting.png')
+    Image.fromarray(scene(32, 32, seed=9)).save(style_path)
+    assert style_layers.main([str(tmp_path / 'small.png'), str(tmp_path / 'big.png'),
+                              '--style', style_path, '--vgg', vgg_path,
+                              '--shrink', '1', '2']) == 0
+    header, *lines = capsys.readouterr().out.splitlines()
+    assert header.split()[2] == 'shrink'
+    rows = {(line.split()[0].split('/')[-1], int(line.split()[2])):
+            [float(v) for v in line.split()[-5:]] for line in lines}
+    assert len(rows) == 4
+    assert rows['big.png', 2] == pytest.approx(rows['small.png', 1], rel=1e-3)
+    assert rows['big.png', 1] != pytest.approx(rows['big.png', 2], rel=1e-2)
+    with pytest.raises(SystemExit) as stop:
+        style_layers.main([str(tmp_path / 'small.png'), '--style', style_path,
+                           '--vgg', vgg_path, '--shrink', '0'])
+    assert stop.value.code == 2
