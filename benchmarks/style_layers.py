@@ -24,7 +24,6 @@ import sys
 from faststyle import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
 
 import chainer
-import cv2
 import numpy
 
 from faststyle import cli
@@ -51,10 +50,7 @@ def frame_paths(path, max_frames):
 
 def shrunk(rgb, factor):
     """``rgb`` reduced to 1/``factor`` of its width and height (area average)."""
-    if factor == 1:
-        return rgb
-    size = (max(1, rgb.shape[1] // factor), max(1, rgb.shape[0] // factor))
-    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    return images.resize(rgb, images.scaled_size(rgb.shape[1], rgb.shape[0], 1 / factor))
 
 
 def mean_per_layer(distance, paths, factor=1):
