@@ -76,6 +76,16 @@ def parse_args(argv=None):
                       'matrices); without it (CFNS) the deeper layers of a loss '
                       'network converted from HED count 1e2 to 1e7 times less, '
                       'and only fine texture and tints are learned')
+    p.add_argument('--lambda_coarse_style', type=float,
+                   help='weight of the coarse style loss (0: off): the style loss '
+                        'of the output reduced to 1/--coarse_shrink of its size '
+                        'against the style image reduced alike, so that the same '
+                        'layers see the painting\'s larger shapes (planes, cells) '
+                        'and not only its fine texture and tints; one more pass '
+                        'of VGG16 a step, on the small image')
+    p.add_argument('--coarse_shrink', type=int,
+                   help='the factor --lambda_coarse_style reduces by (the mean of '
+                        'each K x K block)')
     p.add_argument('--epoch', '-e', type=int,
                    help='passes over the dataset, in all: a run resumed with -r '
                         'goes on until it has trained this many (from a CFNS '

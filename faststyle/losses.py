@@ -90,13 +90,42 @@ def perceptual_losses(vgg, x, y, grams, lambda_feat, lambda_style, lambda_tv,
         content = vgg(x, n_features=CONTENT_LAYER + 1)[CONTENT_LAYER].array
     features_y = vgg(y)
     loss_feat = lambda_feat * F.mean_squared_error(features_y[CONTENT_LAYER], content)
-    loss_style = 0
-    for f_y, gram, weight in zip(features_y, grams, layer_weights or [1.0] * len(grams)):
-        g_y = gram_matrix(f_y)
-        loss_style += lambda_style * weight * F.mean_squared_error(
-            g_y, F.broadcast_to(gram, g_y.shape))
+    loss_style = style_loss(features_y, grams, lambda_style, layer_weights)
     loss_tv = lambda_tv * total_variation(y)
     return loss_feat, loss_style, loss_tv
+
+
+def style_loss(features, grams, lambda_style, layer_weights=None):
+    """lambda_style * the weighted sum over layers of the mean squared
+    difference between the Gram matrices of ``features`` (a batch) and
+    ``grams`` (one image's, broadcast to the batch)."""
+    loss = 0
+    for f, gram, weight in zip(features, grams, layer_weights or [1.0] * len(grams)):
+        g = gram_matrix(f)
+        loss += lambda_style * weight * F.mean_squared_error(g, F.broadcast_to(gram, g.shape))
+    return loss
+
+
+def shrink(images, factor):
+    """``images`` (N, C, H, W) reduced to 1/``factor`` of their size by the
+    mean of each factor x factor block (what an area resize does), edge rows
+    and columns that fill no whole block left out."""
+    return F.average_pooling_2d(images, factor) if factor > 1 else images
+
+
+def coarse_style_loss(vgg, y, coarse_grams, factor, lambda_coarse, layer_weights=None):
+    """The style loss of outputs ``y`` reduced by ``factor`` against
+    ``coarse_grams``, the Gram matrices of the painting reduced alike.
+
+    The Gram matrices of the output at its own size are statistics of
+    patches no wider than the deepest layer's receptive field, mostly
+    relu1_2's 5 pixels with HED's weights: a net can match them with fine
+    specks of the painting's colours, and the trained nets did, while the
+    painting's larger shapes (udnie's planes, mosaic's cells) stayed out of
+    the picture. Reduced, the same layers see shapes ``factor`` times
+    larger (the multi-scale Gram loss of texture synthesis).
+    """
+    return style_loss(vgg(shrink(y, factor)), coarse_grams, lambda_coarse, layer_weights)
 
 
 # The colour axes the histograms are compared along: red, green, blue,

@@ -37,6 +37,9 @@ import vgg16
 
 
 MAX_STYLE_SIZE = 4096
+# The coarse style loss's reduced crop and painting: VGG16's three poolings
+# leave relu4_3 a pixel of 8.
+MIN_COARSE_SIZE = 8
 
 
 @dataclasses.dataclass
@@ -67,6 +70,8 @@ class TrainConfig:
     lambda_tone: float = 0.0
     lambda_shift: float = 0.0
     balance_style_layers: bool = False
+    lambda_coarse_style: float = 0.0
+    coarse_shrink: int = 4
     epoch: int = 2
     lr: float = 1e-3
     checkpoint: int = 0
@@ -117,12 +122,23 @@ class TrainConfig:
                 raise InputError('--{} must be at least 1'.format(name))
         if self.lambda_feat is None:
             self.lambda_feat = vgg16_weights.default_content_weight(self.vgg)
-        for name in ('lambda_tv', 'lambda_feat', 'lambda_style', 'lambda_noise',
+        for name in ('lambda_tv', 'lambda_feat', 'lambda_style', 'lambda_coarse_style',
+                     'lambda_noise',
                      'lambda_colour', 'lambda_tone', 'lambda_shift', 'noise_range', 'lr'):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise InputError('--{} must be a finite number >= 0, not {}'.format(
                     name, value))
+        if self.coarse_shrink < 2:
+            raise InputError('--coarse_shrink must be at least 2 (1 is the style loss itself)')
+        smallest = min(self.image_size - 2 * self.loss_margin, self.style_size)
+        if self.lambda_coarse_style and smallest // self.coarse_shrink < MIN_COARSE_SIZE:
+            raise InputError(
+                '--coarse_shrink {} leaves {} px of the {}-px {}: at least {} are needed '
+                '(a smaller --coarse_shrink or a larger size)'.format(
+                    self.coarse_shrink, smallest // self.coarse_shrink, smallest,
+                    'style image' if smallest == self.style_size else 'crop the losses see',
+                    MIN_COARSE_SIZE))
         if self.lr == 0:
             raise InputError('--lr must be more than 0 (at 0 nothing is learnt)')
         if self.preview_interval < 0:
@@ -231,7 +247,8 @@ def build_trainer(config, device, train_data, comm=None, snapshots=None):
         trigger=log_trigger, filename=snapshots.name + '.log'))
     # The printed table has a column for each loss in use (the .log has them all):
     # all of them make it about 200 characters wide.
-    weighted = [('loss_colour', config.lambda_colour), ('loss_tone', config.lambda_tone),
+    weighted = [('loss_coarse_style', config.lambda_coarse_style),
+                ('loss_colour', config.lambda_colour), ('loss_tone', config.lambda_tone),
                 ('loss_pop', config.lambda_noise), ('loss_shift', config.lambda_shift),
                 ('pop_share', config.lambda_noise)]
     trainer.extend(chainer_extensions.PrintReport(
@@ -328,9 +345,11 @@ def describe(config, train_data, skipped, vgg, comm=None):
                                config.lambda_noise,
                                config.noise_count, config.noise_range,
                                ', new each batch' if config.noise_per_batch else ''))
-    print('losses: content {:g}, style {:g}{}, total variation {:g}{}{}{}, on {}'.format(
+    print('losses: content {:g}, style {:g}{}{}, total variation {:g}{}{}{}, on {}'.format(
         config.lambda_feat, config.lambda_style,
-        ' (layers balanced)' if config.balance_style_layers else '', config.lambda_tv,
+        ' (layers balanced)' if config.balance_style_layers else '',
+        ', style at 1/{} size {:g}'.format(config.coarse_shrink, config.lambda_coarse_style)
+        if config.lambda_coarse_style else '', config.lambda_tv,
         ', colour {:g}'.format(config.lambda_colour) if config.lambda_colour else '',
         ', tone {:g}'.format(config.lambda_tone) if config.lambda_tone else '',
         ', shift {:g}'.format(config.lambda_shift) if config.lambda_shift else '',

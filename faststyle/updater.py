@@ -1,5 +1,5 @@
 """One training step: CFNS's perceptual losses plus the noise-stability loss
-(and, when asked for, the colour, tone and shift losses)."""
+(and, when asked for, the coarse style, colour, tone and shift losses)."""
 import functools
 import math
 
@@ -18,7 +18,8 @@ class DivergedError(Exception):
 class StyleTransferUpdater(chainer.training.updaters.StandardUpdater):
     """Trains the transform net ``optimizer.target`` against a fixed VGG16.
 
-    Reports ``loss`` and its terms ``loss_feat``, ``loss_style``, ``loss_tv``,
+    Reports ``loss`` and its terms ``loss_feat``, ``loss_style``,
+    ``loss_coarse_style``, ``loss_tv``,
     ``loss_colour``, ``loss_tone``, ``loss_pop``, ``loss_shift`` and
     ``pop_share`` (L_pop / total, which the stabilization note tuned to
     about 10 %).
@@ -32,8 +33,14 @@ class StyleTransferUpdater(chainer.training.updaters.StandardUpdater):
         self.config = config
         with chainer.using_config('train', False), chainer.no_backprop_mode():
             self.style_grams = losses.style_grams(vgg, device.send(style))
+            self.coarse_grams = (
+                losses.style_grams(vgg, losses.shrink(device.send(style), config.coarse_shrink))
+                if config.lambda_coarse_style else None)
         self.style_layer_weights = (losses.balanced_layer_weights(self.style_grams)
                                     if config.balance_style_layers else None)
+        self.coarse_layer_weights = (losses.balanced_layer_weights(self.coarse_grams)
+                                     if config.balance_style_layers and self.coarse_grams
+                                     else None)
         self.noise = self.make_noise(config.noise_seed) if config.lambda_noise else None
         self.colour_histogram = (losses.ColourHistogram(device.send(style))
                                  if config.lambda_colour or config.lambda_tone else None)
@@ -74,6 +81,11 @@ class StyleTransferUpdater(chainer.training.updaters.StandardUpdater):
         loss_feat, loss_style, loss_tv = losses.perceptual_losses(
             self.vgg, inside(x), inside(y), self.style_grams, config.lambda_feat,
             config.lambda_style, config.lambda_tv, self.style_layer_weights)
+        loss_coarse_style = 0.0
+        if config.lambda_coarse_style:
+            loss_coarse_style = losses.coarse_style_loss(
+                self.vgg, inside(y), self.coarse_grams, config.coarse_shrink,
+                config.lambda_coarse_style, self.coarse_layer_weights)
         loss_colour = 0.0
         if config.lambda_colour:
             loss_colour = config.lambda_colour * self.colour_histogram(inside(y))
@@ -89,7 +101,8 @@ class StyleTransferUpdater(chainer.training.updaters.StandardUpdater):
             loss_shift = losses.shift_loss(
                 transform, x, y, self.shift_for_iteration(), config.lambda_shift,
                 max(config.loss_margin, config.image_size // 8))
-        loss = loss_feat + loss_style + loss_tv + loss_colour + loss_tone + loss_pop + loss_shift
+        loss = (loss_feat + loss_style + loss_coarse_style + loss_tv + loss_colour + loss_tone
+                + loss_pop + loss_shift)
         value = float(loss.array)
         self.check_finite(value)
         model.cleargrads()
@@ -98,6 +111,7 @@ class StyleTransferUpdater(chainer.training.updaters.StandardUpdater):
         pop_value = float(getattr(loss_pop, 'array', loss_pop))
         chainer.report({
             'loss': loss, 'loss_feat': loss_feat, 'loss_style': loss_style,
+            'loss_coarse_style': loss_coarse_style,
             'loss_tv': loss_tv, 'loss_colour': loss_colour, 'loss_tone': loss_tone,
             'loss_pop': pop_value, 'loss_shift': loss_shift,
             'pop_share': pop_value / value if value else 0.0,

@@ -700,6 +700,9 @@ def test_bad_inputs_give_one_line_errors(tmp_path, image_dir, style_path, vgg_pa
     fails(train_args(image_dir, style_path, vgg_path, '--style_size', '8'), '--style_size')
     fails(train_args(image_dir, style_path, vgg_path, '--style_size', '25600'),
           '--style_size', '4096')
+    # 32-px crops without 4 px along each edge, reduced 4 times: 6 px.
+    fails(train_args(image_dir, style_path, vgg_path, '--lambda_coarse_style', '1'),
+          '--coarse_shrink 4 leaves 6 px', 'at least 8')
     assert not os.path.exists(str(tmp_path / 'models' / 'x.model'))
 
 
@@ -708,7 +711,9 @@ def test_bad_inputs_give_one_line_errors(tmp_path, image_dir, style_path, vgg_pa
                                    ['--lambda_colour', '-1'], ['--lambda_color', 'nan'],
                                    ['--lambda_tone', '-1'], ['--lambda_shift', 'inf'],
                                    ['--crop_padding', '1002'], ['--lr', '0'],
-                                   ['--preview_interval', '-1']])
+                                   ['--preview_interval', '-1'],
+                                   ['--lambda_coarse_style', 'nan'], ['--coarse_shrink', '1'],
+                                   ['--lambda_coarse_style', '1', '--image_size', '32']])
 def test_train_flag_values_give_one_line(flags, capsys):
     with pytest.raises(SystemExit) as e:
         train.parse_args(['-s', 'style.jpg'] + flags)
@@ -1162,16 +1167,17 @@ def test_losses_ignore_what_the_net_paints_along_the_borders(image_dir, style_pa
     """The border loophole stays closed: with --loss_margin 4 no loss term sees
     the outer 4 pixels of the output; with 0 (CFNS) every term changes."""
     flags = ['--loss_margin', '4', '--noise_count', '50', '--lambda_colour', '1',
-             '--lambda_tone', '1', '--lambda_shift', '1']
+             '--lambda_tone', '1', '--lambda_shift', '1', '--lambda_coarse_style', '1',
+             '--coarse_shrink', '2']
     clean = first_step_losses(image_dir, style_path, vgg_path, flags)
     painted = first_step_losses(image_dir, style_path, vgg_path, flags, paint_border=True)
     assert set(clean) == {'main/loss_feat', 'main/loss_style', 'main/loss_tv',
                           'main/loss_colour', 'main/loss_tone', 'main/loss_pop',
-                          'main/loss_shift'}
+                          'main/loss_shift', 'main/loss_coarse_style'}
     for key in clean:
         assert painted[key] == pytest.approx(clean[key], rel=1e-5), key
     whole = ['--loss_margin', '0', '--noise_count', '50', '--lambda_colour', '1',
-             '--lambda_tone', '1']
+             '--lambda_tone', '1', '--lambda_coarse_style', '1', '--coarse_shrink', '2']
     clean = first_step_losses(image_dir, style_path, vgg_path, whole)
     painted = first_step_losses(image_dir, style_path, vgg_path, whole, paint_border=True)
     # (L_shift, off here, always leaves out --image_size / 8 along the edges:
@@ -1279,6 +1285,69 @@ def test_tone_loss_compares_brightness_in_the_input_order():
     batch_y = numpy.concatenate([painting, output])
     expected_flat = numpy.mean((brightness(output[0]) - brightness(painting[0]).mean()) ** 2)
     assert tone_loss(batch_x, batch_y) == pytest.approx(expected_flat / 2, rel=1e-5)
+
+
+def block_means(images, factor):
+    """Each factor x factor block's mean, by reshaping (N, C, H, W) float64."""
+    n, c, h, w = images.shape
+    h, w = h // factor * factor, w // factor * factor
+    blocks = images[:, :, :h, :w].reshape(n, c, h // factor, factor, w // factor, factor)
+    return blocks.astype(numpy.float64).mean(axis=(3, 5))
+
+
+def test_coarse_style_loss_is_the_style_loss_of_both_images_reduced(vgg_path):
+    """Written out: Gram matrices F F^T / (C H W) of the VGG16 features of the
+    output and of the painting, each reduced by the mean of 3 x 3 blocks."""
+    vgg = vgg16.load_vgg(vgg_path)
+    rng = numpy.random.RandomState(3)
+    painting = rng.uniform(0, 255, (1, 3, 50, 44)).astype(numpy.float32)
+    outputs = rng.uniform(0, 255, (2, 3, 27, 30)).astype(numpy.float32)
+
+    def grams(images):
+        with chainer.no_backprop_mode():
+            features = vgg(block_means(images, 3).astype(numpy.float32))
+        result = []
+        for f in features:
+            n, c, h, w = f.shape
+            flat = f.array.astype(numpy.float64).reshape(n, c, h * w)
+            result.append(numpy.einsum('nci,ndi->ncd', flat, flat) / (c * h * w))
+        return result
+    weights = [1.0, 2.0, 0.5, 3.0]
+    expected = sum(7 * weight * numpy.mean((g_y - g_s) ** 2) for weight, g_y, g_s
+                   in zip(weights, grams(outputs), grams(painting)))
+    coarse_grams = losses.style_grams(vgg, losses.shrink(painting, 3))
+    with chainer.no_backprop_mode():
+        loss = losses.coarse_style_loss(vgg, outputs, coarse_grams, 3, 7, weights)
+    assert float(loss.array) == pytest.approx(expected, rel=1e-4)
+    # The painting itself, and the painting with each pixel repeated 3 x 3
+    # times (its own shapes, three times larger), are the painting reduced.
+    same = [painting, numpy.repeat(numpy.repeat(block_means(painting, 3), 3, 2), 3, 3)]
+    for image in same:
+        with chainer.no_backprop_mode():
+            loss = losses.coarse_style_loss(vgg, image.astype(numpy.float32),
+                                            coarse_grams, 3, 1)
+        assert float(loss.array) == pytest.approx(0, abs=1e-6 * expected)
+
+
+def test_coarse_style_loss_is_weighted_into_the_training_loss(image_dir, style_path,
+                                                               vgg_path):
+    coarse = ['--coarse_shrink', '2']
+    off = first_step_losses(image_dir, style_path, vgg_path, coarse)
+    once = first_step_losses(image_dir, style_path, vgg_path,
+                             coarse + ['--lambda_coarse_style', '1'])
+    twice = first_step_losses(image_dir, style_path, vgg_path,
+                              coarse + ['--lambda_coarse_style', '2'])
+    assert off['main/loss_coarse_style'] == 0 and once['main/loss_coarse_style'] > 0
+    assert twice['main/loss_coarse_style'] == pytest.approx(
+        2 * once['main/loss_coarse_style'], rel=1e-5)
+    for key in ('main/loss_style', 'main/loss_feat'):
+        assert once[key] == pytest.approx(off[key], rel=1e-6), key
+    # Balanced layers weigh the coarse Gram matrices too (HED-like random
+    # weights: the deeper layers' weights are above 1).
+    balanced = first_step_losses(image_dir, style_path, vgg_path,
+                                 coarse + ['--lambda_coarse_style', '1',
+                                           '--balance_style_layers'])
+    assert balanced['main/loss_coarse_style'] > once['main/loss_coarse_style'] * 1.01
 
 
 def test_balance_style_layers_reaches_the_style_loss_only(image_dir, style_path, vgg_path):
