@@ -126,3 +126,36 @@ def test_vgg_col2im_elements_per_pixel_is_the_largest_buffer_of_its_backward_pas
         chainer.functions.sum(sum(chainer.functions.sum(f) for f in vgg16.VGG16()(x))).backward()
     assert len(hook.sizes) == 10  # conv1_1 .. conv4_3, the input's gradient included
     assert vgg16.COL2IM_ELEMENTS_PER_PIXEL == max(hook.sizes) / (2 * 32 * 40)
+
+
+def window_of_output_pixel(p, layers):
+    """The input pixels [first, last] that output pixel ``p`` of a stack of
+    layers depends on, walked back layer by layer: ('conv', k, stride, pad)
+    reads inputs stride * o - pad .. stride * o - pad + k - 1; ('up',) is
+    nearest 2x upsampling, output o reading input o // 2."""
+    first, last = p, p
+    for layer in reversed(layers):
+        if layer[0] == 'up':
+            first, last = first // 2, last // 2
+        else:
+            _, k, stride, pad = layer
+            first, last = stride * first - pad, stride * last - pad + k - 1
+    return first, last
+
+
+def test_receptive_field_is_the_window_the_layers_give():
+    """The resize layout as net.py lists it: c1 9x9, c2 and c3 4x4 stride 2,
+    ten 3x3 convolutions in the residual blocks, then upsample, d1 3x3,
+    upsample, d2 3x3, d3 9x9 (all convolutions 'same' but the strided)."""
+    from benchmarks import receptive_field
+    layers = ([('conv', 9, 1, 4), ('conv', 4, 2, 1), ('conv', 4, 2, 1)]
+              + [('conv', 3, 1, 1)] * 10
+              + [('up',), ('conv', 3, 1, 1), ('up',), ('conv', 3, 1, 1), ('conv', 9, 1, 4)])
+    centre = receptive_field.SIDE // 2
+    first, last = window_of_output_pixel(centre, layers)
+    assert receptive_field.receptive_field('resize') == last - first + 1 == 110
+    gradient = numpy.zeros((9, 9))
+    gradient[2:5, 3:8] = 1
+    assert receptive_field.nonzero_extent(gradient) == (3, 5)
+    # Half of a uniform 9x9 square lies within the centre 7x7 (49 of 81), not 5x5.
+    assert receptive_field.mass_side(numpy.ones((9, 9)), 0.5) == 7

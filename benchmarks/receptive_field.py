@@ -1,0 +1,109 @@
+"""How far the transform net looks: the input pixels one output pixel depends on.
+
+    python -m benchmarks.receptive_field [-m A.model ...] [--frame FRAME.png]
+
+The net paints a shape from what it sees around each pixel, so no shape it
+paints is wider than that window except by following the scene (a flat sky
+painted flat). This prints, for each layout (deconv, resize):
+
+  receptive field   the width of the box of input pixels that can change
+                    the centre output pixel: where the gradient of that pixel
+                    is not zero, measured on a net of random weights with
+                    BatchNorm's running statistics (convolutions only)
+  of 640 / 1280     that side as a share of a 360p and a 720p frame's width
+
+and, for each model given with -m, on FRAME as generate.py runs the net
+(per-image statistics, no padding), of the gradient's magnitude of the
+frame's centre pixel (summed over its three colours): the side of the
+square around it that holds half, and the share inside the receptive
+field. Per-image statistics make every pixel count a little (each layer's
+mean and variance), which moves the picture's tone, not its shapes.
+"""
+import argparse
+
+from faststyle import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
+
+import chainer
+import numpy
+
+from faststyle import dataset
+from faststyle import images
+import net
+
+# The input side: larger than any receptive field measured, a multiple of 4.
+SIDE = 256
+
+
+def gradient_of_centre_pixel(model, x):
+    """|d (sum of the centre output pixel's colours) / d x|, summed over the
+    colours: (H, W), for the input ``x`` (1, 3, H, W) float32."""
+    x = chainer.Variable(x)
+    with chainer.using_config('train', False):
+        y = model(x)
+    h, w = y.shape[2:]
+    chainer.functions.sum(y[0, :, h // 2, w // 2]).backward()
+    return numpy.abs(x.grad[0]).sum(axis=0)
+
+
+def nonzero_extent(gradient):
+    """(height, width) of the smallest box holding every non-zero entry of
+    ``gradient`` (H, W)."""
+    rows, cols = numpy.nonzero(gradient)
+    return int(rows.max() - rows.min() + 1), int(cols.max() - cols.min() + 1)
+
+
+def receptive_field(arch, seed=0):
+    """The receptive field of the layout ``arch``, in pixels (module docstring)."""
+    numpy.random.seed(seed)  # Chainer's default initializers draw from it
+    model = net.FastStyleNet(arch, stats='running')
+    # Small values: random weights without normalization grow the input
+    # layer by layer, and a saturated tanh has no gradient.
+    x = numpy.random.RandomState(seed).uniform(0, 1e-3, (1, 3, SIDE, SIDE)).astype(numpy.float32)
+    height, width = nonzero_extent(gradient_of_centre_pixel(model, x))
+    return max(height, width)
+
+
+def mass_side(gradient, share):
+    """The side of the smallest square around the centre that holds ``share``
+    of ``gradient``'s sum."""
+    h, w = gradient.shape
+    total = gradient.sum()
+    for radius in range(max(h, w)):
+        if window(gradient, 2 * radius + 1).sum() >= share * total:
+            return 2 * radius + 1
+    return max(h, w)
+
+
+def window(gradient, side):
+    """The square of ``side`` pixels around the centre of ``gradient``."""
+    h, w = gradient.shape
+    top, left = max(0, h // 2 - side // 2), max(0, w // 2 - side // 2)
+    return gradient[top:top + side, left:left + side]
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('-m', '--model', action='append', default=[],
+                   help='a .model whose practical reach to measure on --frame')
+    p.add_argument('--frame', default='footage/street/0010.png',
+                   help='the frame the models are measured on (generate.py\'s size)')
+    args = p.parse_args(argv)
+    print('{:<8} {:>16} {:>8} {:>8}'.format('layout', 'receptive field', 'of 640', 'of 1280'))
+    fields = {arch: receptive_field(arch) for arch in net.ARCHS}
+    for arch, side in fields.items():
+        print('{:<8} {:>13} px {:>7.0%} {:>8.0%}'.format(arch, side, side / 640, side / 1280))
+    if args.model:
+        frame = images.read_rgb_array(args.frame)
+        h, w = frame.shape[0] // 4 * 4, frame.shape[1] // 4 * 4
+        x = dataset.to_chw(frame[:h, :w])[None]
+        print('{} ({}x{}), the centre pixel\'s gradient: the square holding half of it, '
+              'the share inside the receptive field'.format(args.frame, w, h))
+        for path in args.model:
+            model = net.load_model(path)
+            gradient = gradient_of_centre_pixel(model, x)
+            inside = window(gradient, fields[model.arch]).sum() / gradient.sum()
+            print('{:<40} {:>5} px {:>7.0%}'.format(path, mass_side(gradient, 0.5), inside))
+
+
+if __name__ == '__main__':
+    main()
