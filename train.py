@@ -82,10 +82,14 @@ def parse_args(argv=None):
                         'against the style image reduced alike, so that the same '
                         'layers see the painting\'s larger shapes (planes, cells) '
                         'and not only its fine texture and tints; one more pass '
-                        'of VGG16 a step, on the small image')
-    p.add_argument('--coarse_shrink', type=int,
-                   help='the factor --lambda_coarse_style reduces by (the mean of '
-                        'each K x K block)')
+                        'of VGG16 a step, on the small image. Experimental: it '
+                        'brought udnie no nearer at 720p, whose painting\'s '
+                        'planes are wider than the net\'s 110-px window '
+                        '(docs/training.md); tried at 5, the style weight')
+    p.add_argument('--coarse_shrink', type=int, metavar='K',
+                   help='the factor K that --lambda_coarse_style reduces by (the '
+                        'mean of each K x K block; at least 2, and the reduced '
+                        'crop and style image need at least 8 px)')
     p.add_argument('--epoch', '-e', type=int,
                    help='passes over the dataset, in all: a run resumed with -r '
                         'goes on until it has trained this many (from a CFNS '

@@ -10,10 +10,11 @@ painted flat). This prints, for each layout (deconv, resize):
                     the centre output pixel: where the gradient of that pixel
                     is not zero, measured on a net of random weights with
                     BatchNorm's running statistics (convolutions only)
-  of 640 / 1280     that side as a share of a 360p and a 720p frame's width
+  of 640 / 1280     that width as a share of a 360p and a 720p frame's width
 
 and, for each model given with -m, on FRAME as generate.py runs the net
-(per-image statistics, no padding), of the gradient's magnitude of the
+(per-image statistics, without generate.py's padding), of the gradient's
+magnitude of the
 frame's centre pixel (summed over its three colours): the side of the
 square around it that holds half, and the share inside the receptive
 field. Per-image statistics make every pixel count a little (each layer's

@@ -135,7 +135,8 @@ class TrainConfig:
         if self.lambda_coarse_style and smallest // self.coarse_shrink < MIN_COARSE_SIZE:
             raise InputError(
                 '--coarse_shrink {} leaves {} px of the {}-px {}: at least {} are needed '
-                '(a smaller --coarse_shrink or a larger size)'.format(
+                '(a smaller --coarse_shrink, a larger --image_size or --style_size, '
+                'or a smaller --loss_margin)'.format(
                     self.coarse_shrink, smallest // self.coarse_shrink, smallest,
                     'style image' if smallest == self.style_size else 'crop the losses see',
                     MIN_COARSE_SIZE))

@@ -127,7 +127,9 @@ class StyleTransferUpdater(chainer.training.updaters.StandardUpdater):
         128-px crop almost every pixel is that close to an edge; in a video
         frame most are not, and nets trained only on crops were 2-5x further
         from the style there (benchmarks/edge_dependence.py). With P of 40
-        or more, the edge is out of reach of the pixels the losses see."""
+        or more, the edge is out of that reach of the pixels the losses see
+        (the net's window, 55 px each way, benchmarks/receptive_field.py,
+        still touches the outer few at P = 50, barely)."""
         padding = self.config.crop_padding
         if not padding:
             return model(x)

@@ -131,29 +131,38 @@ def test_vgg_col2im_elements_per_pixel_is_the_largest_buffer_of_its_backward_pas
 def window_of_output_pixel(p, layers):
     """The input pixels [first, last] that output pixel ``p`` of a stack of
     layers depends on, walked back layer by layer: ('conv', k, stride, pad)
-    reads inputs stride * o - pad .. stride * o - pad + k - 1; ('up',) is
-    nearest 2x upsampling, output o reading input o // 2."""
+    reads inputs stride * o - pad .. stride * o - pad + k - 1; ('deconv', k,
+    stride, pad) writes input i to outputs stride * i - pad .. stride * i -
+    pad + k - 1; ('up',) is nearest 2x upsampling, output o reading input
+    o // 2."""
     first, last = p, p
     for layer in reversed(layers):
         if layer[0] == 'up':
             first, last = first // 2, last // 2
-        else:
+        elif layer[0] == 'conv':
             _, k, stride, pad = layer
             first, last = stride * first - pad, stride * last - pad + k - 1
+        else:
+            _, k, stride, pad = layer
+            first, last = -(-(first + pad - k + 1) // stride), (last + pad) // stride
     return first, last
 
 
 def test_receptive_field_is_the_window_the_layers_give():
-    """The resize layout as net.py lists it: c1 9x9, c2 and c3 4x4 stride 2,
-    ten 3x3 convolutions in the residual blocks, then upsample, d1 3x3,
-    upsample, d2 3x3, d3 9x9 (all convolutions 'same' but the strided)."""
+    """Both layouts as net.py lists them: c1 9x9, c2 and c3 4x4 stride 2,
+    ten 3x3 convolutions in the residual blocks; then the resize layout's
+    upsample, d1 3x3, upsample, d2 3x3, d3 9x9, or the deconv layout's d1
+    and d2 4x4 stride-2 and d3 9x9 transposed convolutions."""
     from benchmarks import receptive_field
-    layers = ([('conv', 9, 1, 4), ('conv', 4, 2, 1), ('conv', 4, 2, 1)]
-              + [('conv', 3, 1, 1)] * 10
-              + [('up',), ('conv', 3, 1, 1), ('up',), ('conv', 3, 1, 1), ('conv', 9, 1, 4)])
+    encoder = ([('conv', 9, 1, 4), ('conv', 4, 2, 1), ('conv', 4, 2, 1)]
+               + [('conv', 3, 1, 1)] * 10)
+    decoders = {
+        'resize': [('up',), ('conv', 3, 1, 1), ('up',), ('conv', 3, 1, 1), ('conv', 9, 1, 4)],
+        'deconv': [('deconv', 4, 2, 1), ('deconv', 4, 2, 1), ('deconv', 9, 1, 4)]}
     centre = receptive_field.SIDE // 2
-    first, last = window_of_output_pixel(centre, layers)
-    assert receptive_field.receptive_field('resize') == last - first + 1 == 110
+    for arch, decoder in decoders.items():
+        first, last = window_of_output_pixel(centre, encoder + decoder)
+        assert receptive_field.receptive_field(arch) == last - first + 1, arch
     gradient = numpy.zeros((9, 9))
     gradient[2:5, 3:8] = 1
     assert receptive_field.nonzero_extent(gradient) == (3, 5)
