@@ -20,13 +20,14 @@ square around it that holds half, and the share inside the receptive
 field. Per-image statistics make every pixel count a little (each layer's
 mean and variance), which moves the picture's tone, not its shapes.
 """
-import argparse
+import sys
 
 from faststyle import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
 
 import chainer
 import numpy
 
+from faststyle import cli
 from faststyle import dataset
 from faststyle import images
 import net
@@ -55,8 +56,14 @@ def nonzero_extent(gradient):
 
 def receptive_field(arch, seed=0):
     """The receptive field of the layout ``arch``, in pixels (module docstring)."""
-    numpy.random.seed(seed)  # Chainer's default initializers draw from it
-    model = net.FastStyleNet(arch, stats='running')
+    # Chainer's default initializers draw from numpy's global generator:
+    # seeded for a repeatable net, and put back as it was.
+    saved = numpy.random.get_state()
+    try:
+        numpy.random.seed(seed)
+        model = net.FastStyleNet(arch, stats='running')
+    finally:
+        numpy.random.set_state(saved)
     # Small values: random weights without normalization grow the input
     # layer by layer, and a saturated tanh has no gradient.
     x = numpy.random.RandomState(seed).uniform(0, 1e-3, (1, 3, SIDE, SIDE)).astype(numpy.float32)
@@ -83,28 +90,32 @@ def window(gradient, side):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p = cli.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('-m', '--model', action='append', default=[],
                    help='a .model whose practical reach to measure on --frame')
     p.add_argument('--frame', default='footage/street/0010.png',
                    help='the frame the models are measured on (generate.py\'s size)')
     args = p.parse_args(argv)
-    print('{:<8} {:>16} {:>8} {:>8}'.format('layout', 'receptive field', 'of 640', 'of 1280'))
-    fields = {arch: receptive_field(arch) for arch in net.ARCHS}
-    for arch, side in fields.items():
-        print('{:<8} {:>13} px {:>7.0%} {:>8.0%}'.format(arch, side, side / 640, side / 1280))
-    if args.model:
-        frame = images.read_rgb_array(args.frame)
+
+    def body(_):
+        models = [(path, net.load_model(path)) for path in args.model]
+        frame = images.read_rgb_array(args.frame) if models else None
+        print('{:<8} {:>16} {:>8} {:>8}'.format('layout', 'receptive field', 'of 640', 'of 1280'))
+        fields = {arch: receptive_field(arch) for arch in net.ARCHS}
+        for arch, side in fields.items():
+            print('{:<8} {:>13} px {:>7.0%} {:>8.0%}'.format(arch, side, side / 640, side / 1280))
+        if not models:
+            return
         h, w = frame.shape[0] // 4 * 4, frame.shape[1] // 4 * 4
         x = dataset.to_chw(frame[:h, :w])[None]
         print('{} ({}x{}), the centre pixel\'s gradient: the square holding half of it, '
               'the share inside the receptive field'.format(args.frame, w, h))
-        for path in args.model:
-            model = net.load_model(path)
+        for path, model in models:
             gradient = gradient_of_centre_pixel(model, x)
             inside = window(gradient, fields[model.arch]).sum() / gradient.sum()
             print('{:<40} {:>5} px {:>7.0%}'.format(path, mass_side(gradient, 0.5), inside))
+    return cli.run_cli(body)
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

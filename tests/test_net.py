@@ -168,3 +168,10 @@ def test_receptive_field_is_the_window_the_layers_give():
     assert receptive_field.nonzero_extent(gradient) == (3, 5)
     # Half of a uniform 9x9 square lies within the centre 7x7 (49 of 81), not 5x5.
     assert receptive_field.mass_side(numpy.ones((9, 9)), 0.5) == 7
+
+
+def test_receptive_field_bad_model_is_one_error_line(tmp_path, capsys):
+    from benchmarks import receptive_field
+    assert receptive_field.main(['-m', str(tmp_path / 'missing.model')]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('error: ') and err.count('\n') == 1
