@@ -110,7 +110,7 @@ def shrink(images, factor):
     """``images`` (N, C, H, W) reduced to 1/``factor`` of their size by the
     mean of each factor x factor block (what an area resize does), edge rows
     and columns that fill no whole block left out."""
-    return F.average_pooling_2d(images, factor) if factor > 1 else images
+    return F.average_pooling_2d(images, factor)
 
 
 def coarse_style_loss(vgg, y, coarse_grams, factor, lambda_coarse, layer_weights=None):
