@@ -8,6 +8,13 @@
 Parameter names and shapes are CFNS's, so a ``.model`` written by CFNS loads
 here and ours load there. The layout is read from the shape of ``d1/W``.
 
+The residual blocks' convolutions may sample their input at a wider spacing
+(``dilation``, one rate per block; CFNS's is 1 everywhere): the same weights
+then look further, which widens the window each output pixel is painted
+from (``python -m benchmarks.receptive_field``). The shapes cannot tell, so
+a net with other rates records them in its file (``res_dilation``); CFNS
+would load such a file but compute the net at rate 1.
+
 BatchNormalization statistics (``stats``):
   in training (``chainer.config.train``) the batch statistics, as CFNS;
   at generation either ``'instance'``: each image's own statistics (what CFNS's
@@ -39,6 +46,11 @@ STATS = ('instance', 'running')
 # bounds: 'an illegal memory access' on an H200 stylizing 1280x720 frames 8
 # to a pass with the deconv net (docs/gpu.md). The CPU is not affected.
 COL2IM_LIMIT = 2 ** 31
+RESIDUAL_BLOCKS = 5
+CFNS_DILATION = (1,) * RESIDUAL_BLOCKS
+# At rate 8 the blocks' taps are 32 input pixels apart.
+MAX_DILATION = 8
+DILATION_KEY = 'res_dilation'
 # Earlier builds called 'instance' (each image's own statistics) 'image';
 # that name still works.
 OLD_STATS_NAMES = {'image': 'instance'}
@@ -83,23 +95,36 @@ def per_image_normalization(x, bn):
     return normalized * gamma + beta
 
 
+def check_dilation(dilation):
+    """``dilation`` (RESIDUAL_BLOCKS rates) as a tuple of ints; InputError
+    unless each is in 1..MAX_DILATION."""
+    rates = tuple(int(rate) for rate in dilation)
+    if len(rates) != RESIDUAL_BLOCKS or not all(1 <= rate <= MAX_DILATION for rate in rates):
+        raise InputError('the residual dilation must be {} rates in 1..{}, not {}'.format(
+            RESIDUAL_BLOCKS, MAX_DILATION, ' '.join(str(rate) for rate in dilation)))
+    return rates
+
+
 class ResidualBlock(chainer.Chain):
 
-    def __init__(self, channels=128, ksize=3):
+    def __init__(self, channels=128, ksize=3, dilation=1):
         super().__init__()
         # CFNS passed wscale=sqrt(2) (Chainer 1), i.e. He initialization.
         w = chainer.initializers.HeNormal()
         with self.init_scope():
-            self.c1 = L.Convolution2D(channels, channels, ksize, 1, 1, initialW=w)
-            self.c2 = L.Convolution2D(channels, channels, ksize, 1, 1, initialW=w)
+            self.c1 = L.Convolution2D(channels, channels, ksize, 1, dilation,
+                                      initialW=w, dilate=dilation)
+            self.c2 = L.Convolution2D(channels, channels, ksize, 1, dilation,
+                                      initialW=w, dilate=dilation)
             self.b1 = L.BatchNormalization(channels)
             self.b2 = L.BatchNormalization(channels)
 
 
 class FastStyleNet(chainer.Chain):
-    """Johnson et al.'s transform net as CFNS builds it; ``arch`` picks the decoder."""
+    """Johnson et al.'s transform net as CFNS builds it; ``arch`` picks the
+    decoder, ``dilation`` the residual blocks' rates (module docstring)."""
 
-    def __init__(self, arch='deconv', stats='instance'):
+    def __init__(self, arch='deconv', stats='instance', dilation=CFNS_DILATION):
         super().__init__()
         if arch not in ARCHS:
             raise ValueError('arch must be one of {}'.format(ARCHS))
@@ -127,6 +152,28 @@ class FastStyleNet(chainer.Chain):
             self.b3 = L.BatchNormalization(128)
             self.b4 = L.BatchNormalization(64)
             self.b5 = L.BatchNormalization(32)
+        self.set_dilation(dilation)
+
+    def residual_blocks(self):
+        return (self.r1, self.r2, self.r3, self.r4, self.r5)
+
+    @property
+    def dilation(self):
+        """The residual blocks' rates, CFNS_DILATION for CFNS's net."""
+        return tuple(block.c1.dilate[0] for block in self.residual_blocks())
+
+    def set_dilation(self, dilation):
+        """Sample the residual blocks' inputs at these rates from now on
+        (the weights stay; a fine-tuning start). A rate other than CFNS's is
+        saved with the net, as DILATION_KEY."""
+        dilation = check_dilation(dilation)
+        for block, rate in zip(self.residual_blocks(), dilation):
+            for conv in (block.c1, block.c2):
+                conv.dilate = conv.pad = (rate, rate)
+        if DILATION_KEY in self._persistent:
+            delattr(self, DILATION_KEY)
+        if dilation != CFNS_DILATION:
+            self.add_persistent(DILATION_KEY, numpy.array(dilation, dtype=numpy.int32))
 
     @property
     def stats(self):
@@ -181,7 +228,7 @@ class FastStyleNet(chainer.Chain):
         h = layer(self.c1, self.b1, x)
         h = layer(self.c2, self.b2, h)
         h = layer(self.c3, self.b3, h)
-        for block in (self.r1, self.r2, self.r3, self.r4, self.r5):
+        for block in self.residual_blocks():
             r = ops.relu(ops.normalize(block.b1, ops.conv(block.c1, h)))
             h = ops.add(ops.normalize(block.b2, ops.conv(block.c2, r)), h)
         if self.arch == 'deconv':
@@ -201,10 +248,11 @@ class ChainerOps:
 
     def conv(self, link, x):
         outsize = getattr(link, 'outsize', None) or (None, None)  # Deconvolution2D's
-        if (link.dilate, link.groups, outsize) != ((1, 1), 1, (None, None)):
+        transposed = not isinstance(link, L.Convolution2D)
+        if (link.groups, outsize) != (1, (None, None)) or transposed and link.dilate != (1, 1):
             return link(x)  # what faststyle.conv does not compute; no layer here asks
-        if isinstance(link, L.Convolution2D):
-            return conv.convolution_2d(x, link.W, link.b, link.stride, link.pad)
+        if not transposed:
+            return conv.convolution_2d(x, link.W, link.b, link.stride, link.pad, link.dilate)
         return conv.deconvolution_2d(x, link.W, link.b, link.stride, link.pad)
 
     def normalize(self, bn, x):
@@ -271,11 +319,29 @@ def what_file(arrays):
         len(names), ', '.join(sorted(names)[:3]) or 'none')
 
 
-def load_model(path, stats='instance'):
-    """Load a ``.model`` written by CFNS or by train.py, never unpickling."""
+def recorded_dilation(arrays, source='model'):
+    """The residual rates a model file records (CFNS_DILATION if none)."""
+    if DILATION_KEY not in arrays:
+        return CFNS_DILATION
+    rates = arrays[DILATION_KEY]
+    if rates.shape != (RESIDUAL_BLOCKS,) or rates.dtype != numpy.int32:
+        raise InputError('{}: {} must hold {} int32 rates, not a {} array of shape {}'.format(
+            source, DILATION_KEY, RESIDUAL_BLOCKS, rates.dtype, rates.shape))
+    try:
+        return check_dilation(rates)
+    except InputError as e:
+        raise InputError('{}: {}: {}'.format(source, DILATION_KEY, e))
+
+
+def load_model(path, stats='instance', dilation=None):
+    """Load a ``.model`` written by CFNS or by train.py, never unpickling;
+    ``dilation``: run it at these residual rates instead of its own."""
     arrays = npz.open_npz(path)
-    model = FastStyleNet(detect_arch(arrays, path), stats=stats)
+    model = FastStyleNet(detect_arch(arrays, path), stats=stats,
+                         dilation=recorded_dilation(arrays, path))
     npz.load_arrays(arrays, model, source=path)
+    if dilation is not None:
+        model.set_dilation(dilation)
     return model
 
 

@@ -144,6 +144,15 @@ def parse_args(argv=None):
     p.add_argument('--arch', choices=net.ARCHS,
                    help="decoder: 'deconv' (CFNS master) or 'resize' (CFNS "
                         'resize-conv branch: no checkerboard)')
+    p.add_argument('--res_dilation', type=int, nargs=net.RESIDUAL_BLOCKS, metavar='RATE',
+                   help='the {} residual blocks\' dilation rates (1..{}; e.g. 1 2 4 2 1): '
+                        'each block\'s convolutions read pixels RATE apart, which '
+                        'widens the window each output pixel is painted from '
+                        '(110 px at CFNS\'s 1 1 1 1 1, 190 at 1 2 4 2 1) with the same '
+                        'weights; recorded in the model, which CFNS would run at '
+                        'rate 1. Experimental (docs/training.md). '
+                        '(default: the rates of -i\'s model, else CFNS\'s)'.format(
+                            net.RESIDUAL_BLOCKS, net.MAX_DILATION))
     p.add_argument('--lambda_noise', type=float,
                    help='weight of the stability loss L_pop (0: exactly CFNS)')
     p.add_argument('--noise_range', type=float,

@@ -4,7 +4,8 @@
 
 The net paints a shape from what it sees around each pixel, so no shape it
 paints is wider than that window except by following the scene (a flat sky
-painted flat). This prints, for each layout (deconv, resize):
+painted flat). This prints, for each layout (deconv, resize, and those
+of the models given, with train.py --res_dilation's rates):
 
   receptive field   the width of the box of input pixels that can change
                     the centre output pixel: where the gradient of that pixel
@@ -54,14 +55,15 @@ def nonzero_extent(gradient):
     return int(rows.max() - rows.min() + 1), int(cols.max() - cols.min() + 1)
 
 
-def receptive_field(arch, seed=0):
-    """The receptive field of the layout ``arch``, in pixels (module docstring)."""
+def receptive_field(arch, dilation=net.CFNS_DILATION, seed=0):
+    """The receptive field of the layout ``arch`` with the residual rates
+    ``dilation``, in pixels (module docstring)."""
     # Chainer's default initializers draw from numpy's global generator:
     # seeded for a repeatable net, and put back as it was.
     saved = numpy.random.get_state()
     try:
         numpy.random.seed(seed)
-        model = net.FastStyleNet(arch, stats='running')
+        model = net.FastStyleNet(arch, stats='running', dilation=dilation)
     finally:
         numpy.random.set_state(saved)
     # Small values: random weights without normalization grow the input
@@ -69,6 +71,12 @@ def receptive_field(arch, seed=0):
     x = numpy.random.RandomState(seed).uniform(0, 1e-3, (1, 3, SIDE, SIDE)).astype(numpy.float32)
     height, width = nonzero_extent(gradient_of_centre_pixel(model, x))
     return max(height, width)
+
+
+def layout_name(arch, dilation):
+    """'resize', or 'resize 1 2 4 2 1' for residual rates other than CFNS's."""
+    return arch if dilation == net.CFNS_DILATION else '{} {}'.format(
+        arch, ' '.join(map(str, dilation)))
 
 
 def mass_side(gradient, share):
@@ -100,10 +108,17 @@ def main(argv=None):
     def body(_):
         models = [(path, net.load_model(path)) for path in args.model]
         frame = images.read_rgb_array(args.frame) if models else None
-        print('{:<8} {:>16} {:>8} {:>8}'.format('layout', 'receptive field', 'of 640', 'of 1280'))
-        fields = {arch: receptive_field(arch) for arch in net.ARCHS}
-        for arch, side in fields.items():
-            print('{:<8} {:>13} px {:>7.0%} {:>8.0%}'.format(arch, side, side / 640, side / 1280))
+        print('{:<20} {:>16} {:>8} {:>8}'.format('layout', 'receptive field', 'of 640',
+                                                  'of 1280'))
+        # The CFNS layouts, and those of the models given (--res_dilation's rates).
+        layouts = [(arch, net.CFNS_DILATION) for arch in net.ARCHS] + [
+            (model.arch, model.dilation) for _, model in models]
+        fields = {}
+        for layout in layouts:
+            if layout not in fields:
+                fields[layout] = side = receptive_field(*layout)
+                print('{:<20} {:>13} px {:>7.0%} {:>8.0%}'.format(
+                    layout_name(*layout), side, side / 640, side / 1280))
         if not models:
             return
         h, w = frame.shape[0] // 4 * 4, frame.shape[1] // 4 * 4
@@ -112,7 +127,7 @@ def main(argv=None):
               'the share inside the receptive field'.format(args.frame, w, h))
         for path, model in models:
             gradient = gradient_of_centre_pixel(model, x)
-            inside = window(gradient, fields[model.arch]).sum() / gradient.sum()
+            inside = window(gradient, fields[model.arch, model.dilation]).sum() / gradient.sum()
             print('{:<40} {:>5} px {:>7.0%}'.format(path, mass_side(gradient, 0.5), inside))
     return cli.run_cli(body)
 

@@ -26,13 +26,13 @@ from chainer import function_node
 from chainer.utils import conv as conv_utils
 
 
-def convolution_2d(x, W, b=None, stride=1, pad=0):
-    """``F.convolution_2d(x, W, b, stride, pad)``; on the CPU computed by
-    :class:`CpuConvolution2D`. ``W`` and ``b`` may be Variables (trained
-    weights) or arrays (constants: no gradient is computed for them)."""
+def convolution_2d(x, W, b=None, stride=1, pad=0, dilate=1):
+    """``F.convolution_2d(x, W, b, stride, pad, dilate=dilate)``; on the CPU
+    computed by :class:`CpuConvolution2D`. ``W`` and ``b`` may be Variables
+    (trained weights) or arrays (constants: no gradient is computed for them)."""
     if not _on_cpu(x):
-        return F.convolution_2d(x, W, b, stride=stride, pad=pad)
-    y, = CpuConvolution2D(_pair(stride), _pair(pad)).apply(_inputs(x, W, b))
+        return F.convolution_2d(x, W, b, stride=stride, pad=pad, dilate=dilate)
+    y, = CpuConvolution2D(_pair(stride), _pair(pad), _pair(dilate)).apply(_inputs(x, W, b))
     return y
 
 
@@ -41,7 +41,7 @@ def deconvolution_2d(x, W, b=None, stride=1, pad=0):
     the CPU computed by :class:`CpuDeconvolution2D`."""
     if not _on_cpu(x):
         return F.deconvolution_2d(x, W, b, stride=stride, pad=pad)
-    y, = CpuDeconvolution2D(_pair(stride), _pair(pad)).apply(_inputs(x, W, b))
+    y, = CpuDeconvolution2D(_pair(stride), _pair(pad), (1, 1)).apply(_inputs(x, W, b))
     return y
 
 
@@ -60,8 +60,9 @@ def _pair(value):
 
 
 class _CpuProducts(function_node.FunctionNode):
-    """What both CPU functions share: stride and padding, the retained
-    inputs, and the bias (added to the output; its gradient the output
+    """What both CPU functions share: stride, padding and dilation (the
+    spacing of a kernel's taps on the input; 1 for transposed
+    convolutions), the retained inputs, and the bias (added to the output; its gradient the output
     gradient's sum). Subclasses compute ``_output(x, W)`` and
     ``_gradients(indexes, x, W, gy)`` (the list for x and W among ``indexes``).
 
@@ -69,9 +70,10 @@ class _CpuProducts(function_node.FunctionNode):
     computes arrays, not a differentiable graph.
     """
 
-    def __init__(self, stride, pad):
+    def __init__(self, stride, pad, dilate):
         self.stride = stride
         self.pad = pad
+        self.dilate = dilate
 
     def forward_cpu(self, inputs):
         x, W = inputs[:2]
@@ -98,7 +100,7 @@ class CpuConvolution2D(_CpuProducts):
 
     * ``'input'`` (im2col): W (out, c*k*k) times the input's im2col matrix
       (c*k*k, oh*ow);
-    * ``'output'``, for stride 1 when the layer narrows (out < c, as the
+    * ``'output'``, for stride 1 and no dilation when the layer narrows (out < c, as the
       9x9 output layer's 32 -> 3): the products of every weight tap with the
       padded input, W' (out*k*k, c) times (c, hp*wp), then each output pixel
       sums its k*k shifted taps. Its matrix has out*k*k rows, not c*k*k
@@ -107,9 +109,10 @@ class CpuConvolution2D(_CpuProducts):
 
     def _output(self, x, W):
         n_out, c = W.shape[:2]
-        self.order = 'output' if self.stride == (1, 1) and n_out < c else 'input'
+        self.order = ('output' if self.stride == self.dilate == (1, 1) and n_out < c
+                      else 'input')
         if self.order == 'input':
-            return _convolve(x, W, self.stride, self.pad)
+            return _convolve(x, W, self.stride, self.pad, self.dilate)
         return self._forward_output_order(x, W)
 
     def _forward_output_order(self, x, W):
@@ -137,9 +140,9 @@ class CpuConvolution2D(_CpuProducts):
     def _backward_input_order(self, indexes, x, W, gy):
         grads = []
         if 0 in indexes:
-            grads.append(_spread_back(gy, W, self.stride, self.pad, x.shape[2:]))
+            grads.append(_spread_back(gy, W, self.stride, self.pad, x.shape[2:], self.dilate))
         if 1 in indexes:
-            grads.append(_weight_gradient(x, gy, W.shape, self.stride, self.pad))
+            grads.append(_weight_gradient(x, gy, W.shape, self.stride, self.pad, self.dilate))
         return grads
 
     def _backward_output_order(self, indexes, x, W, gy):
@@ -186,18 +189,18 @@ class CpuDeconvolution2D(_CpuProducts):
         return grads
 
 
-def _convolve(x, W, stride, pad):
+def _convolve(x, W, stride, pad, dilate=(1, 1)):
     """The convolution of x (n, c, h, w) with W (out, c, kh, kw): W times each
     image's im2col matrix."""
     n_out, c, kh, kw = W.shape
-    col = conv_utils.im2col_cpu(x, kh, kw, *stride, *pad)
+    col = conv_utils.im2col_cpu(x, kh, kw, *stride, *pad, dy=dilate[0], dx=dilate[1])
     n, _, _, _, out_h, out_w = col.shape
     y = numpy.matmul(W.reshape(n_out, c * kh * kw),
                      col.reshape(n, c * kh * kw, out_h * out_w))
     return y.reshape(n, n_out, out_h, out_w)
 
 
-def _spread_back(gy, W, stride, pad, size):
+def _spread_back(gy, W, stride, pad, size, dilate=(1, 1)):
     """The input gradient of :func:`_convolve` for output gradient gy
     (n, out, oh, ow) and an input of spatial ``size``: W transposed times
     each image's gradient, summed back onto the pixels (col2im)."""
@@ -206,10 +209,10 @@ def _spread_back(gy, W, stride, pad, size):
     gcol = numpy.matmul(W.reshape(n_out, c * kh * kw).T,
                         gy.reshape(n, n_out, out_h * out_w))
     return conv_utils.col2im_cpu(gcol.reshape(n, c, kh, kw, out_h, out_w),
-                                 *stride, *pad, *size)
+                                 *stride, *pad, *size, dy=dilate[0], dx=dilate[1])
 
 
-def _weight_gradient(x, gy, shape, stride, pad):
+def _weight_gradient(x, gy, shape, stride, pad, dilate=(1, 1)):
     """The weight gradient (``shape``: out, c, kh, kw) of :func:`_convolve`:
     each image's output gradient times its im2col matrix, summed over images."""
     n, n_out, out_h, out_w = gy.shape
@@ -217,7 +220,7 @@ def _weight_gradient(x, gy, shape, stride, pad):
     # Made here, in the backward pass, rather than kept from the forward one:
     # kept, the matrices of every layer (9x its input for 3x3) would be alive
     # at once.
-    col = conv_utils.im2col_cpu(x, kh, kw, *stride, *pad)
+    col = conv_utils.im2col_cpu(x, kh, kw, *stride, *pad, dy=dilate[0], dx=dilate[1])
     rows = col.reshape(n, c * kh * kw, out_h * out_w)
     gy_rows = gy.reshape(n, n_out, out_h * out_w)
     return _sum_of_products(gy_rows, rows).reshape(shape)

@@ -95,9 +95,12 @@ class GraphBuilder:
         inputs = [x, self.constant(prefix + '/W', numpy.ascontiguousarray(weight))]
         if link.b is not None:
             inputs.append(self.constant(prefix + '/b', link.b.array))
+        # Only the residual blocks are ever dilated (--res_dilation), and
+        # only there is the attribute written: CFNS's net exports as before.
+        dilation = {} if tuple(link.dilate) == (1, 1) else {'dilations': list(link.dilate)}
         return self.node('ConvTranspose' if transposed else 'Conv', inputs,
                          kernel_shape=[kh, kw], strides=list(stride),
-                         pads=[pad[0], pad[1], pad[0], pad[1]])
+                         pads=[pad[0], pad[1], pad[0], pad[1]], **dilation)
 
     def conv_space_to_depth(self, link, prefix, x, transposed=False, block=4):
         """The stride-1 (transposed) convolution ``link`` on an input whose

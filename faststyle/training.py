@@ -14,7 +14,7 @@ import functools
 import math
 import os
 import sys
-from typing import Optional
+from typing import Optional, Tuple
 
 import chainer
 import numpy
@@ -84,6 +84,8 @@ class TrainConfig:
     vgg: str = 'vgg16.model'
     vgg_preprocessing: Optional[str] = None
     arch: str = 'deconv'
+    # The residual blocks' rates (net.py); None: -i's own, else CFNS's.
+    res_dilation: Optional[Tuple[int, ...]] = None
     # The fixed sparse noise image of L_pop.
     noise_range: float = 30.0
     noise_count: Optional[int] = None
@@ -150,6 +152,11 @@ class TrainConfig:
             self.noise_count = noise.default_noise_count(self.image_size)
         if not 0 < self.noise_count <= self.image_size ** 2:
             raise InputError('--noise_count must be in 1..{}'.format(self.image_size ** 2))
+        if self.res_dilation is not None:
+            try:
+                self.res_dilation = net.check_dilation(self.res_dilation)
+            except InputError as e:
+                raise InputError('--res_dilation: {}'.format(e))
         for name, choices in (('arch', net.ARCHS), ('communicator', multinode.COMMUNICATORS),
                               ('vgg_preprocessing', vgg16_weights.PREPROCESSING)):
             value = getattr(self, name)
@@ -202,14 +209,15 @@ def build_trainer(config, device, train_data, comm=None, snapshots=None):
     if device.xp is numpy:
         devices.keep_freed_memory()
     numpy.random.seed(config.seed)
-    model = net.FastStyleNet(config.arch)
+    model = net.FastStyleNet(config.arch, dilation=config.res_dilation or net.CFNS_DILATION)
     if config.initmodel:
-        model = net.load_model(config.initmodel)
+        model = net.load_model(config.initmodel, dilation=config.res_dilation)
         if model.arch != config.arch:
             print('note: {} is a {} net; training that layout'.format(
                 config.initmodel, model.arch))
             # What follows (the summary and its notes) speaks of this layout.
             config.arch = model.arch
+    config.res_dilation = model.dilation
     model.to_device(device)
     optimizer = chainer.optimizers.Adam(alpha=config.lr)
     if comm is None:
@@ -281,6 +289,7 @@ def resume(trainer, path, per_process=False):
     arrays = npz.open_npz(path)
     iterator = trainer.updater.get_iterator('main')
     if any(key.startswith('updater/') for key in arrays):
+        check_dilation_of_state(arrays, trainer.updater.get_optimizer('main').target, path)
         order_key = 'updater/iterator:main/order'
         if order_key in arrays:
             saved = arrays.header(order_key)[0]
@@ -304,12 +313,26 @@ def resume(trainer, path, per_process=False):
             npz.load_arrays(arrays, trainer, source=path)
         except InputError as e:  # an array of another shape, or one missing
             raise InputError('{}; a .state resumes with the flags of the run that wrote it '
-                             '(--arch, --image_size, -b, the L_pop flags)'.format(e))
+                             '(--arch, --res_dilation, --image_size, -b, the L_pop flags)'.format(e))
         return 'iteration {}{}'.format(trainer.updater.iteration, note)
     optimizer = trainer.updater.get_optimizer('main')
     check_cfns_state(arrays, optimizer.target, path)
     npz.load_arrays(arrays, optimizer, strict=False, source=path)
     return 'optimizer state only (a CFNS .state)'
+
+
+def check_dilation_of_state(arrays, model, path):
+    """InputError unless our .state ``arrays`` trained a net at ``model``'s
+    residual rates: a file at CFNS's rates has no entry for them, which a
+    load would not miss."""
+    recorded = net.recorded_dilation(
+        {net.DILATION_KEY: arrays[key] for key in ['updater/model:main/' + net.DILATION_KEY]
+         if key in arrays}, path)
+    if recorded != model.dilation:
+        raise InputError('{}: it trained a net with residual dilation {}, this run has {}; '
+                         'resume with --res_dilation {}'.format(
+                             path, *[' '.join(map(str, rates)) for rates in
+                                     (recorded, model.dilation, recorded)]))
 
 
 def check_cfns_state(arrays, model, path):
@@ -340,9 +363,12 @@ def describe(config, train_data, skipped, vgg, comm=None):
         print('{} communicator: {}'.format(
             config.communicator, multinode.describe_group(comm, config.batchsize)))
     iterations = config.epoch * (len(train_data) // config.batchsize)  # as CFNS
-    print('{}, {}, {} net, L_pop: lambda {:g}, {} noisy pixels '
+    print('{}, {}, {} net{}, L_pop: lambda {:g}, {} noisy pixels '
           'in +-{:g}{}'.format(cli.counted(iterations, 'iteration'),
                                cli.counted(config.epoch, 'epoch'), config.arch,
+                               '' if config.res_dilation in (None, net.CFNS_DILATION) else
+                               ' (residual dilation {})'.format(
+                                   ' '.join(map(str, config.res_dilation))),
                                config.lambda_noise,
                                config.noise_count, config.noise_range,
                                ', new each batch' if config.noise_per_batch else ''))

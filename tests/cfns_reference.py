@@ -24,6 +24,9 @@ CFNS resize-conv::
 
 c1 k9 s1 p4, c2 and c3 k4 s2 p1; residual convolutions k3 s1 p1; deconv
 decoder k4 s2 p1, k4 s2 p1, k9 s1 p4; resize decoder k3 p1, k3 p1, k9 p4.
+Not CFNS's: ``dilation`` (this project's train.py --res_dilation) gives
+each residual block's convolutions a rate; a 3x3 kernel at rate d is the
+(2d+1)x(2d+1) kernel with its taps d apart and zeros between, padded by d.
 BatchNormalization in training mode (CFNS's generate.py called the net with
 its default test=False): the batch's mean and biased variance over N, H, W,
 eps 2e-5 (Chainer's default, which CFNS did not change).
@@ -69,6 +72,14 @@ def deconv2d(x, W, b, stride, pad):
     return full[:, :, pad:pad + oh, pad:pad + ow] + b.reshape(1, -1, 1, 1)
 
 
+def spread_taps(W, rate):
+    """The kernel W (out, in, k, k) with its taps ``rate`` apart, zeros between."""
+    out_c, in_c, kh, kw = W.shape
+    spread = numpy.zeros((out_c, in_c, rate * (kh - 1) + 1, rate * (kw - 1) + 1))
+    spread[:, :, ::rate, ::rate] = W
+    return spread
+
+
 def batch_norm(x, gamma, beta):
     mean = x.mean(axis=(0, 2, 3), keepdims=True)
     var = ((x - mean) ** 2).mean(axis=(0, 2, 3), keepdims=True)
@@ -89,8 +100,9 @@ def unpool2x(x):
     return x.repeat(2, axis=2).repeat(2, axis=3)
 
 
-def forward(arrays, x, arch):
-    """CFNS's FastStyleNet on ``x`` (N, 3, H, W) in [0, 255], training-mode BN."""
+def forward(arrays, x, arch, dilation=(1, 1, 1, 1, 1)):
+    """CFNS's FastStyleNet on ``x`` (N, 3, H, W) in [0, 255], training-mode BN;
+    ``dilation``: the residual blocks' rates (module docstring)."""
     a = {k: numpy.asarray(v, numpy.float64) for k, v in arrays.items()}
 
     def conv(name, h, stride, pad):
@@ -113,9 +125,11 @@ def forward(arrays, x, arch):
         h = relu(bn('b3', conv('c3', h, 2, 1)))
     else:
         raise ValueError(arch)
-    for r in ('r1', 'r2', 'r3', 'r4', 'r5'):
-        t = relu(bn(r + '/b1', conv(r + '/c1', h, 1, 1)))
-        t = bn(r + '/b2', conv(r + '/c2', t, 1, 1))
+    for r, rate in zip(('r1', 'r2', 'r3', 'r4', 'r5'), dilation):
+        def residual_conv(name, h):
+            return conv2d(h, spread_taps(a[name + '/W'], rate), a[name + '/b'], 1, rate)
+        t = relu(bn(r + '/b1', residual_conv(r + '/c1', h)))
+        t = bn(r + '/b2', residual_conv(r + '/c2', t))
         h = t + h
     if arch == 'deconv':
         h = bn('b4', elu(deconv('d1', h, 2, 1)))

@@ -12,12 +12,20 @@ import cv2  # NOQA: E402
 import net  # NOQA: E402
 
 
+# A layout for the tests of every runtime: the resize net with dilated
+# residual blocks (train.py --res_dilation).
+DILATED = 'resize, dilated'
+TEST_DILATION = (1, 2, 4, 2, 1)
+
+
 def make_model(path, arch, seed=0):
     """A random FastStyleNet saved the CFNS way (serializers.save_npz), with
-    BatchNorm gamma/beta/averages perturbed so 'instance' and 'running' differ."""
+    BatchNorm gamma/beta/averages perturbed so 'instance' and 'running' differ.
+    ``arch`` is one of net.ARCHS or DILATED."""
     rng = numpy.random.RandomState(seed)
     numpy.random.seed(seed)  # Chainer's initializers draw from numpy's global state
-    model = net.FastStyleNet(arch)
+    model = (net.FastStyleNet('resize', dilation=TEST_DILATION) if arch == DILATED
+             else net.FastStyleNet(arch))
     for _, link in model.namedlinks():
         if isinstance(link, chainer.links.BatchNormalization):
             size = link.gamma.shape[0]

@@ -9,19 +9,19 @@ import pytest
 from faststyle import conv
 
 
-def run(function, x, W, b, stride, pad, seed=1):
+def run(function, x, W, b, stride, pad, seed=1, **dilate):
     x, W = chainer.Variable(x.copy()), chainer.Parameter(W.copy())
     b = None if b is None else chainer.Parameter(b.copy())
-    y = function(x, W, b, stride, pad)
+    y = function(x, W, b, stride, pad, **dilate)
     y.grad = numpy.random.RandomState(seed).randn(*y.shape).astype(numpy.float32)
     y.backward()
     return [y.array, x.grad, W.grad] + ([] if b is None else [b.grad])
 
 
-def assert_same_as_chainer(ours, chainers, x, W, b, stride, pad):
+def assert_same_as_chainer(ours, chainers, x, W, b, stride, pad, **dilate):
     """Output and every gradient of ``ours`` equal those of ``chainers``."""
-    mine = run(ours, x, W, b, stride, pad)
-    expected = run(chainers, x, W, b, stride, pad)
+    mine = run(ours, x, W, b, stride, pad, **dilate)
+    expected = run(chainers, x, W, b, stride, pad, **dilate)
     assert len(mine) == len(expected)
     for got, want in zip(mine, expected):
         assert got.shape == want.shape and got.dtype == want.dtype
@@ -42,6 +42,21 @@ def test_equals_chainer_convolution(n, c_in, c_out, k, stride, pad, h, w, bias):
     W = rng.randn(c_out, c_in, k, k).astype(numpy.float32)
     b = rng.randn(c_out).astype(numpy.float32) if bias else None
     assert_same_as_chainer(conv.convolution_2d, F.convolution_2d, x, W, b, stride, pad)
+
+
+@pytest.mark.parametrize('n, c_in, c_out, k, stride, pad, dilate, h, w', [
+    (2, 4, 4, 3, 1, 2, 2, 9, 8),   # the residual blocks at rate 2 (--res_dilation)
+    (1, 5, 5, 3, 1, 4, 4, 12, 10),  # at rate 4: taps further apart than the kernel is wide
+    (2, 6, 3, 3, 1, 3, 3, 8, 9),   # narrows: dilated, so im2col order
+    (1, 3, 4, 3, 2, 2, 2, 9, 9),   # strided and dilated
+])
+def test_dilated_equals_chainer_convolution(n, c_in, c_out, k, stride, pad, dilate, h, w):
+    rng = numpy.random.RandomState(4)
+    x = rng.randn(n, c_in, h, w).astype(numpy.float32)
+    W = rng.randn(c_out, c_in, k, k).astype(numpy.float32)
+    b = rng.randn(c_out).astype(numpy.float32)
+    assert_same_as_chainer(conv.convolution_2d, F.convolution_2d, x, W, b, stride, pad,
+                           dilate=dilate)
 
 
 @pytest.mark.parametrize('n, c_in, c_out, k, stride, pad, h, w', [
@@ -82,13 +97,15 @@ def test_no_backprop_mode_builds_no_graph():
     assert y.array[0, 0, 2, 2] == 18 and y.array[0, 0, 0, 0] == 8
 
 
-@pytest.mark.parametrize('arch', ['deconv', 'resize'])
-def test_the_transform_nets_layers_are_computed_here_on_the_cpu(arch):
+@pytest.mark.parametrize('arch, dilation', [('deconv', (1, 1, 1, 1, 1)),
+                                            ('resize', (1, 1, 1, 1, 1)),
+                                            ('resize', (1, 2, 4, 2, 1))])
+def test_the_transform_nets_layers_are_computed_here_on_the_cpu(arch, dilation):
     """Every convolution and transposed convolution of FastStyleNet goes
     through faststyle/conv.py on the CPU (3 encoder, 10 residual, 3 decoder
-    layers), not Chainer's own."""
+    layers), not Chainer's own, dilated residual blocks too."""
     import net
-    model = net.FastStyleNet(arch)
+    model = net.FastStyleNet(arch, dilation=dilation)
     y = model(numpy.zeros((1, 3, 16, 16), numpy.float32))
     counts, seen, todo = {}, set(), [y.creator_node]
     while todo:

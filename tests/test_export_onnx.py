@@ -7,7 +7,7 @@ import sys
 import numpy
 import pytest
 
-from helpers_generate import REPO, make_frames, make_model
+from helpers_generate import DILATED, REPO, TEST_DILATION, make_frames, make_model
 from conftest import one_error_line
 
 import chainer  # NOQA: E402
@@ -21,11 +21,15 @@ from faststyle import onnx_graph  # NOQA: E402
 from faststyle import stylize  # NOQA: E402
 
 
+# The CFNS layouts and the resize net with dilated residual blocks.
+LAYOUTS = net.ARCHS + (DILATED,)
+
+
 @pytest.fixture(scope='module')
 def models(tmp_path_factory):
     directory = tmp_path_factory.mktemp('onnx_models')
-    return {arch: make_model(directory / '{}.model'.format(arch), arch, seed + 10)
-            for seed, arch in enumerate(net.ARCHS)}
+    return {arch: make_model(directory / '{}.model'.format(seed), arch, seed + 10)
+            for seed, arch in enumerate(LAYOUTS)}
 
 
 def chainer_forward(model_path, stats, x):
@@ -34,7 +38,7 @@ def chainer_forward(model_path, stats, x):
         return model(x).array
 
 
-@pytest.mark.parametrize('arch', net.ARCHS)
+@pytest.mark.parametrize('arch', LAYOUTS)
 @pytest.mark.parametrize('stats', net.STATS)
 def test_cli_export_loads_everywhere_and_matches(models, arch, stats, tmp_path, capsys):
     out = tmp_path / 'style.onnx'
@@ -45,6 +49,11 @@ def test_cli_export_loads_everywhere_and_matches(models, arch, stats, tmp_path, 
     ops = {node.op_type for node in proto.graph.node}
     assert ('InstanceNormalization' if stats == 'instance' else 'BatchNormalization') in ops
     assert ('ConvTranspose' if arch == 'deconv' else 'Resize') in ops
+    # Both convolutions of each residual block at a rate above 1, and no other.
+    rates = [next((list(a.ints) for a in node.attribute if a.name == 'dilations'), None)
+             for node in proto.graph.node if node.op_type == 'Conv']
+    assert [r for r in rates if r] == ([[rate, rate] for rate in TEST_DILATION if rate > 1
+                                        for _ in range(2)] if arch == DILATED else [])
 
     # Dynamic batch and frame size: two different shapes through one session/net.
     rng = numpy.random.RandomState(0)
@@ -61,7 +70,7 @@ def test_cli_export_loads_everywhere_and_matches(models, arch, stats, tmp_path, 
         assert numpy.abs(by_opencv - expected).max() <= 1
 
 
-@pytest.mark.parametrize('arch', net.ARCHS)
+@pytest.mark.parametrize('arch', LAYOUTS)
 @pytest.mark.parametrize('stats', net.STATS)
 @pytest.mark.parametrize('backend', ['openvino', 'opencv', 'onnxruntime'])
 def test_stylizer_backends_match_chainer_at_odd_sizes(models, arch, stats, backend):

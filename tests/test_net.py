@@ -7,6 +7,7 @@ import pytest
 import cfns_reference
 import net
 import vgg16
+from faststyle import npz
 from faststyle.errors import InputError
 
 
@@ -36,6 +37,46 @@ def test_forward_matches_cfns_in_training_mode(tmp_path, arch, shape):
     # say little.
     assert expected.std() > 30 and numpy.mean(numpy.abs(expected - 127.5) > 125) < 0.05
     numpy.testing.assert_allclose(ours, expected, rtol=0, atol=1e-3)
+
+
+@pytest.mark.parametrize('arch', net.ARCHS)
+def test_dilated_residual_blocks_match_the_reference_and_are_recorded(tmp_path, arch):
+    """A net with --res_dilation's rates: recorded in its file, read back
+    from it, and computing what the reference computes with each residual
+    kernel's taps spread apart; rate 4 on a 8x7 map reaches past its edges."""
+    rates = (1, 2, 4, 2, 3)
+    arrays = dict(cfns_reference.random_arrays(arch, seed=6), res_dilation=numpy.array(rates, numpy.int32))
+    path = save_cfns_model(tmp_path / 'dilated.model', arrays)
+    model = net.load_model(path)
+    assert model.dilation == rates and model.arch == arch
+    x = numpy.random.RandomState(7).uniform(0, 255, (2, 3, 32, 28)).astype(numpy.float32)
+    with chainer.using_config('train', True):
+        ours = model(x).array
+    expected = cfns_reference.forward(arrays, x, arch, dilation=rates)
+    assert numpy.abs(expected - cfns_reference.forward(arrays, x, arch)).max() > 1
+    numpy.testing.assert_allclose(ours, expected, rtol=0, atol=1e-3)
+
+    # Saved again: the rates go with it; at CFNS's rates no entry is added,
+    # so the file is CFNS's key for key.
+    npz.save_npz(str(tmp_path / 'again.model'), model)
+    assert net.load_model(str(tmp_path / 'again.model')).dilation == rates
+    model.set_dilation(net.CFNS_DILATION)
+    npz.save_npz(str(tmp_path / 'cfns.model'), model)
+    with numpy.load(str(tmp_path / 'cfns.model')) as saved:
+        assert net.DILATION_KEY not in saved and 'r1/c1/W' in saved
+    # A CFNS file run at other rates (a fine-tuning start, train.py -i).
+    assert net.load_model(path, dilation=(2,) * 5).dilation == (2,) * 5
+
+
+@pytest.mark.parametrize('rates', [[1, 2, 4], [1, 2, 0, 2, 1], [1, 2, 9, 2, 1],
+                                   numpy.array([1., 2., 4., 2., 1.]),
+                                   numpy.array([1, 2, 4, 2, 1], numpy.int64)])
+def test_a_bad_recorded_dilation_is_refused(tmp_path, rates):
+    rates = rates if isinstance(rates, numpy.ndarray) else numpy.array(rates, numpy.int32)
+    arrays = dict(cfns_reference.random_arrays('resize', seed=8), res_dilation=rates)
+    path = save_cfns_model(tmp_path / 'bad.model', arrays)
+    with pytest.raises(InputError, match='res_dilation( must hold 5 int32 rates|: the residual dilation must be 5 rates in 1..8)'):
+        net.load_model(path)
 
 
 @pytest.mark.parametrize('arch', net.ARCHS)
@@ -163,6 +204,11 @@ def test_receptive_field_is_the_window_the_layers_give():
     for arch, decoder in decoders.items():
         first, last = window_of_output_pixel(centre, encoder + decoder)
         assert receptive_field.receptive_field(arch) == last - first + 1, arch
+    # --res_dilation: a 3x3 kernel at rate d spans 2d + 1 inputs, padded by d.
+    rates = (1, 2, 4, 2, 1)
+    dilated = encoder[:3] + [('conv', 2 * d + 1, 1, d) for d in rates for _ in range(2)]
+    first, last = window_of_output_pixel(centre, dilated + decoders['resize'])
+    assert receptive_field.receptive_field('resize', rates) == last - first + 1
     gradient = numpy.zeros((9, 9))
     gradient[2:5, 3:8] = 1
     assert receptive_field.nonzero_extent(gradient) == (3, 5)

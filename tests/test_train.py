@@ -713,6 +713,9 @@ def test_bad_inputs_give_one_line_errors(tmp_path, image_dir, style_path, vgg_pa
                                    ['--crop_padding', '1002'], ['--lr', '0'],
                                    ['--preview_interval', '-1'],
                                    ['--lambda_coarse_style', 'nan'], ['--coarse_shrink', '1'],
+                                   ['--res_dilation', '1', '2', '9', '2', '1'],
+                                   ['--res_dilation', '1', '2', '0', '2', '1'],
+                                   ['--res_dilation', '2', '2'],
                                    ['--lambda_coarse_style', '1', '--image_size', '32']])
 def test_train_flag_values_give_one_line(flags, capsys):
     with pytest.raises(SystemExit) as e:
@@ -994,6 +997,44 @@ def test_initmodel_starts_from_its_weights_and_its_layout(tmp_path, image_dir, s
         fresh_loss = sum(float(t.array) for t in losses.perceptual_losses(
             vgg, x, y, grams, args.lambda_feat, args.lambda_style, args.lambda_tv))
     assert fresh_loss != pytest.approx(expected, rel=1e-2)
+
+
+def test_res_dilation_fine_tunes_a_cfns_net_and_resumes_only_at_its_rates(
+        tmp_path, image_dir, style_path, vgg_path):
+    """--res_dilation with -i: the CFNS net's weights at other rates, saved
+    with them; -i of that model keeps them; -r without them is refused."""
+    import cfns_reference
+    init = str(tmp_path / 'init.model')
+    with open(init, 'wb') as f:
+        numpy.savez(f, **cfns_reference.random_arrays('resize', seed=9))
+    rates = ['1', '2', '4', '2', '1']
+    common = train_args(image_dir, style_path, vgg_path, '-b', '2', '--arch', 'resize')
+    r = run_train(*common, '-e', '1', '-o', 'x', '-i', init, '--res_dilation', *rates,
+                  cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert 'resize net (residual dilation 1 2 4 2 1)' in r.stdout
+    dilated = str(tmp_path / 'models' / 'x.model')
+    assert net.load_model(dilated).dilation == (1, 2, 4, 2, 1)
+    # The weights went on from init's (two steps of Adam at 1e-3 move each a little).
+    trained, start = npz.open_npz(dilated), npz.open_npz(init)
+    assert 0 < numpy.abs(trained['r3/c1/W'] - start['r3/c1/W']).max() < 0.01
+
+    r = run_train(*common, '-e', '1', '-o', 'y', '-i', dilated, cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert net.load_model(str(tmp_path / 'models' / 'y.model')).dilation == (1, 2, 4, 2, 1)
+
+    r = run_train(*common, '-e', '2', '-o', 'x', '-r', 'models/x.state', cwd=str(tmp_path))
+    assert_one_line_error(r, 'residual dilation 1 2 4 2 1, this run has 1 1 1 1 1',
+                          'resume with --res_dilation 1 2 4 2 1')
+    assert npz.open_npz(dilated)['r3/c1/W'].tobytes() == trained['r3/c1/W'].tobytes()
+    r = run_train(*common, '-e', '2', '-o', 'x', '-r', 'models/x.state',
+                  '--res_dilation', *rates, cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert 'iteration 2' in r.stdout
+    # Nor at rates other than its own.
+    r = run_train(*common, '-e', '2', '-o', 'y', '-r', 'models/y.state',
+                  '--res_dilation', '2', '2', '2', '2', '2', cwd=str(tmp_path))
+    assert_one_line_error(r, 'residual dilation 1 2 4 2 1, this run has 2 2 2 2 2')
 
 
 def test_initmodel_of_the_other_layout_gives_one_consistent_note(
