@@ -22,6 +22,7 @@ BatchNormalization statistics (``stats``):
   but per image so frames in one batch never share them), or
   ``'running'``: the averages accumulated during training.
 """
+import operator
 import sys
 
 from faststyle import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
@@ -48,7 +49,8 @@ STATS = ('instance', 'running')
 COL2IM_LIMIT = 2 ** 31
 RESIDUAL_BLOCKS = 5
 CFNS_DILATION = (1,) * RESIDUAL_BLOCKS
-# At rate 8 the blocks' taps are 32 input pixels apart.
+# The blocks work on a quarter of the picture's width: at rate 8 their
+# taps are 32 input pixels apart.
 MAX_DILATION = 8
 DILATION_KEY = 'res_dilation'
 # Earlier builds called 'instance' (each image's own statistics) 'image';
@@ -98,7 +100,7 @@ def per_image_normalization(x, bn):
 def check_dilation(dilation):
     """``dilation`` (RESIDUAL_BLOCKS rates) as a tuple of ints; InputError
     unless each is in 1..MAX_DILATION."""
-    rates = tuple(int(rate) for rate in dilation)
+    rates = tuple(operator.index(rate) for rate in dilation)  # 1.5 is refused, not floored
     if len(rates) != RESIDUAL_BLOCKS or not all(1 <= rate <= MAX_DILATION for rate in rates):
         raise InputError('the residual dilation must be {} rates in 1..{}, not {}'.format(
             RESIDUAL_BLOCKS, MAX_DILATION, ' '.join(str(rate) for rate in dilation)))

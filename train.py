@@ -146,7 +146,8 @@ def parse_args(argv=None):
                         'resize-conv branch: no checkerboard)')
     p.add_argument('--res_dilation', type=int, nargs=net.RESIDUAL_BLOCKS, metavar='RATE',
                    help='the {} residual blocks\' dilation rates (1..{}; e.g. 1 2 4 2 1): '
-                        'each block\'s convolutions read pixels RATE apart, which '
+                        'each block\'s convolutions read the quarter-size feature map '
+                        'RATE pixels apart (4 x RATE input pixels), which '
                         'widens the window each output pixel is painted from '
                         '(110 px at CFNS\'s 1 1 1 1 1, 190 at 1 2 4 2 1) with the same '
                         'weights; recorded in the model, which CFNS would run at '

@@ -33,7 +33,8 @@ from faststyle import dataset
 from faststyle import images
 import net
 
-# The input side: larger than any receptive field measured, a multiple of 4.
+# The input side for CFNS's layouts: larger than their 110-px window, a
+# multiple of 4. Wider rates get a wider input (input_side).
 SIDE = 256
 
 
@@ -68,9 +69,20 @@ def receptive_field(arch, dilation=net.CFNS_DILATION, seed=0):
         numpy.random.set_state(saved)
     # Small values: random weights without normalization grow the input
     # layer by layer, and a saturated tanh has no gradient.
-    x = numpy.random.RandomState(seed).uniform(0, 1e-3, (1, 3, SIDE, SIDE)).astype(numpy.float32)
+    side = input_side(dilation)
+    x = numpy.random.RandomState(seed).uniform(0, 1e-3, (1, 3, side, side)).astype(numpy.float32)
     height, width = nonzero_extent(gradient_of_centre_pixel(model, x))
+    if max(height, width) >= side:
+        raise RuntimeError('the window filled the {}-px input: measure on a larger one'.format(
+            side))
     return max(height, width)
+
+
+def input_side(dilation):
+    """An input wider than the window the rates can give: SIDE plus, for each
+    residual convolution (two a block), the 4 * 2 * (rate - 1) input pixels
+    a rate above 1 adds to a 3x3 kernel's reach on the quarter-size map."""
+    return SIDE + sum(2 * 4 * 2 * (rate - 1) for rate in dilation)
 
 
 def layout_name(arch, dilation):

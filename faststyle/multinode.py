@@ -120,8 +120,10 @@ def average_persistents(model, comm):
     for _, link in sorted(model.namedlinks()):
         for name in sorted(link._persistent):  # Chainer 7 has no public list of them
             value = getattr(link, name)
-            if not hasattr(value, 'dtype'):
-                continue  # integer counters such as BatchNormalization.N
+            if getattr(value, 'dtype', numpy.dtype(int)).kind != 'f':
+                # Integer counters such as BatchNormalization.N, and the
+                # residual rates (net.DILATION_KEY), the same on every rank.
+                continue
             local = numpy.ascontiguousarray(host.send(value), dtype=numpy.float64)
             total = numpy.empty_like(local)
             comm.mpi_comm.Allreduce(local, total)

@@ -112,8 +112,8 @@ class GraphBuilder:
         OpenVINO runs about 3x faster (measured): 3 output channels leave
         its vector units mostly idle."""
         weight = link.W.array
-        if tuple(link.stride) != (1, 1):
-            raise ValueError('only stride-1 convolutions can be rewritten')
+        if tuple(link.stride) != (1, 1) or tuple(link.dilate) != (1, 1):
+            raise ValueError('only stride-1, undilated convolutions can be rewritten')
         pad = tuple(link.pad)
         kh, kw = weight.shape[2:]
         if transposed:  # the flip of conv() above

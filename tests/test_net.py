@@ -205,10 +205,11 @@ def test_receptive_field_is_the_window_the_layers_give():
         first, last = window_of_output_pixel(centre, encoder + decoder)
         assert receptive_field.receptive_field(arch) == last - first + 1, arch
     # --res_dilation: a 3x3 kernel at rate d spans 2d + 1 inputs, padded by d.
-    rates = (1, 2, 4, 2, 1)
-    dilated = encoder[:3] + [('conv', 2 * d + 1, 1, d) for d in rates for _ in range(2)]
-    first, last = window_of_output_pixel(centre, dilated + decoders['resize'])
-    assert receptive_field.receptive_field('resize', rates) == last - first + 1
+    for rates in [(1, 2, 4, 2, 1), (2, 4, 8, 4, 2), (net.MAX_DILATION,) * 5]:
+        dilated = encoder[:3] + [('conv', 2 * d + 1, 1, d) for d in rates for _ in range(2)]
+        side = receptive_field.input_side(rates)
+        first, last = window_of_output_pixel(side // 2, dilated + decoders['resize'])
+        assert receptive_field.receptive_field('resize', rates) == last - first + 1, rates
     gradient = numpy.zeros((9, 9))
     gradient[2:5, 3:8] = 1
     assert receptive_field.nonzero_extent(gradient) == (3, 5)
