@@ -62,8 +62,8 @@ def _pair(value):
 class _CpuProducts(function_node.FunctionNode):
     """What both CPU functions share: stride, padding and dilation (the
     spacing of a kernel's taps on the input; 1 for transposed
-    convolutions), the retained inputs, and the bias (added to the output; its gradient the output
-    gradient's sum). Subclasses compute ``_output(x, W)`` and
+    convolutions), the retained inputs, and the bias (added to the output;
+    its gradient the output gradient's sum). Subclasses compute ``_output(x, W)`` and
     ``_gradients(indexes, x, W, gy)`` (the list for x and W among ``indexes``).
 
     First-order gradients only (training needs no more): ``backward``
@@ -100,8 +100,8 @@ class CpuConvolution2D(_CpuProducts):
 
     * ``'input'`` (im2col): W (out, c*k*k) times the input's im2col matrix
       (c*k*k, oh*ow);
-    * ``'output'``, for stride 1 and no dilation when the layer narrows (out < c, as the
-      9x9 output layer's 32 -> 3): the products of every weight tap with the
+    * ``'output'``, for stride 1 and no dilation when the layer narrows
+      (out < c, as the 9x9 output layer's 32 -> 3): the products of every weight tap with the
       padded input, W' (out*k*k, c) times (c, hp*wp), then each output pixel
       sums its k*k shifted taps. Its matrix has out*k*k rows, not c*k*k
       (243 instead of 2592 for that layer).

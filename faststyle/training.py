@@ -313,7 +313,8 @@ def resume(trainer, path, per_process=False):
             npz.load_arrays(arrays, trainer, source=path)
         except InputError as e:  # an array of another shape, or one missing
             raise InputError('{}; a .state resumes with the flags of the run that wrote it '
-                             '(--arch, --res_dilation, --image_size, -b, the L_pop flags)'.format(e))
+                             '(--arch, --res_dilation, --image_size, -b, the L_pop '
+                             'flags)'.format(e))
         return 'iteration {}{}'.format(trainer.updater.iteration, note)
     optimizer = trainer.updater.get_optimizer('main')
     check_cfns_state(arrays, optimizer.target, path)
@@ -325,9 +326,9 @@ def check_dilation_of_state(arrays, model, path):
     """InputError unless our .state ``arrays`` trained a net at ``model``'s
     residual rates: a file at CFNS's rates has no entry for them, which a
     load would not miss."""
+    key = 'updater/model:main/' + net.DILATION_KEY
     recorded = net.recorded_dilation(
-        {net.DILATION_KEY: arrays[key] for key in ['updater/model:main/' + net.DILATION_KEY]
-         if key in arrays}, path)
+        {net.DILATION_KEY: arrays[key]} if key in arrays else {}, path)
     if recorded != model.dilation:
         raise InputError('{}: it trained a net with residual dilation {}, this run has {}; '
                          'resume with --res_dilation {}'.format(

@@ -45,7 +45,8 @@ def test_dilated_residual_blocks_match_the_reference_and_are_recorded(tmp_path, 
     from it, and computing what the reference computes with each residual
     kernel's taps spread apart; rate 4 on a 8x7 map reaches past its edges."""
     rates = (1, 2, 4, 2, 3)
-    arrays = dict(cfns_reference.random_arrays(arch, seed=6), res_dilation=numpy.array(rates, numpy.int32))
+    arrays = dict(cfns_reference.random_arrays(arch, seed=6),
+                  res_dilation=numpy.array(rates, numpy.int32))
     path = save_cfns_model(tmp_path / 'dilated.model', arrays)
     model = net.load_model(path)
     assert model.dilation == rates and model.arch == arch
@@ -75,7 +76,8 @@ def test_a_bad_recorded_dilation_is_refused(tmp_path, rates):
     rates = rates if isinstance(rates, numpy.ndarray) else numpy.array(rates, numpy.int32)
     arrays = dict(cfns_reference.random_arrays('resize', seed=8), res_dilation=rates)
     path = save_cfns_model(tmp_path / 'bad.model', arrays)
-    with pytest.raises(InputError, match='res_dilation( must hold 5 int32 rates|: the residual dilation must be 5 rates in 1..8)'):
+    with pytest.raises(InputError, match='res_dilation( must hold 5 int32 rates|: the '
+                                         'residual dilation must be 5 rates in 1..8)'):
         net.load_model(path)
 
 
