@@ -103,21 +103,25 @@ def check_dilation(dilation):
     rates = tuple(operator.index(rate) for rate in dilation)  # 1.5 is refused, not floored
     if len(rates) != RESIDUAL_BLOCKS or not all(1 <= rate <= MAX_DILATION for rate in rates):
         raise InputError('the residual dilation must be {} rates in 1..{}, not {}'.format(
-            RESIDUAL_BLOCKS, MAX_DILATION, ' '.join(str(rate) for rate in dilation)))
+            RESIDUAL_BLOCKS, MAX_DILATION, dilation_text(dilation)))
     return rates
+
+
+def dilation_text(rates):
+    """The rates as --res_dilation takes them: '1 2 4 2 1'."""
+    return ' '.join(str(rate) for rate in rates)
 
 
 class ResidualBlock(chainer.Chain):
 
-    def __init__(self, channels=128, ksize=3, dilation=1):
+    def __init__(self, channels=128, ksize=3):
         super().__init__()
         # CFNS passed wscale=sqrt(2) (Chainer 1), i.e. He initialization.
         w = chainer.initializers.HeNormal()
         with self.init_scope():
-            self.c1 = L.Convolution2D(channels, channels, ksize, 1, dilation,
-                                      initialW=w, dilate=dilation)
-            self.c2 = L.Convolution2D(channels, channels, ksize, 1, dilation,
-                                      initialW=w, dilate=dilation)
+            # FastStyleNet.set_dilation sets their rates (and padding).
+            self.c1 = L.Convolution2D(channels, channels, ksize, 1, 1, initialW=w)
+            self.c2 = L.Convolution2D(channels, channels, ksize, 1, 1, initialW=w)
             self.b1 = L.BatchNormalization(channels)
             self.b2 = L.BatchNormalization(channels)
 

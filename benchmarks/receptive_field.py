@@ -88,7 +88,7 @@ def input_side(dilation):
 def layout_name(arch, dilation):
     """'resize', or 'resize 1 2 4 2 1' for residual rates other than CFNS's."""
     return arch if dilation == net.CFNS_DILATION else '{} {}'.format(
-        arch, ' '.join(map(str, dilation)))
+        arch, net.dilation_text(dilation))
 
 
 def mass_side(gradient, share):

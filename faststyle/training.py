@@ -332,7 +332,7 @@ def check_dilation_of_state(arrays, model, path):
     if recorded != model.dilation:
         raise InputError('{}: it trained a net with residual dilation {}, this run has {}; '
                          'resume with --res_dilation {}'.format(
-                             path, *[' '.join(map(str, rates)) for rates in
+                             path, *[net.dilation_text(rates) for rates in
                                      (recorded, model.dilation, recorded)]))
 
 
@@ -369,7 +369,7 @@ def describe(config, train_data, skipped, vgg, comm=None):
                                cli.counted(config.epoch, 'epoch'), config.arch,
                                '' if config.res_dilation in (None, net.CFNS_DILATION) else
                                ' (residual dilation {})'.format(
-                                   ' '.join(map(str, config.res_dilation))),
+                                   net.dilation_text(config.res_dilation)),
                                config.lambda_noise,
                                config.noise_count, config.noise_range,
                                ', new each batch' if config.noise_per_batch else ''))
