@@ -2,7 +2,7 @@
 
     python -m benchmarks.content_weight --vgg vgg16.model --content photo.jpg \\
         --style sample_images/candy.jpg [--weights 1 4 10 30 100] [--style_size N] \\
-        [--lambda_style 5] [--balance_style_layers] [--out grid.png]
+        [--lambda_style 5] [--balance_style_layers] [--lambda_coarse_style W] [--out grid.png]
 
 A feed-forward net builds its picture from nothing, as an optimisation that
 starts from noise does, so the balance of the losses at which such an
@@ -12,7 +12,8 @@ For each --lambda_feat (content on relu3_3, as train.py; style weight
 as train.py's --balance_style_layers; total variation 1e-6), Adam (rate 4)
 optimises an image from uniform noise for --steps steps against train.py's
 losses (--lambda_colour and --lambda_tone add its colour and tone losses,
-the input being the photo), and the table gives the structure kept, the
+the input being the photo; --lambda_coarse_style its coarse style loss, the
+image and the painting reduced --coarse_shrink times), and the table gives the structure kept, the
 style distance and the palette distance of the result
 (faststyle/quality.py). --style_size sets the painting's size apart from
 the image's (train.py's --style_size). --out writes the results side by
@@ -37,11 +38,13 @@ import vgg16
 
 def optimise_from_noise(vgg, content, style_grams, lambda_feat, lambda_style, lambda_tv,
                         steps, seed=0, histogram=None, lambda_colour=0.0, lambda_tone=0.0,
-                        layer_weights=None):
+                        layer_weights=None, coarse_grams=None, coarse_shrink=4,
+                        lambda_coarse=0.0):
     """An RGB uint8 image optimised from uniform noise against the training losses;
     ``histogram`` (a losses.ColourHistogram of the painting) for the colour and
     tone losses; ``layer_weights`` scale the style layers (train.py's
-    --balance_style_layers)."""
+    --balance_style_layers); ``coarse_grams`` (the painting reduced
+    ``coarse_shrink`` times) for the coarse style loss."""
     target = content.transpose(2, 0, 1)[None].astype(numpy.float32)
     with chainer.no_backprop_mode():
         features = vgg(target, n_features=losses.CONTENT_LAYER + 1)
@@ -61,6 +64,10 @@ def optimise_from_noise(vgg, content, style_grams, lambda_feat, lambda_style, la
                                    layer_weights or [1.0] * len(style_grams)):
             loss += lambda_style * weight * F.mean_squared_error(losses.gram_matrix(f), gram)
         loss += lambda_tv * losses.total_variation(y)
+        if lambda_coarse:
+            loss += losses.coarse_style_loss(vgg, y, coarse_grams, coarse_shrink, lambda_coarse,
+                                             layer_weights and losses.balanced_layer_weights(
+                                                 coarse_grams))
         if lambda_colour:
             loss += lambda_colour * histogram(y)
         if lambda_tone:
@@ -94,6 +101,11 @@ def main(argv=None):
                  help="weight the style layers as train.py's --balance_style_layers")
     parser.add_argument('--lambda_style', type=float, default=5.0,
                         help="weight of the style loss (train.py's --lambda_style)")
+    parser.add_argument('--lambda_coarse_style', type=float, default=0.0,
+                        help="weight of train.py's coarse style loss (0: off)")
+    parser.add_argument('--coarse_shrink', type=int, default=4,
+                        help="the factor the coarse style loss reduces by (train.py's "
+                             '--coarse_shrink)')
     parser.add_argument('--steps', type=int, default=150, help='Adam steps')
     parser.add_argument('--out', help='write the results side by side to this image')
     args = parser.parse_args(argv)
@@ -106,12 +118,18 @@ def main(argv=None):
     style_distance = quality.StyleDistance(vgg, painting, chainer.get_device('@numpy'))
     style_size = args.style_size or args.size
     grams = style_distance.grams((style_size, style_size))
-    histogram = losses.ColourHistogram(dataset.load_style(args.style, style_size))
+    painting_at_style_size = dataset.load_style(args.style, style_size)
+    histogram = losses.ColourHistogram(painting_at_style_size)
     layer_weights = losses.balanced_layer_weights(grams) if args.balance_style_layers else None
-    print('{} ({}x{}) from noise, {} Adam steps, style weight {:g}{}, tv 1e-6, colour {:g}, '
+    coarse_grams = (losses.style_grams(vgg, losses.shrink(painting_at_style_size,
+                                                          args.coarse_shrink))
+                    if args.lambda_coarse_style else None)
+    print('{} ({}x{}) from noise, {} Adam steps, style weight {:g}{}{}, tv 1e-6, colour {:g}, '
           'tone {:g}, style at {} px, VGG16 {}{}'.format(
         args.content, width, args.size, args.steps, args.lambda_style,
-        ' (layers balanced)' if layer_weights else '', args.lambda_colour, args.lambda_tone,
+        ' (layers balanced)' if layer_weights else '',
+        ', at 1/{} size {:g}'.format(args.coarse_shrink, args.lambda_coarse_style)
+        if args.lambda_coarse_style else '', args.lambda_colour, args.lambda_tone,
         style_size, args.vgg,
         ' (RANDOM stand-in: says nothing)' if vgg.is_stand_in else ''))
     print('{:>12} {:>10} {:>15} {:>8}'.format('lambda_feat', 'structure', 'style distance',
@@ -121,7 +139,9 @@ def main(argv=None):
         result = optimise_from_noise(vgg, content, grams, weight, args.lambda_style, 1e-6,
                                      args.steps, histogram=histogram,
                                      lambda_colour=args.lambda_colour,
-                                     lambda_tone=args.lambda_tone, layer_weights=layer_weights)
+                                     lambda_tone=args.lambda_tone, layer_weights=layer_weights,
+                                     coarse_grams=coarse_grams, coarse_shrink=args.coarse_shrink,
+                                     lambda_coarse=args.lambda_coarse_style)
         results.append(result)
         print('{:>12g} {:>10.2f} {:>15.0f} {:>8.1f}'.format(
             weight, quality.structure_kept(content, result), style_distance(result),

@@ -255,6 +255,31 @@ def test_images_from_noise_weigh_each_style_layer_by_its_layer_weight():
     numpy.testing.assert_array_equal(optimise([1.0] * len(grams)), optimise(None))
 
 
+def test_images_from_noise_follow_the_coarse_style_loss_block_by_block():
+    from benchmarks import content_weight
+    from faststyle import losses
+    vgg = vgg16.VGG16()  # random: only where the coarse loss moves the image counts
+    content = numpy.zeros((16, 32, 3), numpy.uint8)
+    painting = numpy.random.RandomState(1).uniform(0, 255, (1, 3, 16, 32)).astype(numpy.float32)
+    grams = losses.style_grams(vgg, painting)
+    coarse_grams = losses.style_grams(vgg, losses.shrink(painting, 4))
+    noise = numpy.random.RandomState(0).uniform(0, 255, (1, 3, 16, 32)).astype(numpy.float32)
+    noise = noise[0].transpose(1, 2, 0)
+    result = content_weight.optimise_from_noise(vgg, content, grams, 0.0, 0.0, 0.0, steps=1,
+                                                coarse_grams=coarse_grams, coarse_shrink=4,
+                                                lambda_coarse=1.0)
+    # Adam's first step moves each pixel by its rate (4) along the sign of its
+    # gradient; the loss sees each 4x4 block's mean only, so every pixel of a
+    # block (and channel) moves the same way. Not reduced, it would not.
+    step = numpy.sign(result - noise.round())
+    assert (numpy.abs(result - noise) > 2).mean() > 0.9
+    blocks = step.reshape(4, 4, 8, 4, 3).transpose(0, 2, 4, 1, 3).reshape(4, 8, 3, 16)
+    moved = blocks != 0
+    assert all(len(set(b[m].tolist())) == 1 for b, m in zip(blocks.reshape(-1, 16),
+                                                            moved.reshape(-1, 16)))
+    assert (blocks > 0).any() and (blocks < 0).any()
+
+
 class Stylizer:
     """Stands in for faststyle.stylize.Stylizer: ``paint`` applied to each frame."""
 
