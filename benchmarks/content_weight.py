@@ -13,8 +13,8 @@ as train.py's --balance_style_layers; total variation 1e-6), Adam (rate 4)
 optimises an image from uniform noise for --steps steps against train.py's
 losses (--lambda_colour and --lambda_tone add its colour and tone losses,
 the input being the photo; --lambda_coarse_style its coarse style loss, the
-image and the painting reduced --coarse_shrink times), and the table gives the structure kept, the
-style distance and the palette distance of the result
+image and the painting reduced --coarse_shrink times), and the table gives
+the structure kept, the style distance and the palette distance of the result
 (faststyle/quality.py). --style_size sets the painting's size apart from
 the image's (train.py's --style_size). --out writes the results side by
 side, in the order of --weights.
@@ -49,6 +49,8 @@ def optimise_from_noise(vgg, content, style_grams, lambda_feat, lambda_style, la
     with chainer.no_backprop_mode():
         features = vgg(target, n_features=losses.CONTENT_LAYER + 1)
     content_target = features[losses.CONTENT_LAYER].array
+    coarse_layer_weights = (losses.balanced_layer_weights(coarse_grams)
+                            if lambda_coarse and layer_weights else None)
     image = chainer.Link()
     with image.init_scope():
         image.pixels = chainer.Parameter(numpy.random.RandomState(seed).uniform(
@@ -66,8 +68,7 @@ def optimise_from_noise(vgg, content, style_grams, lambda_feat, lambda_style, la
         loss += lambda_tv * losses.total_variation(y)
         if lambda_coarse:
             loss += losses.coarse_style_loss(vgg, y, coarse_grams, coarse_shrink, lambda_coarse,
-                                             layer_weights and losses.balanced_layer_weights(
-                                                 coarse_grams))
+                                             coarse_layer_weights)
         if lambda_colour:
             loss += lambda_colour * histogram(y)
         if lambda_tone:
