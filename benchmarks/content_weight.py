@@ -62,9 +62,7 @@ def optimise_from_noise(vgg, content, style_grams, lambda_feat, lambda_style, la
         features = vgg(y)
         loss = lambda_feat * F.mean_squared_error(features[losses.CONTENT_LAYER],
                                                   content_target)
-        for f, gram, weight in zip(features, style_grams,
-                                   layer_weights or [1.0] * len(style_grams)):
-            loss += lambda_style * weight * F.mean_squared_error(losses.gram_matrix(f), gram)
+        loss += losses.style_loss(features, style_grams, lambda_style, layer_weights)
         loss += lambda_tv * losses.total_variation(y)
         if lambda_coarse:
             loss += losses.coarse_style_loss(vgg, y, coarse_grams, coarse_shrink, lambda_coarse,
