@@ -123,14 +123,22 @@ def train_command(args, name, painting, flags, vgg):
     """train.py's command line for one sample model: RECIPE, the model's own
     weights, and the content and style weights of ``args`` (HED's 30 and 5
     by default; about 3000 times smaller with ImageNet's VGG16,
-    docs/training.md)."""
+    docs/training.md); from the shipped net (``-i``) unless
+    ``args.from_scratch``."""
     return [sys.executable, os.path.join(ROOT, 'train.py'), '-s',
             os.path.join(ROOT, painting), '-d', os.path.join(args.packed, CROPS),
             '--vgg', vgg, *RECIPE, '--lambda_feat', str(args.lambda_feat),
-            '--lambda_style', str(args.lambda_style), *flags,
-            '-i', os.path.join(ROOT, 'models', name + '.model'),
+            '--lambda_style', str(args.lambda_style), *flags, *overrides(args),
+            *([] if args.from_scratch else ['-i', os.path.join(ROOT, 'models', name + '.model')]),
             '-o', os.path.join(args.work, name + '.model'), '-g', str(args.gpu), '-e', '200',
             '--log_interval', '50', '--preview_interval', '0', '--no_progress']
+
+
+def overrides(args):
+    """The flags of ``args`` that replace every model's own (train.py takes
+    the last of a repeated flag)."""
+    return [*(['--lambda_tone', str(args.lambda_tone)] if args.lambda_tone is not None else []),
+            *(['--style_size', str(args.style_size)] if args.style_size else [])]
 
 
 def run(args):
@@ -216,6 +224,17 @@ def parse_args(argv):
                               "ImageNet's (docs/training.md)")
     running.add_argument('--lambda_style', type=float, default=5.0,
                          help="style weight; 5 is for HED's VGG16, about 0.002 for ImageNet's")
+    running.add_argument('--from_scratch', action='store_true',
+                         help="train each net from fresh weights (train.py's seed 0), not "
+                              'from the shipped one: a net that learned a grade of the scene '
+                              'keeps it for hundreds of steps (docs/training.md)')
+    running.add_argument('--lambda_tone', type=float, default=None,
+                         help="the tone loss's weight for every model (default: each model's "
+                              "own, from models/samples.json); at 0 a painting's shapes come "
+                              "into the optimum of ImageNet's losses (docs/training.md)")
+    running.add_argument('--style_size', type=int, default=None,
+                         help="train.py's --style_size for every model (default: train.py's, "
+                              'the crop size)')
     return p.parse_args(argv)
 
 

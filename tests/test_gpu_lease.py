@@ -109,3 +109,24 @@ def test_a_lease_can_train_some_models_only():
     assert gpu_lease.chosen(models, gpu_lease.parse_args(['run']).models) == models
     with pytest.raises(InputError, match='candy_stabb'):
         gpu_lease.chosen(models, ['candy_stabb'])
+
+
+def test_a_training_from_scratch_takes_the_overrides_and_no_start():
+    # --from_scratch must drop -i (else the net keeps the shipped grade), and
+    # --lambda_tone / --style_size must win over each model's own flags.
+    args = gpu_lease.parse_args(['run', '--from_scratch', '--lambda_tone', '0',
+                                 '--style_size', '384'])
+    for name, painting, flags in gpu_lease.samples():
+        parsed = train.parse_args(gpu_lease.train_command(args, name, painting, flags,
+                                                          'vgg16.model')[2:])
+        assert parsed.initmodel is None
+        assert parsed.lambda_tone == 0 and parsed.style_size == 384
+    # Without them each model goes on from its shipped net with its own tone weight.
+    args = gpu_lease.parse_args(['run'])
+    tones = {name: float(dict(zip(flags[::2], flags[1::2]))['--lambda_tone'])
+             for name, _, flags in gpu_lease.samples()}
+    for name, painting, flags in gpu_lease.samples():
+        parsed = train.parse_args(gpu_lease.train_command(args, name, painting, flags,
+                                                          'vgg16.model')[2:])
+        assert parsed.initmodel is not None
+        assert parsed.lambda_tone == tones[name] and parsed.style_size == parsed.image_size
