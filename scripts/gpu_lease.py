@@ -13,8 +13,8 @@ without conv5, which no loss uses (15 MB instead of 57), and the 256-px training
 crops as JPEG. ``run`` restores a float32 VGG16 file, runs
 benchmarks/gpu_check.sh, fine-tunes each model of models/samples.json (or
 those of ``--models``) from the shipped one (``-i``; from fresh weights with
-``--from_scratch``) with the recipe of models/README.md, stops them all at the deadline (SIGTERM: each saves its
-snapshot), and copies to ``--out``
+``--from_scratch``) with the recipe of models/README.md, stops them all at
+the deadline (SIGTERM: each saves its snapshot), and copies to ``--out``
 the newest epoch snapshot of each (the candy twins: the newest epoch both
 reached) and one tarball of the logs. Each ``.state`` is larger than a
 returned file may be, so the next training starts with ``-i``.

@@ -65,16 +65,22 @@ def test_newest_epochs_of_one_twin_trained_alone(tmp_path):
                                    twins=('candy_stab', 'candy_vanilla')) == {'candy_stab': 4}
 
 
+def parsed_trainings(run_argv):
+    """(name, flags, train.py's parsed arguments) of each training that
+    ``gpu_lease run RUN_ARGV`` would start."""
+    args = gpu_lease.parse_args(['run'] + run_argv)
+    for name, painting, flags in gpu_lease.samples():
+        command = gpu_lease.train_command(args, name, painting, flags, 'vgg16.model')
+        yield name, flags, train.parse_args(command[2:])
+
+
 @pytest.mark.parametrize('weights, expected', [([], ('30.0', '5.0')),
                                                (['--lambda_feat', '0.01', '--lambda_style',
                                                  '0.002'], ('0.01', '0.002'))])
 def test_the_trainings_take_the_loss_networks_weights(weights, expected):
     # ImageNet's VGG16 needs content and style weights ~3000x smaller than
     # HED's; the recipe had HED's content weight written in.
-    args = gpu_lease.parse_args(['run'] + weights)
-    for name, painting, flags in gpu_lease.samples():
-        command = gpu_lease.train_command(args, name, painting, flags, 'vgg16.model')
-        parsed = train.parse_args(command[2:])
+    for name, flags, parsed in parsed_trainings(weights):
         assert (str(parsed.lambda_feat), str(parsed.lambda_style)) == expected
         # ... and each model's own weights still arrive.
         options = dict(zip(flags[::2], flags[1::2]))
@@ -114,19 +120,12 @@ def test_a_lease_can_train_some_models_only():
 def test_a_training_from_scratch_takes_the_overrides_and_no_start():
     # --from_scratch must drop -i (else the net keeps the shipped grade), and
     # --lambda_tone / --style_size must win over each model's own flags.
-    args = gpu_lease.parse_args(['run', '--from_scratch', '--lambda_tone', '0',
-                                 '--style_size', '384'])
-    for name, painting, flags in gpu_lease.samples():
-        parsed = train.parse_args(gpu_lease.train_command(args, name, painting, flags,
-                                                          'vgg16.model')[2:])
+    for name, flags, parsed in parsed_trainings(['--from_scratch', '--lambda_tone', '0',
+                                                 '--style_size', '384']):
         assert parsed.initmodel is None
         assert parsed.lambda_tone == 0 and parsed.style_size == 384
     # Without them each model goes on from its shipped net with its own tone weight.
-    args = gpu_lease.parse_args(['run'])
-    tones = {name: float(dict(zip(flags[::2], flags[1::2]))['--lambda_tone'])
-             for name, _, flags in gpu_lease.samples()}
-    for name, painting, flags in gpu_lease.samples():
-        parsed = train.parse_args(gpu_lease.train_command(args, name, painting, flags,
-                                                          'vgg16.model')[2:])
+    for name, flags, parsed in parsed_trainings([]):
         assert parsed.initmodel is not None
-        assert parsed.lambda_tone == tones[name] and parsed.style_size == parsed.image_size
+        assert parsed.lambda_tone == float(dict(zip(flags[::2], flags[1::2]))['--lambda_tone'])
+        assert parsed.style_size == parsed.image_size

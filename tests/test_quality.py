@@ -270,8 +270,9 @@ def test_images_from_noise_follow_the_coarse_style_loss_block_by_block():
                                                 lambda_coarse=1e6)
     # Adam's first step moves each pixel by its rate (4) along the sign of its
     # gradient (a weight large enough that its epsilon shortens no step: the
-    # random net's gradients are small); the loss sees each 4x4 block's mean only, so every pixel of a
-    # block (and channel) moves the same way. Not reduced, it would not.
+    # random net's gradients are small); the loss sees each 4x4 block's mean
+    # only, so every pixel of a block (and channel) moves the same way. Not
+    # reduced, it would not.
     step = numpy.sign(result - noise.round())
     assert (numpy.abs(result - noise) > 2).mean() > 0.9
     blocks = step.reshape(4, 4, 8, 4, 3).transpose(0, 2, 4, 1, 3).reshape(4, 8, 3, 16)
