@@ -70,6 +70,18 @@ def parse_args(argv=None):
                         'halves the picture twice and can repaint its strokes '
                         'for such a move, which shows as warping error on video '
                         '(one more pass of the net a step)')
+    p.add_argument('--targets', metavar='DIR',
+                   help='a folder of per-crop style targets (python -m '
+                        'scripts.style_targets: each crop optimised against the '
+                        'losses, at the crop\'s path in -d, as .png); with '
+                        '--lambda_target the net\'s output of each crop is also '
+                        'pulled towards its target, the optimum that the losses '
+                        'alone take thousands of steps to approach '
+                        '(docs/training.md)')
+    p.add_argument('--lambda_target', type=float,
+                   help='weight of the target loss (0: off; needs --targets): '
+                        'the content loss (relu3_3) of the output against its '
+                        'target instead of the crop; on --lambda_feat\'s scale')
     cli.add_flag(p, '--balance_style_layers', action='store_true',
                  help='weight each style layer so that it counts as much as '
                       'relu1_2 (by the mean square of the style image\'s Gram '

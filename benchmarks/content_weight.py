@@ -24,7 +24,6 @@ import argparse
 from faststyle import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
 
 import chainer
-import chainer.functions as F
 import numpy
 from PIL import Image
 
@@ -33,49 +32,8 @@ from faststyle import dataset
 from faststyle import images
 from faststyle import losses
 from faststyle import quality
+from faststyle.optimise import optimise_image
 import vgg16
-
-
-def optimise_from_noise(vgg, content, style_grams, lambda_feat, lambda_style, lambda_tv,
-                        steps, seed=0, histogram=None, lambda_colour=0.0, lambda_tone=0.0,
-                        layer_weights=None, coarse_grams=None, coarse_shrink=4,
-                        lambda_coarse=0.0):
-    """An RGB uint8 image optimised from uniform noise against the training losses;
-    ``histogram`` (a losses.ColourHistogram of the painting) for the colour and
-    tone losses; ``layer_weights`` scale the style layers (train.py's
-    --balance_style_layers); ``coarse_grams`` (the painting reduced
-    ``coarse_shrink`` times) for the coarse style loss."""
-    target = content.transpose(2, 0, 1)[None].astype(numpy.float32)
-    with chainer.no_backprop_mode():
-        features = vgg(target, n_features=losses.CONTENT_LAYER + 1)
-    content_target = features[losses.CONTENT_LAYER].array
-    coarse_layer_weights = (losses.balanced_layer_weights(coarse_grams)
-                            if lambda_coarse and layer_weights else None)
-    image = chainer.Link()
-    with image.init_scope():
-        image.pixels = chainer.Parameter(numpy.random.RandomState(seed).uniform(
-            0, 255, target.shape).astype(numpy.float32))
-    optimizer = chainer.optimizers.Adam(alpha=4.0)
-    optimizer.setup(image)
-    for _ in range(steps):
-        y = image.pixels
-        features = vgg(y)
-        loss = lambda_feat * F.mean_squared_error(features[losses.CONTENT_LAYER],
-                                                  content_target)
-        loss += losses.style_loss(features, style_grams, lambda_style, layer_weights)
-        loss += lambda_tv * losses.total_variation(y)
-        if lambda_coarse:
-            loss += losses.coarse_style_loss(vgg, y, coarse_grams, coarse_shrink, lambda_coarse,
-                                             coarse_layer_weights)
-        if lambda_colour:
-            loss += lambda_colour * histogram(y)
-        if lambda_tone:
-            loss += lambda_tone * histogram.tones(target, y)
-        image.cleargrads()
-        loss.backward()
-        optimizer.update()
-        image.pixels.array[...] = numpy.clip(image.pixels.array, 0, 255)
-    return image.pixels.array[0].transpose(1, 2, 0).round().astype(numpy.uint8)
 
 
 def main(argv=None):
@@ -135,12 +93,12 @@ def main(argv=None):
                                              'palette'))
     results = []
     for weight in args.weights:
-        result = optimise_from_noise(vgg, content, grams, weight, args.lambda_style, 1e-6,
-                                     args.steps, histogram=histogram,
-                                     lambda_colour=args.lambda_colour,
-                                     lambda_tone=args.lambda_tone, layer_weights=layer_weights,
-                                     coarse_grams=coarse_grams, coarse_shrink=args.coarse_shrink,
-                                     lambda_coarse=args.lambda_coarse_style)
+        result = optimise_image(vgg, content, grams, weight, args.lambda_style, 1e-6,
+                                args.steps, histogram=histogram,
+                                lambda_colour=args.lambda_colour,
+                                lambda_tone=args.lambda_tone, layer_weights=layer_weights,
+                                coarse_grams=coarse_grams, coarse_shrink=args.coarse_shrink,
+                                lambda_coarse=args.lambda_coarse_style)
         results.append(result)
         print('{:>12g} {:>10.2f} {:>15.0f} {:>8.1f}'.format(
             weight, quality.structure_kept(content, result), style_distance(result),

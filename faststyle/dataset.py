@@ -147,6 +147,13 @@ class ReproducibleShuffle:
         return rng.permutation(self.n_data)[:self.epoch_size]
 
 
+def target_path(targets, directory, image_path):
+    """Where the target of the dataset image ``image_path`` (under
+    ``directory``) lies under ``targets``: the same relative path, as .png."""
+    relative = os.path.relpath(image_path, directory)
+    return os.path.join(targets, os.path.splitext(relative)[0] + '.png')
+
+
 class ImageDataset(chainer.dataset.DatasetMixin):
     """Square float32 RGB crops in [0, 255], (3, size, size), cut by
     :func:`crop_square` (``scale``: scaled to the crop size first).
@@ -154,15 +161,18 @@ class ImageDataset(chainer.dataset.DatasetMixin):
     ``sizes``: each image's (width, height) from its header, when known.
     A file that passed the header check but fails to decode is replaced by
     the next readable one, so one bad file in 80k never stops training.
+    With ``targets`` (a list, one image path per crop, each size x size:
+    :func:`open_dataset` checks), each example is the pair (crop, its target).
     """
 
-    def __init__(self, paths, size, scale=False, sizes=None):
+    def __init__(self, paths, size, scale=False, sizes=None, targets=None):
         if not paths:
             raise InputError('no readable images')
         self.paths = list(paths)
         self.size = size
         self.scale = scale
         self.sizes = sizes
+        self.targets = targets
         self.failed = set()
 
     def __len__(self):
@@ -170,19 +180,26 @@ class ImageDataset(chainer.dataset.DatasetMixin):
 
     def get_example(self, i):
         for k in range(len(self.paths)):
-            path = self.paths[(i + k) % len(self.paths)]
+            j = (i + k) % len(self.paths)
+            path = self.paths[j]
             if path in self.failed:
                 continue
             try:
-                return to_chw(crop_square(images.open_rgb(path), self.size, self.scale))
+                crop = to_chw(crop_square(images.open_rgb(path), self.size, self.scale))
             except Exception:
                 self.failed.add(path)
                 print('warning: skipping unreadable image {}'.format(path))
+                continue
+            if self.targets is None:
+                return crop
+            return crop, to_chw(open_user_image(self.targets[j], 'target'))
         raise InputError('none of the dataset images can be decoded')
 
 
-def open_dataset(directory, size, scale=False):
-    """The dataset of ``directory`` and the list of files it skipped."""
+def open_dataset(directory, size, scale=False, targets=None):
+    """The dataset of ``directory`` and the list of files it skipped; with
+    ``targets``, a directory holding each image's target at
+    :func:`target_path`, pairs (crop, target)."""
     paths = list_images(directory)
     if not paths:
         raise InputError('no images ({}) under {}'.format(
@@ -191,4 +208,21 @@ def open_dataset(directory, size, scale=False):
     if not readable:
         raise InputError('none of the {} image files under {} can be read'.format(
             len(paths), directory))
-    return ImageDataset(readable, size, scale, sizes), unreadable
+    target_paths = None
+    if targets is not None:
+        if not os.path.isdir(targets):
+            raise InputError('--targets {} is not a directory'.format(targets))
+        target_paths = [target_path(targets, directory, p) for p in readable]
+        missing = [p for p in target_paths if not os.path.isfile(p)]
+        if missing:
+            raise InputError('{} of the {} dataset images have no target under {} ({} first; '
+                             'python -m scripts.style_targets writes them)'.format(
+                                 len(missing), len(readable), targets, missing[0]))
+        for path in target_paths:
+            found = images.image_size(path)
+            if found is None:
+                raise InputError('target {} is not an image that can be read'.format(path))
+            if found != (size, size):
+                raise InputError('target {} is {}x{}, not the {}x{} of the crops (made for '
+                                 'another --image_size?)'.format(path, *found, size, size))
+    return ImageDataset(readable, size, scale, sizes, target_paths), unreadable

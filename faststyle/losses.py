@@ -95,6 +95,21 @@ def perceptual_losses(vgg, x, y, grams, lambda_feat, lambda_style, lambda_tv,
     return loss_feat, loss_style, loss_tv
 
 
+def target_loss(vgg, y, target, lambda_target):
+    """lambda_target * MSE between the relu3_3 features of the output ``y``
+    and of its ``target`` (scripts/style_targets.py: the crop optimised
+    against the losses), the content loss with the target for the crop.
+
+    The features, not the pixels: the target's strokes are one optimum of
+    many, and the features ask for their shapes and colours without
+    punishing every stroke a pixel or two away from where the target has it.
+    """
+    with chainer.no_backprop_mode():
+        wanted = vgg(target, n_features=CONTENT_LAYER + 1)[CONTENT_LAYER].array
+    features_y = vgg(y, n_features=CONTENT_LAYER + 1)[CONTENT_LAYER]
+    return lambda_target * F.mean_squared_error(features_y, wanted)
+
+
 def style_loss(features, grams, lambda_style, layer_weights=None):
     """lambda_style * the weighted sum over layers of the mean squared
     difference between the Gram matrices of ``features`` (a batch) and

@@ -69,6 +69,9 @@ class TrainConfig:
     lambda_colour: float = 0.0
     lambda_tone: float = 0.0
     lambda_shift: float = 0.0
+    # Per-crop targets (scripts/style_targets.py) and their loss's weight.
+    targets: Optional[str] = None
+    lambda_target: float = 0.0
     balance_style_layers: bool = False
     lambda_coarse_style: float = 0.0
     coarse_shrink: int = 4
@@ -126,11 +129,15 @@ class TrainConfig:
             self.lambda_feat = vgg16_weights.default_content_weight(self.vgg)
         for name in ('lambda_tv', 'lambda_feat', 'lambda_style', 'lambda_coarse_style',
                      'lambda_noise',
-                     'lambda_colour', 'lambda_tone', 'lambda_shift', 'noise_range', 'lr'):
+                     'lambda_colour', 'lambda_tone', 'lambda_shift', 'lambda_target',
+                     'noise_range', 'lr'):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise InputError('--{} must be a finite number >= 0, not {}'.format(
                     name, value))
+        if bool(self.targets) != bool(self.lambda_target):
+            raise InputError('--targets and --lambda_target go together: the targets '
+                             'and the weight of the loss towards them')
         if self.coarse_shrink < 2:
             raise InputError('--coarse_shrink must be at least 2 (1 is the style loss itself)')
         smallest = min(self.image_size - 2 * self.loss_margin, self.style_size)
@@ -258,7 +265,8 @@ def build_trainer(config, device, train_data, comm=None, snapshots=None):
     # all of them make it about 200 characters wide.
     weighted = [('loss_coarse_style', config.lambda_coarse_style),
                 ('loss_colour', config.lambda_colour), ('loss_tone', config.lambda_tone),
-                ('loss_pop', config.lambda_noise), ('loss_shift', config.lambda_shift),
+                ('loss_target', config.lambda_target), ('loss_pop', config.lambda_noise),
+                ('loss_shift', config.lambda_shift),
                 ('pop_share', config.lambda_noise)]
     trainer.extend(chainer_extensions.PrintReport(
         ['epoch', 'iteration', 'main/loss', 'main/loss_feat', 'main/loss_style', 'main/loss_tv']
@@ -373,7 +381,7 @@ def describe(config, train_data, skipped, vgg, comm=None):
                                config.lambda_noise,
                                config.noise_count, config.noise_range,
                                ', new each batch' if config.noise_per_batch else ''))
-    print('losses: content {:g}, style {:g}{}{}, total variation {:g}{}{}{}, on {}'.format(
+    print('losses: content {:g}, style {:g}{}{}, total variation {:g}{}{}{}{}, on {}'.format(
         config.lambda_feat, config.lambda_style,
         ' (layers balanced)' if config.balance_style_layers else '',
         ', style at 1/{} size {:g}'.format(config.coarse_shrink, config.lambda_coarse_style)
@@ -381,6 +389,8 @@ def describe(config, train_data, skipped, vgg, comm=None):
         ', colour {:g}'.format(config.lambda_colour) if config.lambda_colour else '',
         ', tone {:g}'.format(config.lambda_tone) if config.lambda_tone else '',
         ', shift {:g}'.format(config.lambda_shift) if config.lambda_shift else '',
+        ', target {:g} (the targets in {})'.format(config.lambda_target, config.targets)
+        if config.lambda_target else '',
         'the crop without {} px along each edge'.format(config.loss_margin)
         if config.loss_margin else 'the whole crop'))
     if config.crop_padding:
@@ -408,7 +418,7 @@ def open_training_data(config, comm):
     train_data, skipped, first_path = None, None, None
     if multinode.is_writer(comm):
         train_data, skipped = dataset.open_dataset(config.dataset, config.image_size,
-                                                   config.scale_crops)
+                                                   config.scale_crops, config.targets)
         first_path = train_data.paths[0]
         note = '' if config.scale_crops else dataset.patch_note(train_data.sizes,
                                                               config.image_size)

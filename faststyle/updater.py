@@ -1,5 +1,5 @@
 """One training step: CFNS's perceptual losses plus the noise-stability loss
-(and, when asked for, the coarse style, colour, tone and shift losses)."""
+(and, when asked for, the coarse style, colour, tone, target and shift losses)."""
 import functools
 import math
 
@@ -20,7 +20,7 @@ class StyleTransferUpdater(chainer.training.updaters.StandardUpdater):
 
     Reports ``loss`` and its terms ``loss_feat``, ``loss_style``,
     ``loss_coarse_style``, ``loss_tv``,
-    ``loss_colour``, ``loss_tone``, ``loss_pop``, ``loss_shift`` and
+    ``loss_colour``, ``loss_tone``, ``loss_target``, ``loss_pop``, ``loss_shift`` and
     ``pop_share`` (L_pop / total, which the stabilization note tuned to
     about 10 %).
     """
@@ -69,7 +69,9 @@ class StyleTransferUpdater(chainer.training.updaters.StandardUpdater):
         iterator = self.get_iterator('main')
         optimizer = self.get_optimizer('main')
         model = optimizer.target
-        x = self.device.send(self.converter(iterator.next()))
+        batch = self.device.send(self.converter(iterator.next()))
+        # With --targets each example is the pair (crop, its target).
+        x, target = batch if isinstance(batch, tuple) else (batch, None)
         transform = functools.partial(self.transform, model)
         y = transform(x)
         # Every loss is taken on the interior: a net scored on the whole crop
@@ -92,6 +94,10 @@ class StyleTransferUpdater(chainer.training.updaters.StandardUpdater):
         loss_tone = 0.0
         if config.lambda_tone:
             loss_tone = config.lambda_tone * self.colour_histogram.tones(inside(x), inside(y))
+        loss_target = 0.0
+        if config.lambda_target:
+            loss_target = losses.target_loss(self.vgg, inside(y), inside(target),
+                                             config.lambda_target)
         loss_pop = 0.0
         if config.lambda_noise:
             loss_pop = noise.pop_loss(transform, x, y, self.noise_for_iteration(),
@@ -102,7 +108,7 @@ class StyleTransferUpdater(chainer.training.updaters.StandardUpdater):
                 transform, x, y, self.shift_for_iteration(), config.lambda_shift,
                 max(config.loss_margin, config.image_size // 8))
         loss = (loss_feat + loss_style + loss_coarse_style + loss_tv + loss_colour + loss_tone
-                + loss_pop + loss_shift)
+                + loss_target + loss_pop + loss_shift)
         value = float(loss.array)
         self.check_finite(value)
         model.cleargrads()
@@ -113,6 +119,7 @@ class StyleTransferUpdater(chainer.training.updaters.StandardUpdater):
             'loss': loss, 'loss_feat': loss_feat, 'loss_style': loss_style,
             'loss_coarse_style': loss_coarse_style,
             'loss_tv': loss_tv, 'loss_colour': loss_colour, 'loss_tone': loss_tone,
+            'loss_target': loss_target,
             'loss_pop': pop_value, 'loss_shift': loss_shift,
             'pop_share': pop_value / value if value else 0.0,
         }, model)

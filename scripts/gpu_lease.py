@@ -138,7 +138,7 @@ def overrides(args):
     """The flags of ``args`` that replace every model's own (train.py takes
     the last of a repeated flag)."""
     return [*(['--lambda_tone', str(args.lambda_tone)] if args.lambda_tone is not None else []),
-            *(['--style_size', str(args.style_size)] if args.style_size else [])]
+            *(['--style_size', str(args.style_size)] if args.style_size is not None else [])]
 
 
 def run(args):
@@ -235,7 +235,11 @@ def parse_args(argv):
     running.add_argument('--style_size', type=int, default=None,
                          help="train.py's --style_size for every model (default: train.py's, "
                               'the crop size)')
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    # Refused here, not by each training on the lent machine after its start.
+    if getattr(args, 'style_size', None) is not None and args.style_size < 16:
+        p.error('--style_size must be at least 16')
+    return args
 
 
 def body(argv):

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from faststyle import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
+from faststyle import dataset
 from faststyle import npz
 from faststyle import vgg16_weights
 import net
@@ -72,6 +73,16 @@ def image_dir(tmp_path):
     for i in range(4):
         write_image(str(directory / 'img{}.png'.format(i)), (40, 36), seed=i)
     return str(directory)
+
+
+@pytest.fixture
+def targets_dir(tmp_path, image_dir):
+    """A 32-px target for each image of image_dir, unlike its crop."""
+    directory = str(tmp_path / 'targets')
+    os.mkdir(directory)
+    for k, path in enumerate(dataset.list_images(image_dir)):
+        write_image(dataset.target_path(directory, image_dir, path), (32, 32), seed=50 + k)
+    return directory
 
 
 @pytest.fixture

@@ -129,3 +129,9 @@ def test_a_training_from_scratch_takes_the_overrides_and_no_start():
         assert parsed.initmodel is not None
         assert parsed.lambda_tone == float(dict(zip(flags[::2], flags[1::2]))['--lambda_tone'])
         assert parsed.style_size == parsed.image_size
+
+
+def test_a_style_size_train_py_would_refuse_is_refused_before_the_lease(capsys):
+    with pytest.raises(SystemExit) as e:
+        gpu_lease.parse_args(['run', '--style_size', '0'])
+    assert e.value.code == 2 and '--style_size must be at least 16' in capsys.readouterr().err

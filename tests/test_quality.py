@@ -217,7 +217,7 @@ def test_reach_of_a_net_is_the_change_by_distance_from_one_pixel():
 
 @pytest.mark.parametrize('lambda_tone', [0.0, 1.0])
 def test_images_from_noise_follow_the_tone_loss_only_when_it_is_weighted(lambda_tone):
-    from benchmarks import content_weight
+    from faststyle.optimise import optimise_image
     from faststyle import losses
     vgg = vgg16.VGG16()  # random: every loss that uses it has weight 0 here
     columns = numpy.arange(16, dtype=numpy.float32) * 15 + 10  # dark left, light right
@@ -226,8 +226,8 @@ def test_images_from_noise_follow_the_tone_loss_only_when_it_is_weighted(lambda_
     painting[:, :, :, 8:] = 220
     histogram = losses.ColourHistogram(painting)
     grams = losses.style_grams(vgg, painting)
-    result = content_weight.optimise_from_noise(vgg, content, grams, 0.0, 0.0, 0.0, steps=100,
-                                                histogram=histogram, lambda_tone=lambda_tone)
+    result = optimise_image(vgg, content, grams, 0.0, 0.0, 0.0, steps=100,
+                            histogram=histogram, lambda_tone=lambda_tone)
     noise = numpy.random.RandomState(0).uniform(0, 255, (1, 3, 8, 16)).astype(numpy.float32)
     if not lambda_tone:  # nothing to follow: Adam leaves the noise as it was
         numpy.testing.assert_array_equal(result, noise[0].transpose(1, 2, 0).round())
@@ -237,7 +237,7 @@ def test_images_from_noise_follow_the_tone_loss_only_when_it_is_weighted(lambda_
 
 
 def test_images_from_noise_weigh_each_style_layer_by_its_layer_weight():
-    from benchmarks import content_weight
+    from faststyle.optimise import optimise_image
     from faststyle import losses
     vgg = vgg16.VGG16()  # random: only whether the style loss moves the image counts
     content = numpy.zeros((8, 16, 3), numpy.uint8)
@@ -247,8 +247,8 @@ def test_images_from_noise_weigh_each_style_layer_by_its_layer_weight():
     unmoved = noise[0].transpose(1, 2, 0).round()
 
     def optimise(layer_weights):
-        return content_weight.optimise_from_noise(vgg, content, grams, 0.0, 1.0, 0.0, steps=3,
-                                                  layer_weights=layer_weights)
+        return optimise_image(vgg, content, grams, 0.0, 1.0, 0.0, steps=3,
+                              layer_weights=layer_weights)
     # Every layer weighted 0: no gradient, Adam leaves the noise as it was.
     numpy.testing.assert_array_equal(optimise([0.0] * len(grams)), unmoved)
     assert (optimise(None) != unmoved).any()
@@ -256,7 +256,7 @@ def test_images_from_noise_weigh_each_style_layer_by_its_layer_weight():
 
 
 def test_images_from_noise_follow_the_coarse_style_loss_block_by_block():
-    from benchmarks import content_weight
+    from faststyle.optimise import optimise_image
     from faststyle import losses
     vgg = vgg16.VGG16()  # random: only where the coarse loss moves the image counts
     content = numpy.zeros((16, 32, 3), numpy.uint8)
@@ -265,9 +265,8 @@ def test_images_from_noise_follow_the_coarse_style_loss_block_by_block():
     coarse_grams = losses.style_grams(vgg, losses.shrink(painting, 4))
     noise = numpy.random.RandomState(0).uniform(0, 255, (1, 3, 16, 32)).astype(numpy.float32)
     noise = noise[0].transpose(1, 2, 0)
-    result = content_weight.optimise_from_noise(vgg, content, grams, 0.0, 0.0, 0.0, steps=1,
-                                                coarse_grams=coarse_grams, coarse_shrink=4,
-                                                lambda_coarse=1e6)
+    result = optimise_image(vgg, content, grams, 0.0, 0.0, 0.0, steps=1,
+                            coarse_grams=coarse_grams, coarse_shrink=4, lambda_coarse=1e6)
     # Adam's first step moves each pixel by its rate (4) along the sign of its
     # gradient (a weight large enough that its epsilon shortens no step: the
     # random net's gradients are small); the loss sees each 4x4 block's mean

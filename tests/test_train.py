@@ -713,6 +713,7 @@ def test_bad_inputs_give_one_line_errors(tmp_path, image_dir, style_path, vgg_pa
                                    ['--crop_padding', '1002'], ['--lr', '0'],
                                    ['--preview_interval', '-1'],
                                    ['--lambda_coarse_style', 'nan'], ['--coarse_shrink', '1'],
+                                   ['--lambda_target', '-1'],
                                    ['--res_dilation', '1', '2', '9', '2', '1'],
                                    ['--res_dilation', '1', '2', '0', '2', '1'],
                                    ['--res_dilation', '2', '2'],
@@ -1180,7 +1181,7 @@ def first_step_losses(image_dir, style_path, vgg_path, flags, paint_border=False
     """The loss terms of a fresh trainer's first step; with ``paint_border`` the
     net's outputs get fresh random pixels in a 4-px frame along the edges."""
     args = train.parse_args(train_args(image_dir, style_path, vgg_path, *flags))
-    data, _ = dataset.open_dataset(image_dir, 32)
+    data, _ = dataset.open_dataset(image_dir, 32, targets=args.targets)
     trainer, _ = training.build_trainer(args, chainer.get_device('@numpy'), data)
     model = trainer.updater.get_optimizer('main').target
     if paint_border:
@@ -1204,21 +1205,22 @@ def first_step_losses(image_dir, style_path, vgg_path, flags, paint_border=False
 
 
 def test_losses_ignore_what_the_net_paints_along_the_borders(image_dir, style_path,
-                                                             vgg_path):
+                                                             vgg_path, targets_dir):
     """The border loophole stays closed: with --loss_margin 4 no loss term sees
     the outer 4 pixels of the output; with 0 (CFNS) every term changes."""
+    targets = ['--targets', targets_dir, '--lambda_target', '1']
     flags = ['--loss_margin', '4', '--noise_count', '50', '--lambda_colour', '1',
              '--lambda_tone', '1', '--lambda_shift', '1', '--lambda_coarse_style', '1',
-             '--coarse_shrink', '2']
+             '--coarse_shrink', '2'] + targets
     clean = first_step_losses(image_dir, style_path, vgg_path, flags)
     painted = first_step_losses(image_dir, style_path, vgg_path, flags, paint_border=True)
     assert set(clean) == {'main/loss_feat', 'main/loss_style', 'main/loss_tv',
                           'main/loss_colour', 'main/loss_tone', 'main/loss_pop',
-                          'main/loss_shift', 'main/loss_coarse_style'}
+                          'main/loss_shift', 'main/loss_coarse_style', 'main/loss_target'}
     for key in clean:
         assert painted[key] == pytest.approx(clean[key], rel=1e-5), key
     whole = ['--loss_margin', '0', '--noise_count', '50', '--lambda_colour', '1',
-             '--lambda_tone', '1', '--lambda_coarse_style', '1', '--coarse_shrink', '2']
+             '--lambda_tone', '1', '--lambda_coarse_style', '1', '--coarse_shrink', '2'] + targets
     clean = first_step_losses(image_dir, style_path, vgg_path, whole)
     painted = first_step_losses(image_dir, style_path, vgg_path, whole, paint_border=True)
     # (L_shift, off here, always leaves out --image_size / 8 along the edges:
@@ -1400,12 +1402,14 @@ def test_balance_style_layers_reaches_the_style_loss_only(image_dir, style_path,
 @pytest.mark.parametrize('term, flag, alias, other', [
     ('loss_colour', '--lambda_colour', '--lambda_color', 'loss_tone'),
     ('loss_tone', '--lambda_tone', '--lambda_tone', 'loss_colour'),
-    ('loss_shift', '--lambda_shift', '--lambda_shift', 'loss_tone')])
-def test_colour_tone_and_shift_losses_are_weighted_into_the_training_loss(
-        term, flag, alias, other, image_dir, style_path, vgg_path):
+    ('loss_shift', '--lambda_shift', '--lambda_shift', 'loss_tone'),
+    ('loss_target', '--lambda_target', '--lambda_target', 'loss_shift')])
+def test_colour_tone_shift_and_target_losses_are_weighted_into_the_training_loss(
+        term, flag, alias, other, image_dir, style_path, vgg_path, targets_dir):
+    targets = ['--targets', targets_dir] if term == 'loss_target' else []
     off = first_step_losses(image_dir, style_path, vgg_path, [])
-    once = first_step_losses(image_dir, style_path, vgg_path, [flag, '1'])
-    twice = first_step_losses(image_dir, style_path, vgg_path, [alias, '2'])
+    once = first_step_losses(image_dir, style_path, vgg_path, [flag, '1'] + targets)
+    twice = first_step_losses(image_dir, style_path, vgg_path, [alias, '2'] + targets)
     assert off['main/' + term] == 0 and once['main/' + term] > 0
     assert twice['main/' + term] == pytest.approx(2 * once['main/' + term], rel=1e-5)
     assert once['main/' + other] == 0

@@ -1,0 +1,128 @@
+"""scripts/style_targets.py and train.py --targets: per-crop targets and the loss towards them."""
+import os
+
+import chainer
+import numpy
+import pytest
+from PIL import Image
+
+from faststyle import dataset
+from faststyle import losses
+from scripts import style_targets
+import vgg16
+from conftest import assert_one_line_error, one_error_line, write_image
+
+
+def crop_of(path, size):
+    return numpy.asarray(dataset.crop_square(Image.open(path).convert('RGB'), size))
+
+
+def targets_args(image_dir, style_path, vgg_path, out, *extra):
+    return ['-s', style_path, '-d', image_dir, '-o', out, '--vgg', vgg_path,
+            '--image_size', '32', '--steps', '2', '--no_progress'] + list(extra)
+
+
+def test_without_losses_each_target_is_its_crop(tmp_path, image_dir, style_path, vgg_path):
+    """Every weight 0: Adam has no gradient, so each target is the crop it
+    started from, cut as train.py cuts it, at the crop's path as .png; with a
+    style weight the targets move away from the crops."""
+    nested = os.path.join(image_dir, 'more')
+    os.mkdir(nested)
+    write_image(os.path.join(nested, 'deep.jpg'), (50, 40), seed=7)
+    still = str(tmp_path / 'still')
+    assert style_targets.main(targets_args(
+        image_dir, style_path, vgg_path, still, '--lambda_feat', '0', '--lambda_style', '0',
+        '--lambda_tv', '0')) == 0
+    for path in dataset.list_images(image_dir):
+        target = dataset.target_path(still, image_dir, path)
+        numpy.testing.assert_array_equal(numpy.asarray(Image.open(target)), crop_of(path, 32))
+    assert os.path.isfile(os.path.join(still, 'more', 'deep.png'))
+    moved = str(tmp_path / 'moved')
+    assert style_targets.main(targets_args(image_dir, style_path, vgg_path, moved,
+                                           '--lambda_style', '1e6')) == 0
+    for path in dataset.list_images(image_dir):
+        target = numpy.asarray(Image.open(dataset.target_path(moved, image_dir, path)))
+        assert numpy.abs(target.astype(float) - crop_of(path, 32)).mean() > 1
+
+
+def test_shards_share_the_crops_and_a_rerun_skips_what_exists(tmp_path, image_dir,
+                                                             style_path, vgg_path, capsys):
+    out = str(tmp_path / 'targets')
+    args = targets_args(image_dir, style_path, vgg_path, out)
+    assert style_targets.main(args + ['--shard', '1/2']) == 0
+    paths = dataset.list_images(image_dir)
+    written = sorted(os.listdir(out))
+    assert written == sorted(os.path.basename(p) for p in paths[1::2])
+    first = os.path.join(out, written[0])
+    os.utime(first, (0, 0))
+    capsys.readouterr()
+    assert style_targets.main(args) == 0
+    assert '2 of the 4 crops of this shard to optimise, 2 done before' in capsys.readouterr().out
+    assert sorted(os.listdir(out)) == sorted(os.path.basename(p) for p in paths)
+    assert os.path.getmtime(first) == 0  # not written again
+
+
+@pytest.mark.parametrize('flags, words', [(['--shard', '2/2'], '--shard'),
+                                          (['--shard', 'x'], '--shard'),
+                                          (['--image_size', '30'], '--image_size'),
+                                          (['--steps', '0'], '--steps')])
+def test_bad_flags_give_one_line(flags, words, tmp_path, image_dir, style_path, vgg_path,
+                                 capsys):
+    with pytest.raises(SystemExit) as e:
+        style_targets.main(targets_args(image_dir, style_path, vgg_path,
+                                        str(tmp_path / 't'), *flags))
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert one_error_line(err) and words in err
+
+
+def test_a_missing_dataset_gives_one_line(tmp_path, style_path, vgg_path, capsys):
+    assert style_targets.main(targets_args(str(tmp_path / 'none'), style_path, vgg_path,
+                                           str(tmp_path / 't'))) == 2
+    err = capsys.readouterr().err
+    assert one_error_line(err) and 'does not exist' in err
+
+
+def test_target_loss_is_the_content_loss_with_the_target_for_the_crop(vgg_path):
+    vgg = vgg16.load_vgg(vgg_path)
+    rng = numpy.random.RandomState(0)
+    y, target = (rng.uniform(0, 255, (2, 3, 32, 32)).astype(numpy.float32) for _ in range(2))
+    grams = losses.style_grams(vgg, y[:1])
+    content_loss = losses.perceptual_losses(vgg, target, y, grams, 3.0, 0.0, 0.0)[0]
+    loss = losses.target_loss(vgg, y, target, 3.0)
+    assert float(loss.array) > 0
+    assert float(loss.array) == pytest.approx(float(content_loss.array), rel=1e-6)
+    assert float(losses.target_loss(vgg, target, target, 3.0).array) == 0
+
+
+def test_the_dataset_pairs_each_crop_with_its_target(image_dir, targets_dir):
+    data, _ = dataset.open_dataset(image_dir, 32, targets=targets_dir)
+    for i, path in enumerate(data.paths):
+        crop, target = data[i]
+        numpy.testing.assert_array_equal(crop, crop_of(path, 32).transpose(2, 0, 1))
+        wanted = numpy.asarray(Image.open(dataset.target_path(targets_dir, image_dir, path)))
+        numpy.testing.assert_array_equal(target, wanted.transpose(2, 0, 1))
+    batch = chainer.dataset.concat_examples([data[0], data[1]])
+    assert isinstance(batch, tuple) and [b.shape for b in batch] == [(2, 3, 32, 32)] * 2
+
+
+def test_missing_or_misfit_targets_are_refused_before_training(tmp_path, image_dir,
+                                                               targets_dir, style_path,
+                                                               vgg_path):
+    from test_train import run_train, train_args
+
+    def fails(*flags_and_words):
+        *flags, words = flags_and_words
+        assert_one_line_error(run_train(*train_args(image_dir, style_path, vgg_path, *flags),
+                                        '-o', 'x', cwd=str(tmp_path)), *words)
+    fails('--targets', targets_dir, ['--targets and --lambda_target go together'])
+    fails('--lambda_target', '1', ['--targets and --lambda_target go together'])
+    fails('--targets', str(tmp_path / 'nowhere'), '--lambda_target', '1', ['not a directory'])
+    first = dataset.target_path(targets_dir, image_dir, dataset.list_images(image_dir)[0])
+    write_image(first, (24, 24), seed=1)
+    fails('--targets', targets_dir, '--lambda_target', '1', '-e', '1',
+          ['is 24x24, not the 32x32'])
+    os.remove(first)
+    fails('--targets', targets_dir, '--lambda_target', '1',
+          ['1 of the 4 dataset images have no target', 'scripts.style_targets'])
+    assert not os.path.exists(str(tmp_path / 'models' / 'x.model'))
