@@ -1,4 +1,5 @@
 """Training images: a directory read recursively, cropped the CFNS way (or scaled first)."""
+import json
 import os
 import zlib
 
@@ -147,11 +148,20 @@ class ReproducibleShuffle:
         return rng.permutation(self.n_data)[:self.epoch_size]
 
 
-def target_path(targets, directory, image_path):
-    """Where the target of the dataset image ``image_path`` (under
-    ``directory``) lies under ``targets``: the same relative path, as .png."""
-    relative = os.path.relpath(image_path, directory)
-    return os.path.join(targets, os.path.splitext(relative)[0] + '.png')
+def target_paths(targets, directory, image_paths):
+    """Where the target of each dataset image (under ``directory``) lies
+    under ``targets``: the same relative path, as .png. Two images that
+    differ only in their extension (a.jpg, a.png) would share one target:
+    an InputError."""
+    paths = [os.path.join(targets, os.path.splitext(os.path.relpath(p, directory))[0] + '.png')
+             for p in image_paths]
+    seen = {}
+    for image, path in zip(image_paths, paths):
+        if path in seen:
+            raise InputError('{} and {} would share the target {}: rename one'.format(
+                seen[path], image, path))
+        seen[path] = image
+    return paths
 
 
 class ImageDataset(chainer.dataset.DatasetMixin):
@@ -186,20 +196,54 @@ class ImageDataset(chainer.dataset.DatasetMixin):
                 continue
             try:
                 crop = to_chw(crop_square(images.open_rgb(path), self.size, self.scale))
+                if self.targets is None:
+                    return crop
+                return crop, to_chw(images.open_rgb(self.targets[j]))
             except Exception:
                 self.failed.add(path)
-                print('warning: skipping unreadable image {}'.format(path))
-                continue
-            if self.targets is None:
-                return crop
-            return crop, to_chw(open_user_image(self.targets[j], 'target'))
+                print('warning: skipping unreadable image {}{}'.format(
+                    path, '' if self.targets is None else ' or its target'))
         raise InputError('none of the dataset images can be decoded')
+
+
+# What scripts/style_targets.py records in its folder of targets.
+TARGET_SETTINGS = 'settings.json'
+
+
+def read_target_settings(targets):
+    """The settings recorded in the folder ``targets``, or None if it has none."""
+    path = os.path.join(targets, TARGET_SETTINGS)
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path, encoding='utf-8') as f:
+            settings = json.load(f)
+        if not isinstance(settings, dict):
+            raise ValueError('not an object')
+        return settings
+    except (OSError, ValueError) as e:
+        raise InputError('{} cannot be read ({})'.format(path, e))
+
+
+def check_target_settings(targets, size, scale):
+    """InputError if the targets in ``targets`` were made for crops other than
+    those of ``size`` and ``scale`` (--image_size, --scale_crops)."""
+    settings = read_target_settings(targets)
+    if settings is None:
+        return
+    made = (settings.get('image_size'), bool(settings.get('scale_crops')))
+    if made != (size, bool(scale)):
+        raise InputError('the targets in {} were made for --image_size {}{}, this run cuts '
+                         '--image_size {}{}'.format(
+                             targets, made[0], ' --scale_crops' if made[1] else '', size,
+                             ' --scale_crops' if scale else ''))
 
 
 def open_dataset(directory, size, scale=False, targets=None):
     """The dataset of ``directory`` and the list of files it skipped; with
     ``targets``, a directory holding each image's target at
-    :func:`target_path`, pairs (crop, target)."""
+    :func:`target_paths`, made for crops of ``size`` cut with ``scale``
+    (:func:`check_target_settings`), pairs (crop, target)."""
     paths = list_images(directory)
     if not paths:
         raise InputError('no images ({}) under {}'.format(
@@ -208,21 +252,22 @@ def open_dataset(directory, size, scale=False, targets=None):
     if not readable:
         raise InputError('none of the {} image files under {} can be read'.format(
             len(paths), directory))
-    target_paths = None
+    paired = None
     if targets is not None:
         if not os.path.isdir(targets):
             raise InputError('--targets {} is not a directory'.format(targets))
-        target_paths = [target_path(targets, directory, p) for p in readable]
-        missing = [p for p in target_paths if not os.path.isfile(p)]
+        check_target_settings(targets, size, scale)
+        paired = target_paths(targets, directory, readable)
+        missing = [p for p in paired if not os.path.isfile(p)]
         if missing:
             raise InputError('{} of the {} dataset images have no target under {} ({} first; '
                              'python -m scripts.style_targets writes them)'.format(
                                  len(missing), len(readable), targets, missing[0]))
-        for path in target_paths:
+        for path in paired:
             found = images.image_size(path)
             if found is None:
                 raise InputError('target {} is not an image that can be read'.format(path))
             if found != (size, size):
                 raise InputError('target {} is {}x{}, not the {}x{} of the crops (made for '
                                  'another --image_size?)'.format(path, *found, size, size))
-    return ImageDataset(readable, size, scale, sizes, target_paths), unreadable
+    return ImageDataset(readable, size, scale, sizes, paired), unreadable

@@ -77,6 +77,18 @@ def balanced_layer_weights(grams):
     return [squares[0] / square if square > 0 else 1.0 for square in squares]
 
 
+def content_features(vgg, x):
+    """relu3_3 of ``x``, a constant: no graph, and no layer past it."""
+    with chainer.no_backprop_mode():
+        return vgg(x, n_features=CONTENT_LAYER + 1)[CONTENT_LAYER].array
+
+
+def content_loss(features, wanted, weight):
+    """``weight`` * MSE between relu3_3 of ``features`` (the output's VGG16
+    features, as a list) and ``wanted`` (:func:`content_features`)."""
+    return weight * F.mean_squared_error(features[CONTENT_LAYER], wanted)
+
+
 def perceptual_losses(vgg, x, y, grams, lambda_feat, lambda_style, lambda_tv,
                       layer_weights=None):
     """The three CFNS loss terms for content ``x`` and output ``y``.
@@ -85,29 +97,25 @@ def perceptual_losses(vgg, x, y, grams, lambda_feat, lambda_style, lambda_tv,
     the batch, which equals CFNS's tiling of the style image. ``layer_weights``
     (one per Gram matrix, default all 1 as CFNS) scale the style layers.
     """
-    # The content target is a constant: no graph, and no layer past relu3_3.
-    with chainer.no_backprop_mode():
-        content = vgg(x, n_features=CONTENT_LAYER + 1)[CONTENT_LAYER].array
     features_y = vgg(y)
-    loss_feat = lambda_feat * F.mean_squared_error(features_y[CONTENT_LAYER], content)
+    loss_feat = content_loss(features_y, content_features(vgg, x), lambda_feat)
     loss_style = style_loss(features_y, grams, lambda_style, layer_weights)
     loss_tv = lambda_tv * total_variation(y)
     return loss_feat, loss_style, loss_tv
 
 
 def target_loss(vgg, y, target, lambda_target):
-    """lambda_target * MSE between the relu3_3 features of the output ``y``
-    and of its ``target`` (scripts/style_targets.py: the crop optimised
-    against the losses), the content loss with the target for the crop.
+    """The content loss of the output ``y`` with its ``target``
+    (scripts/style_targets.py: the crop optimised against the losses) for
+    the crop, weighted ``lambda_target``.
 
     The features, not the pixels: the target's strokes are one optimum of
     many, and the features ask for their shapes and colours without
     punishing every stroke a pixel or two away from where the target has it.
+    It costs a second pass of VGG16's first three blocks over the output.
     """
-    with chainer.no_backprop_mode():
-        wanted = vgg(target, n_features=CONTENT_LAYER + 1)[CONTENT_LAYER].array
-    features_y = vgg(y, n_features=CONTENT_LAYER + 1)[CONTENT_LAYER]
-    return lambda_target * F.mean_squared_error(features_y, wanted)
+    return content_loss(vgg(y, n_features=CONTENT_LAYER + 1), content_features(vgg, target),
+                        lambda_target)
 
 
 def style_loss(features, grams, lambda_style, layer_weights=None):

@@ -6,7 +6,6 @@ starts it from noise) and is a per-crop target a net can be taught directly
 (scripts/style_targets.py starts it from the crop).
 """
 import chainer
-import chainer.functions as F
 import numpy
 
 from faststyle import losses
@@ -28,9 +27,7 @@ def optimise_image(vgg, content, style_grams, lambda_feat, lambda_style, lambda_
     (the painting reduced ``coarse_shrink`` times) for the coarse style loss.
     """
     target = content.transpose(2, 0, 1)[None].astype(numpy.float32)
-    with chainer.no_backprop_mode():
-        features = vgg(target, n_features=losses.CONTENT_LAYER + 1)
-    content_target = features[losses.CONTENT_LAYER].array
+    content_target = losses.content_features(vgg, target)
     coarse_layer_weights = (losses.balanced_layer_weights(coarse_grams)
                             if lambda_coarse and layer_weights else None)
     start = (target.copy() if from_content else
@@ -43,8 +40,7 @@ def optimise_image(vgg, content, style_grams, lambda_feat, lambda_style, lambda_
     for _ in range(steps):
         y = image.pixels
         features = vgg(y)
-        loss = lambda_feat * F.mean_squared_error(features[losses.CONTENT_LAYER],
-                                                  content_target)
+        loss = losses.content_loss(features, content_target, lambda_feat)
         loss += losses.style_loss(features, style_grams, lambda_style, layer_weights)
         loss += lambda_tv * losses.total_variation(y)
         if lambda_coarse:

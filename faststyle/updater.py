@@ -7,6 +7,7 @@ import chainer
 import numpy
 
 from faststyle import losses
+from faststyle.errors import InputError
 import net
 import noise
 
@@ -72,6 +73,8 @@ class StyleTransferUpdater(chainer.training.updaters.StandardUpdater):
         batch = self.device.send(self.converter(iterator.next()))
         # With --targets each example is the pair (crop, its target).
         x, target = batch if isinstance(batch, tuple) else (batch, None)
+        if self.config.lambda_target and target is None:
+            raise InputError('--lambda_target needs the dataset opened with its --targets')
         transform = functools.partial(self.transform, model)
         y = transform(x)
         # Every loss is taken on the interior: a net scored on the whole crop

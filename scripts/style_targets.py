@@ -17,7 +17,13 @@ towards its target (--lambda_target).
 Each target is written whole (under -o, at the crop's path in the dataset,
 as .png) and a rerun skips the ones that exist, so the command can be
 stopped and run again; --shard I/N shares the crops between processes.
+The settings go into -o/settings.json: a rerun with other settings is
+refused (a folder of mixed targets would teach two pictures), and train.py
+refuses targets made for another --image_size or --scale_crops. An image
+that cannot be decoded is skipped, as train.py skips it.
 """
+import hashlib
+import json
 import os
 
 from faststyle import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
@@ -30,7 +36,8 @@ from faststyle import dataset
 from faststyle import images
 from faststyle import losses
 from faststyle import tempfiles
-from faststyle.errors import InputError
+from faststyle import vgg16_weights
+from faststyle.errors import InputError, WorkError
 from faststyle.optimise import optimise_image
 import vgg16
 
@@ -41,14 +48,18 @@ def parse_args(argv=None):
     p.add_argument('--dataset', '-d', required=True, help="train.py's dataset directory")
     p.add_argument('--out', '-o', required=True, help='directory to write the targets to')
     p.add_argument('--vgg', default='vgg16.model', help='VGG16 loss network (CFNS layout)')
+    p.add_argument('--vgg_preprocessing', choices=vgg16_weights.PREPROCESSING,
+                   help="VGG16 input, as train.py's (default: what --vgg records, else "
+                        "'cfns')")
     p.add_argument('--image_size', type=int, default=256, help="train.py's crop size")
     cli.add_flag(p, '--scale_crops', action='store_true',
                  help="scale each image to the crop size first (train.py's --scale_crops)")
     p.add_argument('--style_size', type=int, default=None,
                    help='the painting resized to style_size x style_size (default: '
                         '--image_size, as train.py)')
-    p.add_argument('--lambda_feat', type=float, default=1.0,
-                   help='weight of the content loss (relu3_3)')
+    p.add_argument('--lambda_feat', type=float, default=None,
+                   help="weight of the content loss (relu3_3) (default: train.py's: 30 "
+                        'with a VGG16 from vgg16.py --hed, else 1.0)')
     p.add_argument('--lambda_style', type=float, default=5.0, help='weight of the style loss')
     p.add_argument('--lambda_tv', type=float, default=1e-6,
                    help='weight of the total-variation loss')
@@ -74,7 +85,34 @@ def parse_args(argv=None):
         p.error('--style_size must be at least 16')
     if args.steps < 1:
         p.error('--steps must be at least 1')
+    if args.lambda_feat is None:
+        args.lambda_feat = vgg16_weights.default_content_weight(args.vgg)
+    args.style_size = args.style_size or args.image_size
     return args
+
+
+def settings_of(args):
+    """What makes a target: recorded in the folder, compared on a rerun."""
+    with open(args.style_image, 'rb') as f:
+        painting = hashlib.sha256(f.read()).hexdigest()
+    return {'style_image_sha256': painting, 'vgg': os.path.basename(args.vgg),
+            **{name: getattr(args, name) for name in (
+                'vgg_preprocessing', 'image_size', 'scale_crops', 'style_size', 'lambda_feat',
+                'lambda_style', 'lambda_tv', 'lambda_colour', 'lambda_tone', 'steps')}}
+
+
+def record_settings(directory, settings):
+    """Write ``settings`` into ``directory``, or InputError if it holds
+    targets made with others."""
+    recorded = dataset.read_target_settings(directory)
+    if recorded is not None and recorded != settings:
+        changed = sorted(k for k in set(recorded) | set(settings)
+                         if recorded.get(k) != settings.get(k))
+        raise InputError('the targets in {} were made with other settings ({}): write '
+                         'these to another -o'.format(directory, ', '.join(changed)))
+    if recorded is None:
+        tempfiles.atomic_write(os.path.join(directory, dataset.TARGET_SETTINGS),
+                               lambda f: f.write(json.dumps(settings, indent=1).encode()))
 
 
 def main(argv=None):
@@ -83,33 +121,52 @@ def main(argv=None):
 
 def run(argv):
     args = parse_args(argv)
-    paths = dataset.list_images(args.dataset)
+    dataset.open_user_image(args.style_image, 'style image')
+    paths, _, unreadable = dataset.readable_images(dataset.list_images(args.dataset))
     if not paths:
-        raise InputError('no images under {}'.format(args.dataset))
+        raise InputError('no readable images under {}'.format(args.dataset))
+    for path in unreadable:
+        print('warning: skipping unreadable image {}'.format(path))
+    cli.check_writable_directory(args.out, 'targets folder')
     index, count = args.shard
-    todo = [p for p in paths[index::count]
-            if not os.path.exists(dataset.target_path(args.out, args.dataset, p))]
+    share = list(zip(paths, dataset.target_paths(args.out, args.dataset, paths)))[index::count]
+    todo = [(image, target) for image, target in share if not os.path.exists(target)]
     print('{} of the {} crops of this shard to optimise, {} done before'.format(
-        len(todo), len(paths[index::count]), len(paths[index::count]) - len(todo)), flush=True)
+        len(todo), len(share), len(share) - len(todo)), flush=True)
+    settings = settings_of(args)
+    try:
+        os.makedirs(args.out, exist_ok=True)
+    except OSError as e:
+        raise WorkError('could not create {} ({})'.format(args.out, cli.describe_os_error(e)))
+    record_settings(args.out, settings)
     if not todo:
         return 0
-    vgg = vgg16.load_vgg(args.vgg)
-    painting = dataset.load_style(args.style_image, args.style_size or args.image_size)
+    vgg = vgg16.load_vgg(args.vgg, args.vgg_preprocessing)
+    painting = dataset.load_style(args.style_image, args.style_size)
     grams = losses.style_grams(vgg, painting)
     histogram = losses.ColourHistogram(painting)
+    written = 0
     with cli.progress_bar(len(todo), 'targets', enabled=not args.no_progress) as bar:
-        for path in todo:
-            crop = numpy.asarray(dataset.crop_square(images.open_rgb(path), args.image_size,
-                                                     args.scale_crops))
-            target = optimise_image(vgg, crop, grams, args.lambda_feat, args.lambda_style,
-                                    args.lambda_tv, args.steps, histogram=histogram,
-                                    lambda_colour=args.lambda_colour,
-                                    lambda_tone=args.lambda_tone, from_content=True)
-            out = dataset.target_path(args.out, args.dataset, path)
-            os.makedirs(os.path.dirname(out), exist_ok=True)
-            tempfiles.atomic_write(out, lambda f: Image.fromarray(target).save(f, 'PNG'))
+        for image, target in todo:
+            try:
+                crop = numpy.asarray(dataset.crop_square(images.open_rgb(image), args.image_size,
+                                                         args.scale_crops))
+            except Exception:  # PIL raises many types for broken files
+                print('warning: skipping unreadable image {}'.format(image))
+                continue
+            optimum = optimise_image(vgg, crop, grams, args.lambda_feat, args.lambda_style,
+                                     args.lambda_tv, args.steps, histogram=histogram,
+                                     lambda_colour=args.lambda_colour,
+                                     lambda_tone=args.lambda_tone, from_content=True)
+            try:
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+            except OSError as e:
+                raise WorkError('could not create {} ({})'.format(
+                    os.path.dirname(target), cli.describe_os_error(e)))
+            tempfiles.atomic_write(target, lambda f: Image.fromarray(optimum).save(f, 'PNG'))
+            written += 1
             bar.update(1)
-    print('wrote {} targets under {}'.format(len(todo), args.out))
+    print('wrote {} targets under {}'.format(written, args.out))
     return 0
 
 

@@ -80,8 +80,9 @@ def targets_dir(tmp_path, image_dir):
     """A 32-px target for each image of image_dir, unlike its crop."""
     directory = str(tmp_path / 'targets')
     os.mkdir(directory)
-    for k, path in enumerate(dataset.list_images(image_dir)):
-        write_image(dataset.target_path(directory, image_dir, path), (32, 32), seed=50 + k)
+    paths = dataset.list_images(image_dir)
+    for k, target in enumerate(dataset.target_paths(directory, image_dir, paths)):
+        write_image(target, (32, 32), seed=50 + k)
     return directory
 
 

@@ -10,11 +10,16 @@ from faststyle import dataset
 from faststyle import losses
 from scripts import style_targets
 import vgg16
+from faststyle import errors
 from conftest import assert_one_line_error, one_error_line, write_image
 
 
 def crop_of(path, size):
     return numpy.asarray(dataset.crop_square(Image.open(path).convert('RGB'), size))
+
+
+def target_of(targets, image_dir, path):
+    return dataset.target_paths(targets, image_dir, [path])[0]
 
 
 def targets_args(image_dir, style_path, vgg_path, out, *extra):
@@ -34,14 +39,14 @@ def test_without_losses_each_target_is_its_crop(tmp_path, image_dir, style_path,
         image_dir, style_path, vgg_path, still, '--lambda_feat', '0', '--lambda_style', '0',
         '--lambda_tv', '0')) == 0
     for path in dataset.list_images(image_dir):
-        target = dataset.target_path(still, image_dir, path)
+        target = target_of(still, image_dir, path)
         numpy.testing.assert_array_equal(numpy.asarray(Image.open(target)), crop_of(path, 32))
     assert os.path.isfile(os.path.join(still, 'more', 'deep.png'))
     moved = str(tmp_path / 'moved')
     assert style_targets.main(targets_args(image_dir, style_path, vgg_path, moved,
                                            '--lambda_style', '1e6')) == 0
     for path in dataset.list_images(image_dir):
-        target = numpy.asarray(Image.open(dataset.target_path(moved, image_dir, path)))
+        target = numpy.asarray(Image.open(target_of(moved, image_dir, path)))
         assert numpy.abs(target.astype(float) - crop_of(path, 32)).mean() > 1
 
 
@@ -51,27 +56,58 @@ def test_shards_share_the_crops_and_a_rerun_skips_what_exists(tmp_path, image_di
     args = targets_args(image_dir, style_path, vgg_path, out)
     assert style_targets.main(args + ['--shard', '1/2']) == 0
     paths = dataset.list_images(image_dir)
-    written = sorted(os.listdir(out))
+    written = sorted(set(os.listdir(out)) - {dataset.TARGET_SETTINGS})
     assert written == sorted(os.path.basename(p) for p in paths[1::2])
     first = os.path.join(out, written[0])
     os.utime(first, (0, 0))
     capsys.readouterr()
     assert style_targets.main(args) == 0
     assert '2 of the 4 crops of this shard to optimise, 2 done before' in capsys.readouterr().out
-    assert sorted(os.listdir(out)) == sorted(os.path.basename(p) for p in paths)
+    assert sorted(os.listdir(out)) == sorted([dataset.TARGET_SETTINGS]
+                                             + [os.path.basename(p) for p in paths])
     assert os.path.getmtime(first) == 0  # not written again
+    # Other settings into the same folder would mix two kinds of target.
+    capsys.readouterr()
+    assert style_targets.main(args + ['--lambda_style', '3']) == 2
+    err = capsys.readouterr().err
+    assert one_error_line(err) and 'other settings (lambda_style)' in err
+
+
+def test_an_undecodable_image_is_skipped_and_the_rest_get_targets(tmp_path, image_dir,
+                                                                   style_path, vgg_path,
+                                                                   capsys):
+    with open(os.path.join(image_dir, 'img0.png'), 'r+b') as f:
+        f.seek(60)
+        f.write(b'\0' * 200)  # the header stays readable, the pixels do not
+    out = str(tmp_path / 'targets')
+    assert style_targets.main(targets_args(image_dir, style_path, vgg_path, out)) == 0
+    assert 'skipping unreadable image' in capsys.readouterr().out
+    assert sorted(set(os.listdir(out)) - {dataset.TARGET_SETTINGS}) == [
+        'img1.png', 'img2.png', 'img3.png']
+
+
+def test_images_that_would_share_a_target_are_refused(tmp_path, image_dir):
+    write_image(os.path.join(image_dir, 'img1.jpg'), (40, 36), seed=5)
+    with pytest.raises(errors.InputError, match='would share the target'):
+        dataset.target_paths(str(tmp_path / 't'), image_dir, dataset.list_images(image_dir))
 
 
 @pytest.mark.parametrize('flags, words', [(['--shard', '2/2'], '--shard'),
+                                          (['-o', 'FILE'], 'not a directory'),
                                           (['--shard', 'x'], '--shard'),
                                           (['--image_size', '30'], '--image_size'),
                                           (['--steps', '0'], '--steps')])
 def test_bad_flags_give_one_line(flags, words, tmp_path, image_dir, style_path, vgg_path,
                                  capsys):
-    with pytest.raises(SystemExit) as e:
-        style_targets.main(targets_args(image_dir, style_path, vgg_path,
-                                        str(tmp_path / 't'), *flags))
-    assert e.value.code == 2
+    afile = str(tmp_path / 'afile')
+    open(afile, 'w').close()
+    flags = [afile if flag == 'FILE' else flag for flag in flags]
+    try:
+        status = style_targets.main(targets_args(image_dir, style_path, vgg_path,
+                                                 str(tmp_path / 't'), *flags))
+    except SystemExit as e:
+        status = e.code
+    assert status == 2
     err = capsys.readouterr().err
     assert one_error_line(err) and words in err
 
@@ -100,7 +136,7 @@ def test_the_dataset_pairs_each_crop_with_its_target(image_dir, targets_dir):
     for i, path in enumerate(data.paths):
         crop, target = data[i]
         numpy.testing.assert_array_equal(crop, crop_of(path, 32).transpose(2, 0, 1))
-        wanted = numpy.asarray(Image.open(dataset.target_path(targets_dir, image_dir, path)))
+        wanted = numpy.asarray(Image.open(target_of(targets_dir, image_dir, path)))
         numpy.testing.assert_array_equal(target, wanted.transpose(2, 0, 1))
     batch = chainer.dataset.concat_examples([data[0], data[1]])
     assert isinstance(batch, tuple) and [b.shape for b in batch] == [(2, 3, 32, 32)] * 2
@@ -118,11 +154,16 @@ def test_missing_or_misfit_targets_are_refused_before_training(tmp_path, image_d
     fails('--targets', targets_dir, ['--targets and --lambda_target go together'])
     fails('--lambda_target', '1', ['--targets and --lambda_target go together'])
     fails('--targets', str(tmp_path / 'nowhere'), '--lambda_target', '1', ['not a directory'])
-    first = dataset.target_path(targets_dir, image_dir, dataset.list_images(image_dir)[0])
+    first = target_of(targets_dir, image_dir, dataset.list_images(image_dir)[0])
     write_image(first, (24, 24), seed=1)
     fails('--targets', targets_dir, '--lambda_target', '1', '-e', '1',
           ['is 24x24, not the 32x32'])
     os.remove(first)
     fails('--targets', targets_dir, '--lambda_target', '1',
           ['1 of the 4 dataset images have no target', 'scripts.style_targets'])
+    with open(os.path.join(targets_dir, dataset.TARGET_SETTINGS), 'w') as f:
+        f.write('{"image_size": 32, "scale_crops": true}')
+    write_image(first, (32, 32), seed=1)
+    fails('--targets', targets_dir, '--lambda_target', '1',
+          ['made for --image_size 32 --scale_crops', 'this run cuts --image_size 32'])
     assert not os.path.exists(str(tmp_path / 'models' / 'x.model'))
