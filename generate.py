@@ -72,7 +72,7 @@ def parse_args(argv):
                              'tkinter) or opencv (OpenCV\'s window, which now and then '
                              'stays black: docs/generate.md); auto: tk where Python has '
                              'tkinter, else opencv (default: auto)')
-    parser.add_argument('--shard', default=None, metavar='I/N',
+    parser.add_argument('--shard', default=None, metavar='I/N', type=cli.shard,
                         help='process only inputs I, I+N, I+2N, ... of the sorted '
                              'input list (0 <= I < N), for array jobs')
     parser.add_argument('--overwrite', action='store_true',
@@ -86,17 +86,6 @@ def parse_args(argv):
                         help='no progress bar, nor --camera\'s frame counter (both are '
                              'shown only on a terminal anyway)')
     return parser.parse_args(argv)
-
-
-def parse_shard(text):
-    """'I/N' -> (I, N) with 0 <= I < N."""
-    try:
-        index, count = (int(part) for part in text.split('/'))
-    except ValueError:
-        raise InputError('--shard must look like I/N, e.g. 0/4, not {!r}'.format(text))
-    if not 0 <= index < count:
-        raise InputError('--shard {}: need 0 <= I < N'.format(text))
-    return index, count
 
 
 def kind_of(path):
@@ -287,7 +276,7 @@ def run(argv=None):
         raise InputError('no image or video files in {}{}'.format(
             ' '.join(args.input), ' (subfolders are not read)' if nested else ''))
     if args.shard:
-        index, count = parse_shard(args.shard)
+        index, count = args.shard
         files = sorted(files)[index::count]
         several = True
     pairs = plan_outputs(files, several, args.out)

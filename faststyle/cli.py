@@ -114,6 +114,18 @@ def seed(text):
     return value
 
 
+def shard(text):
+    """argparse type: 'I/N' -> (I, N) with 0 <= I < N, the share of a sorted
+    list that one of N processes takes (items I, I+N, I+2N, ...)."""
+    try:
+        index, count = (int(part) for part in text.split('/'))
+    except ValueError:
+        raise argparse.ArgumentTypeError('must look like I/N, e.g. 0/4, not {!r}'.format(text))
+    if not 0 <= index < count:
+        raise argparse.ArgumentTypeError('{}: need 0 <= I < N'.format(text))
+    return index, count
+
+
 def add_flag(parser, name, **kwargs):
     """``parser.add_argument(name, ...)`` for a long flag spelled with
     underscores, CFNS's style (``--max_frames``), that also takes the

@@ -90,32 +90,34 @@ def content_loss(features, wanted, weight):
 
 
 def perceptual_losses(vgg, x, y, grams, lambda_feat, lambda_style, lambda_tv,
-                      layer_weights=None):
+                      layer_weights=None, features_y=None):
     """The three CFNS loss terms for content ``x`` and output ``y``.
 
     ``grams`` come from :func:`style_grams` for one image and are broadcast to
     the batch, which equals CFNS's tiling of the style image. ``layer_weights``
     (one per Gram matrix, default all 1 as CFNS) scale the style layers.
+    ``features_y``: ``vgg(y)`` where the caller has it already (it is the
+    costliest part of a step), else computed here.
     """
-    features_y = vgg(y)
+    if features_y is None:
+        features_y = vgg(y)
     loss_feat = content_loss(features_y, content_features(vgg, x), lambda_feat)
     loss_style = style_loss(features_y, grams, lambda_style, layer_weights)
     loss_tv = lambda_tv * total_variation(y)
     return loss_feat, loss_style, loss_tv
 
 
-def target_loss(vgg, y, target, lambda_target):
-    """The content loss of the output ``y`` with its ``target``
+def target_loss(features_y, vgg, target, lambda_target):
+    """The content loss of the output with its ``target``
     (scripts/style_targets.py: the crop optimised against the losses) for
-    the crop, weighted ``lambda_target``.
+    the crop, weighted ``lambda_target``; ``features_y`` is ``vgg(output)``,
+    shared with :func:`perceptual_losses`.
 
     The features, not the pixels: the target's strokes are one optimum of
     many, and the features ask for their shapes and colours without
     punishing every stroke a pixel or two away from where the target has it.
-    It costs a second pass of VGG16's first three blocks over the output.
     """
-    return content_loss(vgg(y, n_features=CONTENT_LAYER + 1), content_features(vgg, target),
-                        lambda_target)
+    return content_loss(features_y, content_features(vgg, target), lambda_target)
 
 
 def style_loss(features, grams, lambda_style, layer_weights=None):

@@ -83,9 +83,10 @@ class StyleTransferUpdater(chainer.training.updaters.StandardUpdater):
         # global statistic), which generate.py's padding then crops away.
         config = self.config
         inside = functools.partial(losses.interior, margin=config.loss_margin)
+        features_y = self.vgg(inside(y))
         loss_feat, loss_style, loss_tv = losses.perceptual_losses(
             self.vgg, inside(x), inside(y), self.style_grams, config.lambda_feat,
-            config.lambda_style, config.lambda_tv, self.style_layer_weights)
+            config.lambda_style, config.lambda_tv, self.style_layer_weights, features_y)
         loss_coarse_style = 0.0
         if config.lambda_coarse_style:
             loss_coarse_style = losses.coarse_style_loss(
@@ -99,7 +100,7 @@ class StyleTransferUpdater(chainer.training.updaters.StandardUpdater):
             loss_tone = config.lambda_tone * self.colour_histogram.tones(inside(x), inside(y))
         loss_target = 0.0
         if config.lambda_target:
-            loss_target = losses.target_loss(self.vgg, inside(y), inside(target),
+            loss_target = losses.target_loss(features_y, self.vgg, inside(target),
                                              config.lambda_target)
         loss_pop = 0.0
         if config.lambda_noise:

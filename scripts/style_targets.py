@@ -68,17 +68,10 @@ def parse_args(argv=None):
     p.add_argument('--lambda_tone', type=float, default=0.0,
                    help="weight of train.py's tone loss")
     p.add_argument('--steps', type=int, default=150, help='Adam steps per crop (rate 4)')
-    p.add_argument('--shard', default='0/1', metavar='I/N',
+    p.add_argument('--shard', default=(0, 1), metavar='I/N', type=cli.shard,
                    help='only crops I, I+N, I+2N, ... of the sorted dataset')
     cli.add_flag(p, '--no_progress', action='store_true', help='no progress bar')
     args = p.parse_args(argv)
-    try:
-        args.shard = tuple(int(part) for part in args.shard.split('/'))
-        index, count = args.shard
-    except ValueError:
-        p.error('--shard must look like I/N, e.g. 0/2, not {!r}'.format(args.shard))
-    if not 0 <= index < count:
-        p.error('--shard {}/{}: need 0 <= I < N'.format(index, count))
     if args.image_size < 16 or args.image_size % 4:
         p.error('--image_size must be a multiple of 4 and at least 16')
     if args.style_size is not None and args.style_size < 16:

@@ -2,6 +2,7 @@
 a status (0 done, 1 failure, 2 bad input, 130 interrupted), outputs checked
 before any work, the same --help conventions; net.py and noise.py say they
 are modules."""
+import argparse
 import io
 import os
 import signal
@@ -206,3 +207,14 @@ def test_progress_rate_is_in_frames_a_second_also_below_one(total, monkeypatch):
         bar.update(1)
     shown = terminal.getvalue()
     assert '0.33 frames/s' in shown and 's/ frames' not in shown, shown
+
+
+@pytest.mark.parametrize('text, expected', [('0/1', (0, 1)), ('2/3', (2, 3)), ('0/4', (0, 4))])
+def test_shard_reads_index_and_count(text, expected):
+    assert cli.shard(text) == expected
+
+
+@pytest.mark.parametrize('text', ['3/2', '2/2', '-1/2', '1/0', 'x', '1', '1/2/3', '1/b'])
+def test_shard_refuses_what_is_not_a_share(text):
+    with pytest.raises(argparse.ArgumentTypeError):
+        cli.shard(text)

@@ -46,8 +46,12 @@ def max_diff(a, b):
 
 
 def run_main(argv, capsys):
-    """generate.main in-process: (exit status, stdout, stderr)."""
-    status = generate.main([str(a) for a in argv])
+    """generate.main in-process: (exit status, stdout, stderr); argparse's
+    refusals exit from inside it."""
+    try:
+        status = generate.main([str(a) for a in argv])
+    except SystemExit as e:
+        status = e.code
     captured = capsys.readouterr()
     return status, captured.out, captured.err
 

@@ -125,10 +125,23 @@ def test_target_loss_is_the_content_loss_with_the_target_for_the_crop(vgg_path):
     y, target = (rng.uniform(0, 255, (2, 3, 32, 32)).astype(numpy.float32) for _ in range(2))
     grams = losses.style_grams(vgg, y[:1])
     content_loss = losses.perceptual_losses(vgg, target, y, grams, 3.0, 0.0, 0.0)[0]
-    loss = losses.target_loss(vgg, y, target, 3.0)
+    loss = losses.target_loss(vgg(y), vgg, target, 3.0)
     assert float(loss.array) > 0
     assert float(loss.array) == pytest.approx(float(content_loss.array), rel=1e-6)
-    assert float(losses.target_loss(vgg, target, target, 3.0).array) == 0
+    assert float(losses.target_loss(vgg(target), vgg, target, 3.0).array) == 0
+
+
+def test_perceptual_losses_take_the_features_they_are_given(vgg_path):
+    # The updater passes vgg(output) once, for these losses and the target's.
+    vgg = vgg16.load_vgg(vgg_path)
+    rng = numpy.random.RandomState(1)
+    x, y, z = (rng.uniform(0, 255, (1, 3, 32, 32)).astype(numpy.float32) for _ in range(3))
+    grams = losses.style_grams(vgg, x)
+    given = losses.perceptual_losses(vgg, x, y, grams, 3.0, 5.0, 0.0, features_y=vgg(z))
+    for term, expected in zip(given[:2], losses.perceptual_losses(vgg, x, z, grams, 3.0, 5.0, 0.0)):
+        assert float(term.array) == pytest.approx(float(expected.array), rel=1e-6)
+    assert float(given[0].array) != pytest.approx(
+        float(losses.perceptual_losses(vgg, x, y, grams, 3.0, 5.0, 0.0)[0].array), rel=1e-3)
 
 
 def test_the_dataset_pairs_each_crop_with_its_target(image_dir, targets_dir):
