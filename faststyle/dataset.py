@@ -1,5 +1,4 @@
 """Training images: a directory read recursively, cropped the CFNS way (or scaled first)."""
-import json
 import os
 import zlib
 
@@ -7,68 +6,10 @@ import chainer
 import numpy
 from PIL import Image
 
-from faststyle import folders
 from faststyle import images
+from faststyle.crops import (check_target_settings, crop_square, list_images,
+                             readable_images, target_paths)
 from faststyle.errors import InputError
-
-
-def list_images(directory):
-    """Paths of the image files under ``directory`` (any depth, any case), sorted."""
-    if not os.path.exists(directory):
-        raise InputError('dataset directory {} does not exist'.format(directory))
-    if not os.path.isdir(directory):
-        raise InputError('dataset {} is a file, not a directory of images'.format(
-            directory))
-    return folders.list_files(directory, images.IMAGE_EXTENSIONS, recursive=True)
-
-
-def readable_images(paths):
-    """Split ``paths`` into (readable, their (width, height), unreadable) by
-    checking each header."""
-    readable, sizes, unreadable = [], [], []
-    for path in paths:
-        try:
-            with images.opened(path) as image:
-                images.check_pixels(path, *image.size)
-                size = image.size
-                image.verify()
-            readable.append(path)
-            sizes.append(size)
-        except Exception:  # PIL raises many types for broken files
-            unreadable.append(path)
-    return readable, sizes, unreadable
-
-
-def crop_square(image, size, scale=False):
-    """CFNS's crop: enlarge only if the short side is below ``size``, then centre-crop.
-
-    With ``scale``, the image is scaled (up or down) so that its short side
-    is ``size`` first: the crop is the middle square of the whole picture,
-    not a patch of it. Only that square is resampled, with PIL's
-    antialiasing when shrinking.
-    """
-    w, h = image.size
-    if scale:
-        side = min(w, h)
-        left, top = (w - side) / 2, (h - side) / 2
-        return image.resize((size, size), Image.BILINEAR,
-                            box=(left, top, left + side, top + side))
-    if min(w, h) < size and max(w, h) > 4 * min(w, h):
-        # A thin image (1x200000 in a few hundred bytes) would take gigabytes
-        # enlarged whole: enlarge only the part that the crop keeps.
-        big_w, big_h = (size, size * h // w) if w < h else (size * w // h, size)
-        left, top = (big_w - size) // 2, (big_h - size) // 2
-        box = (left * w / big_w, top * h / big_h,
-               (left + size) * w / big_w, (top + size) * h / big_h)
-        return image.resize((size, size), Image.BILINEAR, box=box)
-    if min(w, h) < size:
-        if w < h:
-            image = image.resize((size, size * h // w), Image.BILINEAR)
-        else:
-            image = image.resize((size * w // h, size), Image.BILINEAR)
-        w, h = image.size
-    left, top = (w - size) // 2, (h - size) // 2
-    return image.crop((left, top, left + size, top + size))
 
 
 def to_chw(image):
@@ -148,22 +89,6 @@ class ReproducibleShuffle:
         return rng.permutation(self.n_data)[:self.epoch_size]
 
 
-def target_paths(targets, directory, image_paths):
-    """Where the target of each dataset image (under ``directory``) lies
-    under ``targets``: the same relative path, as .png. Two images that
-    differ only in their extension (a.jpg, a.png) would share one target:
-    an InputError."""
-    paths = [os.path.join(targets, os.path.splitext(os.path.relpath(p, directory))[0] + '.png')
-             for p in image_paths]
-    seen = {}
-    for image, path in zip(image_paths, paths):
-        if path in seen:
-            raise InputError('{} and {} would share the target {}: rename one'.format(
-                seen[path], image, path))
-        seen[path] = image
-    return paths
-
-
 class ImageDataset(chainer.dataset.DatasetMixin):
     """Square float32 RGB crops in [0, 255], (3, size, size), cut by
     :func:`crop_square` (``scale``: scaled to the crop size first).
@@ -204,39 +129,6 @@ class ImageDataset(chainer.dataset.DatasetMixin):
                 print('warning: skipping unreadable image {}{}'.format(
                     path, '' if self.targets is None else ' or its target'))
         raise InputError('none of the dataset images can be decoded')
-
-
-# What scripts/style_targets.py records in its folder of targets.
-TARGET_SETTINGS = 'settings.json'
-
-
-def read_target_settings(targets):
-    """The settings recorded in the folder ``targets``, or None if it has none."""
-    path = os.path.join(targets, TARGET_SETTINGS)
-    if not os.path.isfile(path):
-        return None
-    try:
-        with open(path, encoding='utf-8') as f:
-            settings = json.load(f)
-        if not isinstance(settings, dict):
-            raise ValueError('not an object')
-        return settings
-    except (OSError, ValueError) as e:
-        raise InputError('{} cannot be read ({})'.format(path, e))
-
-
-def check_target_settings(targets, size, scale):
-    """InputError if the targets in ``targets`` were made for crops other than
-    those of ``size`` and ``scale`` (--image_size, --scale_crops)."""
-    settings = read_target_settings(targets)
-    if settings is None:
-        return
-    made = (settings.get('image_size'), bool(settings.get('scale_crops')))
-    if made != (size, bool(scale)):
-        raise InputError('the targets in {} were made for --image_size {}{}, this run cuts '
-                         '--image_size {}{}'.format(
-                             targets, made[0], ' --scale_crops' if made[1] else '', size,
-                             ' --scale_crops' if scale else ''))
 
 
 def open_dataset(directory, size, scale=False, targets=None):

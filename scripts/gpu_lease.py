@@ -35,7 +35,7 @@ from PIL import Image
 
 from faststyle import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
 from faststyle import cli
-from faststyle import dataset
+from faststyle import crops
 from faststyle import vgg16_weights
 from faststyle.errors import InputError
 
@@ -70,7 +70,7 @@ def unpack_vgg(source, target):
 def pack_crops(source, target, quality=93):
     """Every image of ``source`` as a JPEG in ``target``."""
     os.makedirs(target, exist_ok=True)
-    for path in dataset.list_images(source):
+    for path in crops.list_images(source):
         name = os.path.splitext(os.path.basename(path))[0] + '.jpg'
         Image.open(path).convert('RGB').save(os.path.join(target, name), quality=quality)
 

@@ -23,21 +23,15 @@ refuses targets made for another --image_size or --scale_crops. An image
 that cannot be decoded is skipped, as train.py skips it.
 """
 import hashlib
-import json
 import os
 
 from faststyle import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
 
-import numpy
-from PIL import Image
-
 from faststyle import cli
+from faststyle import crops
 from faststyle import dataset
-from faststyle import images
 from faststyle import losses
-from faststyle import tempfiles
 from faststyle import vgg16_weights
-from faststyle.errors import InputError, WorkError
 from faststyle.optimise import optimise_image
 import vgg16
 
@@ -94,20 +88,6 @@ def settings_of(args):
                 'lambda_style', 'lambda_tv', 'lambda_colour', 'lambda_tone', 'steps')}}
 
 
-def record_settings(directory, settings):
-    """Write ``settings`` into ``directory``, or InputError if it holds
-    targets made with others."""
-    recorded = dataset.read_target_settings(directory)
-    if recorded is not None and recorded != settings:
-        changed = sorted(k for k in set(recorded) | set(settings)
-                         if recorded.get(k) != settings.get(k))
-        raise InputError('the targets in {} were made with other settings ({}): write '
-                         'these to another -o'.format(directory, ', '.join(changed)))
-    if recorded is None:
-        tempfiles.atomic_write(os.path.join(directory, dataset.TARGET_SETTINGS),
-                               lambda f: f.write(json.dumps(settings, indent=1).encode()))
-
-
 def main(argv=None):
     return cli.run_cli(run, argv)
 
@@ -115,50 +95,20 @@ def main(argv=None):
 def run(argv):
     args = parse_args(argv)
     dataset.open_user_image(args.style_image, 'style image')
-    paths, _, unreadable = dataset.readable_images(dataset.list_images(args.dataset))
-    if not paths:
-        raise InputError('no readable images under {}'.format(args.dataset))
-    for path in unreadable:
-        print('warning: skipping unreadable image {}'.format(path))
-    cli.check_writable_directory(args.out, 'targets folder')
-    index, count = args.shard
-    share = list(zip(paths, dataset.target_paths(args.out, args.dataset, paths)))[index::count]
-    todo = [(image, target) for image, target in share if not os.path.exists(target)]
-    print('{} of the {} crops of this shard to optimise, {} done before'.format(
-        len(todo), len(share), len(share) - len(todo)), flush=True)
-    settings = settings_of(args)
-    try:
-        os.makedirs(args.out, exist_ok=True)
-    except OSError as e:
-        raise WorkError('could not create {} ({})'.format(args.out, cli.describe_os_error(e)))
-    record_settings(args.out, settings)
-    if not todo:
-        return 0
-    vgg = vgg16.load_vgg(args.vgg, args.vgg_preprocessing)
-    painting = dataset.load_style(args.style_image, args.style_size)
-    grams = losses.style_grams(vgg, painting)
-    histogram = losses.ColourHistogram(painting)
-    written = 0
-    with cli.progress_bar(len(todo), 'targets', enabled=not args.no_progress) as bar:
-        for image, target in todo:
-            try:
-                crop = numpy.asarray(dataset.crop_square(images.open_rgb(image), args.image_size,
-                                                         args.scale_crops))
-            except Exception:  # PIL raises many types for broken files
-                print('warning: skipping unreadable image {}'.format(image))
-                continue
-            optimum = optimise_image(vgg, crop, grams, args.lambda_feat, args.lambda_style,
-                                     args.lambda_tv, args.steps, histogram=histogram,
-                                     lambda_colour=args.lambda_colour,
-                                     lambda_tone=args.lambda_tone, from_content=True)
-            try:
-                os.makedirs(os.path.dirname(target), exist_ok=True)
-            except OSError as e:
-                raise WorkError('could not create {} ({})'.format(
-                    os.path.dirname(target), cli.describe_os_error(e)))
-            tempfiles.atomic_write(target, lambda f: Image.fromarray(optimum).save(f, 'PNG'))
-            written += 1
-            bar.update(1)
+
+    def make_painter():
+        vgg = vgg16.load_vgg(args.vgg, args.vgg_preprocessing)
+        painting = dataset.load_style(args.style_image, args.style_size)
+        grams = losses.style_grams(vgg, painting)
+        histogram = losses.ColourHistogram(painting)
+        return lambda crop: optimise_image(
+            vgg, crop, grams, args.lambda_feat, args.lambda_style, args.lambda_tv, args.steps,
+            histogram=histogram, lambda_colour=args.lambda_colour, lambda_tone=args.lambda_tone,
+            from_content=True)
+
+    written = crops.write_targets(args.dataset, args.out, args.image_size, args.scale_crops,
+                                  args.shard, settings_of(args), make_painter,
+                                  show_progress=not args.no_progress)
     print('wrote {} targets under {}'.format(written, args.out))
     return 0
 

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from faststyle import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
-from faststyle import dataset
+from faststyle import crops
 from faststyle import npz
 from faststyle import vgg16_weights
 import net
@@ -80,8 +80,8 @@ def targets_dir(tmp_path, image_dir):
     """A 32-px target for each image of image_dir, unlike its crop."""
     directory = str(tmp_path / 'targets')
     os.mkdir(directory)
-    paths = dataset.list_images(image_dir)
-    for k, target in enumerate(dataset.target_paths(directory, image_dir, paths)):
+    paths = crops.list_images(image_dir)
+    for k, target in enumerate(crops.target_paths(directory, image_dir, paths)):
         write_image(target, (32, 32), seed=50 + k)
     return directory
 

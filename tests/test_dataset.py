@@ -4,6 +4,7 @@ import os
 import numpy
 from PIL import Image
 
+from faststyle import crops
 from faststyle import dataset
 from conftest import write_image
 
@@ -33,7 +34,7 @@ def test_dataset_reads_recursively_any_case_and_mode(tmp_path):
 def test_crop_keeps_large_images_unscaled_as_cfns():
     image = Image.fromarray(numpy.arange(100 * 80 * 3, dtype=numpy.uint32)
                             .reshape(80, 100, 3).astype(numpy.uint8))
-    crop = numpy.asarray(dataset.crop_square(image, 32))
+    crop = numpy.asarray(crops.crop_square(image, 32))
     numpy.testing.assert_array_equal(crop, numpy.asarray(image)[24:56, 34:66])
 
 

@@ -6,6 +6,7 @@ import numpy
 import pytest
 from PIL import Image
 
+from faststyle import crops
 from faststyle import dataset
 import generate
 from faststyle import images
@@ -58,7 +59,7 @@ def test_pil_size_warning_does_not_come_before_our_error(tmp_path, model_path,
         warnings.simplefilter('always')
         status = generate.main([path, '-m', model_path, '-o', str(tmp_path / 'o.png'),
                                 '--backend', 'chainer'])
-        assert dataset.readable_images([path])[2] == [path]
+        assert crops.readable_images([path])[2] == [path]
     _, err = capsys.readouterr()
     assert status == 2 and one_error_line(err) and 'big.png: 40x30 is' in err, err
     assert [str(w.message) for w in caught] == []
@@ -66,7 +67,7 @@ def test_pil_size_warning_does_not_come_before_our_error(tmp_path, model_path,
 
 def test_fifos_are_not_taken_for_images(tmp_path, image_dir):
     os.mkfifo(os.path.join(image_dir, 'pipe.jpg'))
-    assert [os.path.basename(p) for p in dataset.list_images(image_dir)] == [
+    assert [os.path.basename(p) for p in crops.list_images(image_dir)] == [
         'img0.png', 'img1.png', 'img2.png', 'img3.png']
     assert 'pipe.jpg' not in ''.join(stability_measures.frame_files(image_dir))
     with pytest.raises(InputError, match='not a regular file'):

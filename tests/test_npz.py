@@ -5,7 +5,7 @@ import zipfile
 import numpy
 import pytest
 
-from faststyle import dataset
+from faststyle import crops
 import net
 from faststyle import npz
 from faststyle.errors import InputError
@@ -75,4 +75,4 @@ def test_messages_say_what_is_wrong(tmp_path, model_path):
         net.load_model(big_header)
     assert 'pickle' not in str(e.value)
     with pytest.raises(InputError, match='is a file, not a directory'):
-        dataset.list_images(model_path)
+        crops.list_images(model_path)

@@ -6,6 +6,7 @@ import numpy
 import pytest
 from PIL import Image
 
+from faststyle import crops
 from faststyle import dataset
 from faststyle import losses
 from scripts import style_targets
@@ -15,11 +16,11 @@ from conftest import assert_one_line_error, one_error_line, write_image
 
 
 def crop_of(path, size):
-    return numpy.asarray(dataset.crop_square(Image.open(path).convert('RGB'), size))
+    return numpy.asarray(crops.crop_square(Image.open(path).convert('RGB'), size))
 
 
 def target_of(targets, image_dir, path):
-    return dataset.target_paths(targets, image_dir, [path])[0]
+    return crops.target_paths(targets, image_dir, [path])[0]
 
 
 def targets_args(image_dir, style_path, vgg_path, out, *extra):
@@ -38,14 +39,14 @@ def test_without_losses_each_target_is_its_crop(tmp_path, image_dir, style_path,
     assert style_targets.main(targets_args(
         image_dir, style_path, vgg_path, still, '--lambda_feat', '0', '--lambda_style', '0',
         '--lambda_tv', '0')) == 0
-    for path in dataset.list_images(image_dir):
+    for path in crops.list_images(image_dir):
         target = target_of(still, image_dir, path)
         numpy.testing.assert_array_equal(numpy.asarray(Image.open(target)), crop_of(path, 32))
     assert os.path.isfile(os.path.join(still, 'more', 'deep.png'))
     moved = str(tmp_path / 'moved')
     assert style_targets.main(targets_args(image_dir, style_path, vgg_path, moved,
                                            '--lambda_style', '1e6')) == 0
-    for path in dataset.list_images(image_dir):
+    for path in crops.list_images(image_dir):
         target = numpy.asarray(Image.open(target_of(moved, image_dir, path)))
         assert numpy.abs(target.astype(float) - crop_of(path, 32)).mean() > 1
 
@@ -55,15 +56,15 @@ def test_shards_share_the_crops_and_a_rerun_skips_what_exists(tmp_path, image_di
     out = str(tmp_path / 'targets')
     args = targets_args(image_dir, style_path, vgg_path, out)
     assert style_targets.main(args + ['--shard', '1/2']) == 0
-    paths = dataset.list_images(image_dir)
-    written = sorted(set(os.listdir(out)) - {dataset.TARGET_SETTINGS})
+    paths = crops.list_images(image_dir)
+    written = sorted(set(os.listdir(out)) - {crops.TARGET_SETTINGS})
     assert written == sorted(os.path.basename(p) for p in paths[1::2])
     first = os.path.join(out, written[0])
     os.utime(first, (0, 0))
     capsys.readouterr()
     assert style_targets.main(args) == 0
-    assert '2 of the 4 crops of this shard to optimise, 2 done before' in capsys.readouterr().out
-    assert sorted(os.listdir(out)) == sorted([dataset.TARGET_SETTINGS]
+    assert '2 of the 4 crops of this shard to paint, 2 done before' in capsys.readouterr().out
+    assert sorted(os.listdir(out)) == sorted([crops.TARGET_SETTINGS]
                                              + [os.path.basename(p) for p in paths])
     assert os.path.getmtime(first) == 0  # not written again
     # Other settings into the same folder would mix two kinds of target.
@@ -82,14 +83,14 @@ def test_an_undecodable_image_is_skipped_and_the_rest_get_targets(tmp_path, imag
     out = str(tmp_path / 'targets')
     assert style_targets.main(targets_args(image_dir, style_path, vgg_path, out)) == 0
     assert 'skipping unreadable image' in capsys.readouterr().out
-    assert sorted(set(os.listdir(out)) - {dataset.TARGET_SETTINGS}) == [
+    assert sorted(set(os.listdir(out)) - {crops.TARGET_SETTINGS}) == [
         'img1.png', 'img2.png', 'img3.png']
 
 
 def test_images_that_would_share_a_target_are_refused(tmp_path, image_dir):
     write_image(os.path.join(image_dir, 'img1.jpg'), (40, 36), seed=5)
     with pytest.raises(errors.InputError, match='would share the target'):
-        dataset.target_paths(str(tmp_path / 't'), image_dir, dataset.list_images(image_dir))
+        crops.target_paths(str(tmp_path / 't'), image_dir, crops.list_images(image_dir))
 
 
 @pytest.mark.parametrize('flags, words', [(['--shard', '2/2'], '--shard'),
@@ -167,14 +168,14 @@ def test_missing_or_misfit_targets_are_refused_before_training(tmp_path, image_d
     fails('--targets', targets_dir, ['--targets and --lambda_target go together'])
     fails('--lambda_target', '1', ['--targets and --lambda_target go together'])
     fails('--targets', str(tmp_path / 'nowhere'), '--lambda_target', '1', ['not a directory'])
-    first = target_of(targets_dir, image_dir, dataset.list_images(image_dir)[0])
+    first = target_of(targets_dir, image_dir, crops.list_images(image_dir)[0])
     write_image(first, (24, 24), seed=1)
     fails('--targets', targets_dir, '--lambda_target', '1', '-e', '1',
           ['is 24x24, not the 32x32'])
     os.remove(first)
     fails('--targets', targets_dir, '--lambda_target', '1',
           ['1 of the 4 dataset images have no target', 'scripts.style_targets'])
-    with open(os.path.join(targets_dir, dataset.TARGET_SETTINGS), 'w') as f:
+    with open(os.path.join(targets_dir, crops.TARGET_SETTINGS), 'w') as f:
         f.write('{"image_size": 32, "scale_crops": true}')
     write_image(first, (32, 32), seed=1)
     fails('--targets', targets_dir, '--lambda_target', '1',

@@ -16,6 +16,7 @@ import numpy
 import pytest
 from PIL import Image
 
+from faststyle import crops
 from faststyle import dataset
 from faststyle import devices
 from faststyle import losses
@@ -919,7 +920,7 @@ def test_previews_are_the_whole_picture_stylized_as_generate_does(tmp_path, imag
     # it (stylize.Stylizer: padding 50, per-image statistics, median filter
     # 3), saved as a JPEG of quality 92: encoding that output here gives the
     # same pixels.
-    frame = numpy.asarray(Image.open(dataset.list_images(image_dir)[0]).convert('RGB')
+    frame = numpy.asarray(Image.open(crops.list_images(image_dir)[0]).convert('RGB')
                           .resize((512, 460), Image.BILINEAR))
     model_path = str(tmp_path / 'models' / 'x.model')
     expected = stylize.Stylizer(model_path, backend='chainer').stylize([frame])[0]
