@@ -71,9 +71,10 @@ def parse_args(argv=None):
                         'for such a move, which shows as warping error on video '
                         '(one more pass of the net a step)')
     p.add_argument('--targets', metavar='DIR',
-                   help='a folder of per-crop style targets (python -m '
-                        'scripts.style_targets: each crop optimised against the '
-                        'losses, at the crop\'s path in -d, as .png); with '
+                   help='a folder of per-crop style targets, at the crop\'s path '
+                        'in -d, as .png (python -m scripts.style_targets: each crop '
+                        'optimised against the losses; or scripts.teacher_targets: '
+                        'each crop as an arbitrary-style net paints it); with '
                         '--lambda_target the net\'s output of each crop is also '
                         'pulled towards its target, the optimum that the losses '
                         'alone take thousands of steps to approach '
@@ -82,6 +83,11 @@ def parse_args(argv=None):
                    help='weight of the target loss (0: off; needs --targets): '
                         'the content loss (relu3_3) of the output against its '
                         'target instead of the crop; on --lambda_feat\'s scale')
+    cli.add_flag(p, '--target_pixels', action='store_true',
+                 help='the target loss compares pixels (mean squared error, 0-255) '
+                      'instead of relu3_3: for targets from a teacher (python -m '
+                      'scripts.teacher_targets), whose strokes lie where the crop '
+                      'puts them')
     cli.add_flag(p, '--balance_style_layers', action='store_true',
                  help='weight each style layer so that it counts as much as '
                       'relu1_2 (by the mean square of the style image\'s Gram '

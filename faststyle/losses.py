@@ -120,6 +120,14 @@ def target_loss(features_y, vgg, target, lambda_target):
     return content_loss(features_y, content_features(vgg, target), lambda_target)
 
 
+def target_pixel_loss(y, target, lambda_target):
+    """The mean squared error of the output ``y``'s pixels (0-255) with its
+    ``target``'s, weighted ``lambda_target``: for targets that are a
+    function of the crop (scripts/teacher_targets.py), whose strokes and
+    colours a net can learn where they are, not only their kind."""
+    return lambda_target * F.mean_squared_error(y, target)
+
+
 def style_loss(features, grams, lambda_style, layer_weights=None):
     """lambda_style * the weighted sum over layers of the mean squared
     difference between the Gram matrices of ``features`` (a batch) and

@@ -69,9 +69,11 @@ class TrainConfig:
     lambda_colour: float = 0.0
     lambda_tone: float = 0.0
     lambda_shift: float = 0.0
-    # Per-crop targets (scripts/style_targets.py) and their loss's weight.
+    # Per-crop targets (scripts/style_targets.py, scripts/teacher_targets.py),
+    # their loss's weight, and whether it compares pixels rather than relu3_3.
     targets: Optional[str] = None
     lambda_target: float = 0.0
+    target_pixels: bool = False
     balance_style_layers: bool = False
     lambda_coarse_style: float = 0.0
     coarse_shrink: int = 4
@@ -138,6 +140,8 @@ class TrainConfig:
         if bool(self.targets) != bool(self.lambda_target):
             raise InputError('--targets and --lambda_target go together: the targets '
                              'and the weight of the loss towards them')
+        if self.target_pixels and not self.targets:
+            raise InputError('--target_pixels is for the loss towards --targets')
         if self.coarse_shrink < 2:
             raise InputError('--coarse_shrink must be at least 2 (1 is the style loss itself)')
         smallest = min(self.image_size - 2 * self.loss_margin, self.style_size)
@@ -389,7 +393,8 @@ def describe(config, train_data, skipped, vgg, comm=None):
         ', colour {:g}'.format(config.lambda_colour) if config.lambda_colour else '',
         ', tone {:g}'.format(config.lambda_tone) if config.lambda_tone else '',
         ', shift {:g}'.format(config.lambda_shift) if config.lambda_shift else '',
-        ', target {:g} (the targets in {})'.format(config.lambda_target, config.targets)
+        ', target {:g}{} (the targets in {})'.format(
+            config.lambda_target, ', pixels' if config.target_pixels else '', config.targets)
         if config.lambda_target else '',
         'the crop without {} px along each edge'.format(config.loss_margin)
         if config.loss_margin else 'the whole crop'))

@@ -100,8 +100,12 @@ class StyleTransferUpdater(chainer.training.updaters.StandardUpdater):
             loss_tone = config.lambda_tone * self.colour_histogram.tones(inside(x), inside(y))
         loss_target = 0.0
         if config.lambda_target:
-            loss_target = losses.target_loss(features_y, self.vgg, inside(target),
-                                             config.lambda_target)
+            if config.target_pixels:
+                loss_target = losses.target_pixel_loss(inside(y), inside(target),
+                                                       config.lambda_target)
+            else:
+                loss_target = losses.target_loss(features_y, self.vgg, inside(target),
+                                                 config.lambda_target)
         loss_pop = 0.0
         if config.lambda_noise:
             loss_pop = noise.pop_loss(transform, x, y, self.noise_for_iteration(),

@@ -132,6 +132,15 @@ def test_target_loss_is_the_content_loss_with_the_target_for_the_crop(vgg_path):
     assert float(losses.target_loss(vgg(target), vgg, target, 3.0).array) == 0
 
 
+def test_the_pixel_target_loss_is_the_weighted_mean_square_of_the_difference():
+    rng = numpy.random.RandomState(2)
+    y, target = (rng.uniform(0, 255, (2, 3, 8, 8)).astype(numpy.float32) for _ in range(2))
+    expected = 3.0 * ((y.astype(numpy.float64) - target) ** 2).sum() / y.size
+    assert float(losses.target_pixel_loss(y, target, 3.0).array) == pytest.approx(expected,
+                                                                                  rel=1e-6)
+    assert float(losses.target_pixel_loss(target, target, 3.0).array) == 0
+
+
 def test_perceptual_losses_take_the_features_they_are_given(vgg_path):
     # The updater passes vgg(output) once, for these losses and the target's.
     vgg = vgg16.load_vgg(vgg_path)
@@ -167,6 +176,7 @@ def test_missing_or_misfit_targets_are_refused_before_training(tmp_path, image_d
                                         '-o', 'x', cwd=str(tmp_path)), *words)
     fails('--targets', targets_dir, ['--targets and --lambda_target go together'])
     fails('--lambda_target', '1', ['--targets and --lambda_target go together'])
+    fails('--target_pixels', ['--target_pixels is for the loss towards --targets'])
     fails('--targets', str(tmp_path / 'nowhere'), '--lambda_target', '1', ['not a directory'])
     first = target_of(targets_dir, image_dir, crops.list_images(image_dir)[0])
     write_image(first, (24, 24), seed=1)

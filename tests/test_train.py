@@ -1205,6 +1205,19 @@ def first_step_losses(image_dir, style_path, vgg_path, flags, paint_border=False
             if key.startswith('main/loss_')}
 
 
+def test_the_pixel_target_loss_ignores_the_borders_too(image_dir, style_path, vgg_path,
+                                                        targets_dir):
+    flags = ['--loss_margin', '4', '--lambda_noise', '0', '--targets', targets_dir,
+             '--lambda_target', '1', '--target_pixels']
+    clean = first_step_losses(image_dir, style_path, vgg_path, flags)
+    painted = first_step_losses(image_dir, style_path, vgg_path, flags, paint_border=True)
+    assert painted['main/loss_target'] == pytest.approx(clean['main/loss_target'], rel=1e-6)
+    flags[1] = '0'
+    clean = first_step_losses(image_dir, style_path, vgg_path, flags)
+    painted = first_step_losses(image_dir, style_path, vgg_path, flags, paint_border=True)
+    assert painted['main/loss_target'] != pytest.approx(clean['main/loss_target'], rel=1e-3)
+
+
 def test_losses_ignore_what_the_net_paints_along_the_borders(image_dir, style_path,
                                                              vgg_path, targets_dir):
     """The border loophole stays closed: with --loss_margin 4 no loss term sees
@@ -1404,10 +1417,16 @@ def test_balance_style_layers_reaches_the_style_loss_only(image_dir, style_path,
     ('loss_colour', '--lambda_colour', '--lambda_color', 'loss_tone'),
     ('loss_tone', '--lambda_tone', '--lambda_tone', 'loss_colour'),
     ('loss_shift', '--lambda_shift', '--lambda_shift', 'loss_tone'),
-    ('loss_target', '--lambda_target', '--lambda_target', 'loss_shift')])
+    ('loss_target', '--lambda_target', '--lambda_target', 'loss_shift'),
+    ('loss_target', '--lambda_target', '--lambda_target', 'pixels')])
 def test_colour_tone_shift_and_target_losses_are_weighted_into_the_training_loss(
         term, flag, alias, other, image_dir, style_path, vgg_path, targets_dir):
     targets = ['--targets', targets_dir] if term == 'loss_target' else []
+    if other == 'pixels':
+        # The pixel target loss: weighted the same way, and not the features' loss.
+        features = first_step_losses(image_dir, style_path, vgg_path, [flag, '1'] + targets)
+        targets.append('--target_pixels')
+        other = 'loss_shift'
     off = first_step_losses(image_dir, style_path, vgg_path, [])
     once = first_step_losses(image_dir, style_path, vgg_path, [flag, '1'] + targets)
     twice = first_step_losses(image_dir, style_path, vgg_path, [alias, '2'] + targets)
@@ -1415,6 +1434,8 @@ def test_colour_tone_shift_and_target_losses_are_weighted_into_the_training_loss
     assert twice['main/' + term] == pytest.approx(2 * once['main/' + term], rel=1e-5)
     assert once['main/' + other] == 0
     assert once['main/loss_style'] == pytest.approx(off['main/loss_style'], rel=1e-6)
+    if '--target_pixels' in targets:
+        assert once['main/loss_target'] != pytest.approx(features['main/loss_target'], rel=1e-3)
 
 
 def net_inputs_of_one_step(args, image_dir):
