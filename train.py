@@ -83,6 +83,12 @@ def parse_args(argv=None):
                    help='weight of the target loss (0: off; needs --targets): '
                         'the content loss (relu3_3) of the output against its '
                         'target instead of the crop; on --lambda_feat\'s scale')
+    p.add_argument('--lambda_target_style', type=float,
+                   help='weight of the target style loss (0: off; needs --targets): '
+                        'the style loss of the output against the Gram matrices of '
+                        'its own target, which keeps the targets\' contrast and '
+                        'colours where the target loss alone paints their average; '
+                        'on --lambda_style\'s scale')
     cli.add_flag(p, '--target_pixels', action='store_true',
                  help='the target loss compares pixels (mean squared error, 0-255) '
                       'instead of relu3_3: for targets from a teacher (python -m '

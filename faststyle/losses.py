@@ -128,10 +128,22 @@ def target_pixel_loss(y, target, lambda_target):
     return lambda_target * F.mean_squared_error(y, target)
 
 
+def target_style_loss(features_y, vgg, target, lambda_target_style):
+    """The style loss of the output (``features_y``: ``vgg(output)``) against
+    the Gram matrices of its own ``target``, each crop's, weighted
+    ``lambda_target_style``. A net pulled towards targets by a mean squared
+    error alone paints their average where it cannot tell their strokes
+    apart, a paler picture; their Gram matrices ask for the strokes' kind,
+    contrast and colours wherever they lie."""
+    with chainer.no_backprop_mode():
+        grams = style_grams(vgg, target)
+    return style_loss(features_y, grams, lambda_target_style)
+
+
 def style_loss(features, grams, lambda_style, layer_weights=None):
     """lambda_style * the weighted sum over layers of the mean squared
     difference between the Gram matrices of ``features`` (a batch) and
-    ``grams`` (one image's, broadcast to the batch)."""
+    ``grams`` (one image's, broadcast to the batch, or one per image)."""
     loss = 0
     for f, gram, weight in zip(features, grams, layer_weights or [1.0] * len(grams)):
         g = gram_matrix(f)

@@ -74,6 +74,7 @@ class TrainConfig:
     targets: Optional[str] = None
     lambda_target: float = 0.0
     target_pixels: bool = False
+    lambda_target_style: float = 0.0
     balance_style_layers: bool = False
     lambda_coarse_style: float = 0.0
     coarse_shrink: int = 4
@@ -132,14 +133,14 @@ class TrainConfig:
         for name in ('lambda_tv', 'lambda_feat', 'lambda_style', 'lambda_coarse_style',
                      'lambda_noise',
                      'lambda_colour', 'lambda_tone', 'lambda_shift', 'lambda_target',
-                     'noise_range', 'lr'):
+                     'lambda_target_style', 'noise_range', 'lr'):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise InputError('--{} must be a finite number >= 0, not {}'.format(
                     name, value))
-        if bool(self.targets) != bool(self.lambda_target):
-            raise InputError('--targets and --lambda_target go together: the targets '
-                             'and the weight of the loss towards them')
+        if bool(self.targets) != bool(self.lambda_target or self.lambda_target_style):
+            raise InputError('--targets goes with --lambda_target or --lambda_target_style: '
+                             'the targets and the weight of a loss towards them')
         if self.target_pixels and not self.targets:
             raise InputError('--target_pixels is for the loss towards --targets')
         if self.coarse_shrink < 2:
@@ -269,7 +270,9 @@ def build_trainer(config, device, train_data, comm=None, snapshots=None):
     # all of them make it about 200 characters wide.
     weighted = [('loss_coarse_style', config.lambda_coarse_style),
                 ('loss_colour', config.lambda_colour), ('loss_tone', config.lambda_tone),
-                ('loss_target', config.lambda_target), ('loss_pop', config.lambda_noise),
+                ('loss_target', config.lambda_target),
+                ('loss_target_style', config.lambda_target_style),
+                ('loss_pop', config.lambda_noise),
                 ('loss_shift', config.lambda_shift),
                 ('pop_share', config.lambda_noise)]
     trainer.extend(chainer_extensions.PrintReport(
@@ -396,6 +399,9 @@ def describe(config, train_data, skipped, vgg, comm=None):
         ', target {:g}{} (the targets in {})'.format(
             config.lambda_target, ', pixels' if config.target_pixels else '', config.targets)
         if config.lambda_target else '',
+        ', target style {:g} (the targets in {})'.format(config.lambda_target_style,
+                                                        config.targets)
+        if config.lambda_target_style else '',
         'the crop without {} px along each edge'.format(config.loss_margin)
         if config.loss_margin else 'the whole crop'))
     if config.crop_padding:

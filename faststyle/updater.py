@@ -21,7 +21,8 @@ class StyleTransferUpdater(chainer.training.updaters.StandardUpdater):
 
     Reports ``loss`` and its terms ``loss_feat``, ``loss_style``,
     ``loss_coarse_style``, ``loss_tv``,
-    ``loss_colour``, ``loss_tone``, ``loss_target``, ``loss_pop``, ``loss_shift`` and
+    ``loss_colour``, ``loss_tone``, ``loss_target``, ``loss_target_style``, ``loss_pop``,
+    ``loss_shift`` and
     ``pop_share`` (L_pop / total, which the stabilization note tuned to
     about 10 %).
     """
@@ -73,7 +74,7 @@ class StyleTransferUpdater(chainer.training.updaters.StandardUpdater):
         batch = self.device.send(self.converter(iterator.next()))
         # With --targets each example is the pair (crop, its target).
         x, target = batch if isinstance(batch, tuple) else (batch, None)
-        if self.config.lambda_target and target is None:
+        if (self.config.lambda_target or self.config.lambda_target_style) and target is None:
             raise InputError('--lambda_target needs the dataset opened with its --targets')
         transform = functools.partial(self.transform, model)
         y = transform(x)
@@ -106,6 +107,10 @@ class StyleTransferUpdater(chainer.training.updaters.StandardUpdater):
             else:
                 loss_target = losses.target_loss(features_y, self.vgg, inside(target),
                                                  config.lambda_target)
+        loss_target_style = 0.0
+        if config.lambda_target_style:
+            loss_target_style = losses.target_style_loss(
+                features_y, self.vgg, inside(target), config.lambda_target_style)
         loss_pop = 0.0
         if config.lambda_noise:
             loss_pop = noise.pop_loss(transform, x, y, self.noise_for_iteration(),
@@ -116,7 +121,7 @@ class StyleTransferUpdater(chainer.training.updaters.StandardUpdater):
                 transform, x, y, self.shift_for_iteration(), config.lambda_shift,
                 max(config.loss_margin, config.image_size // 8))
         loss = (loss_feat + loss_style + loss_coarse_style + loss_tv + loss_colour + loss_tone
-                + loss_target + loss_pop + loss_shift)
+                + loss_target + loss_target_style + loss_pop + loss_shift)
         value = float(loss.array)
         self.check_finite(value)
         model.cleargrads()
@@ -127,7 +132,7 @@ class StyleTransferUpdater(chainer.training.updaters.StandardUpdater):
             'loss': loss, 'loss_feat': loss_feat, 'loss_style': loss_style,
             'loss_coarse_style': loss_coarse_style,
             'loss_tv': loss_tv, 'loss_colour': loss_colour, 'loss_tone': loss_tone,
-            'loss_target': loss_target,
+            'loss_target': loss_target, 'loss_target_style': loss_target_style,
             'loss_pop': pop_value, 'loss_shift': loss_shift,
             'pop_share': pop_value / value if value else 0.0,
         }, model)

@@ -141,6 +141,26 @@ def test_the_pixel_target_loss_is_the_weighted_mean_square_of_the_difference():
     assert float(losses.target_pixel_loss(target, target, 3.0).array) == 0
 
 
+def numpy_grams(features):
+    batch, channels, height, width = features.shape
+    flat = features.reshape(batch, channels, height * width).astype(numpy.float64)
+    return flat @ flat.transpose(0, 2, 1) / (channels * height * width)
+
+
+def test_the_target_style_loss_compares_each_output_with_its_own_targets_grams(vgg_path):
+    vgg = vgg16.load_vgg(vgg_path)
+    rng = numpy.random.RandomState(3)
+    y, target = (rng.uniform(0, 255, (2, 3, 32, 32)).astype(numpy.float32) for _ in range(2))
+    expected = sum(2.0 * ((numpy_grams(fy.array) - numpy_grams(ft.array)) ** 2).mean()
+                   for fy, ft in zip(vgg(y), vgg(target)))
+    loss = losses.target_style_loss(vgg(y), vgg, target, 2.0)
+    assert float(loss.array) == pytest.approx(expected, rel=1e-4)
+    assert float(losses.target_style_loss(vgg(target), vgg, target, 2.0).array) == 0
+    # Each crop against its own target, not the first target's broadcast.
+    swapped = losses.target_style_loss(vgg(target), vgg, target[::-1].copy(), 2.0)
+    assert float(swapped.array) > 0
+
+
 def test_perceptual_losses_take_the_features_they_are_given(vgg_path):
     # The updater passes vgg(output) once, for these losses and the target's.
     vgg = vgg16.load_vgg(vgg_path)
@@ -174,8 +194,8 @@ def test_missing_or_misfit_targets_are_refused_before_training(tmp_path, image_d
         *flags, words = flags_and_words
         assert_one_line_error(run_train(*train_args(image_dir, style_path, vgg_path, *flags),
                                         '-o', 'x', cwd=str(tmp_path)), *words)
-    fails('--targets', targets_dir, ['--targets and --lambda_target go together'])
-    fails('--lambda_target', '1', ['--targets and --lambda_target go together'])
+    fails('--targets', targets_dir, ['--targets goes with --lambda_target or --lambda_target_style'])
+    fails('--lambda_target', '1', ['--targets goes with --lambda_target or --lambda_target_style'])
     fails('--target_pixels', ['--target_pixels is for the loss towards --targets'])
     fails('--targets', str(tmp_path / 'nowhere'), '--lambda_target', '1', ['not a directory'])
     first = target_of(targets_dir, image_dir, crops.list_images(image_dir)[0])

@@ -714,7 +714,7 @@ def test_bad_inputs_give_one_line_errors(tmp_path, image_dir, style_path, vgg_pa
                                    ['--crop_padding', '1002'], ['--lr', '0'],
                                    ['--preview_interval', '-1'],
                                    ['--lambda_coarse_style', 'nan'], ['--coarse_shrink', '1'],
-                                   ['--lambda_target', '-1'],
+                                   ['--lambda_target', '-1'], ['--lambda_target_style', 'nan'],
                                    ['--res_dilation', '1', '2', '9', '2', '1'],
                                    ['--res_dilation', '1', '2', '0', '2', '1'],
                                    ['--res_dilation', '2', '2'],
@@ -1222,7 +1222,7 @@ def test_losses_ignore_what_the_net_paints_along_the_borders(image_dir, style_pa
                                                              vgg_path, targets_dir):
     """The border loophole stays closed: with --loss_margin 4 no loss term sees
     the outer 4 pixels of the output; with 0 (CFNS) every term changes."""
-    targets = ['--targets', targets_dir, '--lambda_target', '1']
+    targets = ['--targets', targets_dir, '--lambda_target', '1', '--lambda_target_style', '1']
     flags = ['--loss_margin', '4', '--noise_count', '50', '--lambda_colour', '1',
              '--lambda_tone', '1', '--lambda_shift', '1', '--lambda_coarse_style', '1',
              '--coarse_shrink', '2'] + targets
@@ -1230,7 +1230,8 @@ def test_losses_ignore_what_the_net_paints_along_the_borders(image_dir, style_pa
     painted = first_step_losses(image_dir, style_path, vgg_path, flags, paint_border=True)
     assert set(clean) == {'main/loss_feat', 'main/loss_style', 'main/loss_tv',
                           'main/loss_colour', 'main/loss_tone', 'main/loss_pop',
-                          'main/loss_shift', 'main/loss_coarse_style', 'main/loss_target'}
+                          'main/loss_shift', 'main/loss_coarse_style', 'main/loss_target',
+                          'main/loss_target_style'}
     for key in clean:
         assert painted[key] == pytest.approx(clean[key], rel=1e-5), key
     whole = ['--loss_margin', '0', '--noise_count', '50', '--lambda_colour', '1',
@@ -1418,10 +1419,11 @@ def test_balance_style_layers_reaches_the_style_loss_only(image_dir, style_path,
     ('loss_tone', '--lambda_tone', '--lambda_tone', 'loss_colour'),
     ('loss_shift', '--lambda_shift', '--lambda_shift', 'loss_tone'),
     ('loss_target', '--lambda_target', '--lambda_target', 'loss_shift'),
-    ('loss_target', '--lambda_target', '--lambda_target', 'pixels')])
+    ('loss_target', '--lambda_target', '--lambda_target', 'pixels'),
+    ('loss_target_style', '--lambda_target_style', '--lambda_target_style', 'loss_target')])
 def test_colour_tone_shift_and_target_losses_are_weighted_into_the_training_loss(
         term, flag, alias, other, image_dir, style_path, vgg_path, targets_dir):
-    targets = ['--targets', targets_dir] if term == 'loss_target' else []
+    targets = ['--targets', targets_dir] if term.startswith('loss_target') else []
     if other == 'pixels':
         # The pixel target loss: weighted the same way, and not the features' loss.
         features = first_step_losses(image_dir, style_path, vgg_path, [flag, '1'] + targets)
