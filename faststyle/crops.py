@@ -125,6 +125,25 @@ def check_target_settings(targets, size, scale):
                              ' --scale_crops' if scale else ''))
 
 
+def add_target_flags(parser):
+    """The flags of a command that writes a folder of targets: the dataset,
+    the folder, the crops as train.py cuts them, a shard, no progress bar."""
+    parser.add_argument('--dataset', '-d', required=True, help="train.py's dataset directory")
+    parser.add_argument('--out', '-o', required=True, help='directory to write the targets to')
+    parser.add_argument('--image_size', type=int, default=256, help="train.py's crop size")
+    cli.add_flag(parser, '--scale_crops', action='store_true',
+                 help="scale each image to the crop size first (train.py's --scale_crops)")
+    parser.add_argument('--shard', default='0/1', metavar='I/N', type=cli.shard,
+                        help='only crops I, I+N, I+2N, ... of the sorted dataset')
+    cli.add_flag(parser, '--no_progress', action='store_true', help='no progress bar')
+
+
+def check_crop_size(size):
+    """InputError unless ``size`` is a crop size train.py takes."""
+    if size < 16 or size % 4:
+        raise InputError('--image_size must be a multiple of 4 and at least 16')
+
+
 def record_target_settings(directory, settings):
     """Write ``settings`` into ``directory``, or InputError if it holds
     targets made with others (a folder of mixed targets would teach two

@@ -153,7 +153,8 @@ def open_dataset(directory, size, scale=False, targets=None):
         missing = [p for p in paired if not os.path.isfile(p)]
         if missing:
             raise InputError('{} of the {} dataset images have no target under {} ({} first; '
-                             'python -m scripts.style_targets writes them)'.format(
+                             'python -m scripts.style_targets or scripts.teacher_targets '
+                             'writes them)'.format(
                                  len(missing), len(readable), targets, missing[0]))
         for path in paired:
             found = images.image_size(path)

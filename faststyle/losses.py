@@ -56,7 +56,8 @@ def shift_loss(transform, x, y, shift, lambda_shift, margin):
 
 
 def style_grams(vgg, style):
-    """Gram matrices of a style image batch (1, 3, H, W), fixed for training."""
+    """Gram matrices of a batch of images (N, 3, H, W), constants: the
+    painting's, fixed for training, or each crop's target's."""
     return [gram_matrix(f).array for f in vgg(style)]
 
 
@@ -128,16 +129,17 @@ def target_pixel_loss(y, target, lambda_target):
     return lambda_target * F.mean_squared_error(y, target)
 
 
-def target_style_loss(features_y, vgg, target, lambda_target_style):
+def target_style_loss(features_y, vgg, target, lambda_target_style, layer_weights=None):
     """The style loss of the output (``features_y``: ``vgg(output)``) against
     the Gram matrices of its own ``target``, each crop's, weighted
     ``lambda_target_style``. A net pulled towards targets by a mean squared
     error alone paints their average where it cannot tell their strokes
     apart, a paler picture; their Gram matrices ask for the strokes' kind,
-    contrast and colours wherever they lie."""
+    contrast and colours wherever they lie. ``layer_weights`` as for the
+    painting's style loss."""
     with chainer.no_backprop_mode():
         grams = style_grams(vgg, target)
-    return style_loss(features_y, grams, lambda_target_style)
+    return style_loss(features_y, grams, lambda_target_style, layer_weights)
 
 
 def style_loss(features, grams, lambda_style, layer_weights=None):

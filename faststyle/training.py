@@ -22,6 +22,7 @@ from chainer import training as chainer_training
 from chainer.training import extensions as chainer_extensions
 
 from faststyle import cli
+from faststyle import crops
 from faststyle import dataset
 from faststyle import devices
 from faststyle import multinode
@@ -107,8 +108,7 @@ class TrainConfig:
     device: Optional[str] = None
 
     def __post_init__(self):
-        if self.image_size < 16 or self.image_size % 4:
-            raise InputError('--image_size must be a multiple of 4 and at least 16')
+        crops.check_crop_size(self.image_size)
         if self.style_size is None:
             self.style_size = self.image_size
         # The style's VGG16 features are computed whole: at 4096 px relu1_2
@@ -141,8 +141,8 @@ class TrainConfig:
         if bool(self.targets) != bool(self.lambda_target or self.lambda_target_style):
             raise InputError('--targets goes with --lambda_target or --lambda_target_style: '
                              'the targets and the weight of a loss towards them')
-        if self.target_pixels and not self.targets:
-            raise InputError('--target_pixels is for the loss towards --targets')
+        if self.target_pixels and not self.lambda_target:
+            raise InputError("--target_pixels is for --lambda_target's loss towards --targets")
         if self.coarse_shrink < 2:
             raise InputError('--coarse_shrink must be at least 2 (1 is the style loss itself)')
         smallest = min(self.image_size - 2 * self.loss_margin, self.style_size)
@@ -388,7 +388,7 @@ def describe(config, train_data, skipped, vgg, comm=None):
                                config.lambda_noise,
                                config.noise_count, config.noise_range,
                                ', new each batch' if config.noise_per_batch else ''))
-    print('losses: content {:g}, style {:g}{}{}, total variation {:g}{}{}{}{}, on {}'.format(
+    print('losses: content {:g}, style {:g}{}{}, total variation {:g}{}{}{}{}{}, on {}'.format(
         config.lambda_feat, config.lambda_style,
         ' (layers balanced)' if config.balance_style_layers else '',
         ', style at 1/{} size {:g}'.format(config.coarse_shrink, config.lambda_coarse_style)

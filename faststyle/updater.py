@@ -75,7 +75,7 @@ class StyleTransferUpdater(chainer.training.updaters.StandardUpdater):
         # With --targets each example is the pair (crop, its target).
         x, target = batch if isinstance(batch, tuple) else (batch, None)
         if (self.config.lambda_target or self.config.lambda_target_style) and target is None:
-            raise InputError('--lambda_target needs the dataset opened with its --targets')
+            raise InputError('the target losses need the dataset opened with its --targets')
         transform = functools.partial(self.transform, model)
         y = transform(x)
         # Every loss is taken on the interior: a net scored on the whole crop
@@ -110,7 +110,8 @@ class StyleTransferUpdater(chainer.training.updaters.StandardUpdater):
         loss_target_style = 0.0
         if config.lambda_target_style:
             loss_target_style = losses.target_style_loss(
-                features_y, self.vgg, inside(target), config.lambda_target_style)
+                features_y, self.vgg, inside(target), config.lambda_target_style,
+                self.style_layer_weights)
         loss_pop = 0.0
         if config.lambda_noise:
             loss_pop = noise.pop_loss(transform, x, y, self.noise_for_iteration(),

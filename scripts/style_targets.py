@@ -32,6 +32,7 @@ from faststyle import crops
 from faststyle import dataset
 from faststyle import losses
 from faststyle import vgg16_weights
+from faststyle.errors import InputError
 from faststyle.optimise import optimise_image
 import vgg16
 
@@ -39,15 +40,11 @@ import vgg16
 def parse_args(argv=None):
     p = cli.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--style_image', '-s', required=True, help='the painting')
-    p.add_argument('--dataset', '-d', required=True, help="train.py's dataset directory")
-    p.add_argument('--out', '-o', required=True, help='directory to write the targets to')
+    crops.add_target_flags(p)
     p.add_argument('--vgg', default='vgg16.model', help='VGG16 loss network (CFNS layout)')
     p.add_argument('--vgg_preprocessing', choices=vgg16_weights.PREPROCESSING,
                    help="VGG16 input, as train.py's (default: what --vgg records, else "
                         "'cfns')")
-    p.add_argument('--image_size', type=int, default=256, help="train.py's crop size")
-    cli.add_flag(p, '--scale_crops', action='store_true',
-                 help="scale each image to the crop size first (train.py's --scale_crops)")
     p.add_argument('--style_size', type=int, default=None,
                    help='the painting resized to style_size x style_size (default: '
                         '--image_size, as train.py)')
@@ -62,12 +59,11 @@ def parse_args(argv=None):
     p.add_argument('--lambda_tone', type=float, default=0.0,
                    help="weight of train.py's tone loss")
     p.add_argument('--steps', type=int, default=150, help='Adam steps per crop (rate 4)')
-    p.add_argument('--shard', default=(0, 1), metavar='I/N', type=cli.shard,
-                   help='only crops I, I+N, I+2N, ... of the sorted dataset')
-    cli.add_flag(p, '--no_progress', action='store_true', help='no progress bar')
     args = p.parse_args(argv)
-    if args.image_size < 16 or args.image_size % 4:
-        p.error('--image_size must be a multiple of 4 and at least 16')
+    try:
+        crops.check_crop_size(args.image_size)
+    except InputError as e:
+        p.error(str(e))
     if args.style_size is not None and args.style_size < 16:
         p.error('--style_size must be at least 16')
     if args.steps < 1:

