@@ -110,8 +110,8 @@ def perceptual_losses(vgg, x, y, grams, lambda_feat, lambda_style, lambda_tv,
 
 def target_loss(features_y, vgg, target, lambda_target):
     """The content loss of the output with its ``target``
-    (scripts/style_targets.py: the crop optimised against the losses) for
-    the crop, weighted ``lambda_target``; ``features_y`` is ``vgg(output)``,
+    (scripts/style_targets.py: the crop optimised against the losses;
+    scripts/teacher_targets.py: another net's picture of it) for the crop, weighted ``lambda_target``; ``features_y`` is ``vgg(output)``,
     shared with :func:`perceptual_losses`.
 
     The features, not the pixels: the target's strokes are one optimum of
