@@ -4,6 +4,8 @@ of per-crop targets (one image per crop, for train.py --targets), which
 scripts.style_targets and scripts.teacher_targets write. The teacher runs
 in another tool's environment, which has no Chainer: nothing here needs it.
 """
+import argparse
+import hashlib
 import json
 import os
 
@@ -130,7 +132,8 @@ def add_target_flags(parser):
     the folder, the crops as train.py cuts them, a shard, no progress bar."""
     parser.add_argument('--dataset', '-d', required=True, help="train.py's dataset directory")
     parser.add_argument('--out', '-o', required=True, help='directory to write the targets to')
-    parser.add_argument('--image_size', type=int, default=256, help="train.py's crop size")
+    parser.add_argument('--image_size', type=crop_size, default=256,
+                        help="train.py's crop size")
     cli.add_flag(parser, '--scale_crops', action='store_true',
                  help="scale each image to the crop size first (train.py's --scale_crops)")
     parser.add_argument('--shard', default='0/1', metavar='I/N', type=cli.shard,
@@ -142,6 +145,22 @@ def check_crop_size(size):
     """InputError unless ``size`` is a crop size train.py takes."""
     if size < 16 or size % 4:
         raise InputError('--image_size must be a multiple of 4 and at least 16')
+
+
+def crop_size(text):
+    """argparse type: a crop size train.py takes (:func:`check_crop_size`)."""
+    try:
+        size = int(text)
+        check_crop_size(size)
+    except (ValueError, InputError) as e:
+        raise argparse.ArgumentTypeError(str(e))
+    return size
+
+
+def painting_digest(path):
+    """The SHA-256 of the painting's file, recorded with its targets."""
+    with open(path, 'rb') as f:
+        return hashlib.sha256(f.read()).hexdigest()
 
 
 def record_target_settings(directory, settings):

@@ -22,7 +22,6 @@ refused (a folder of mixed targets would teach two pictures), and train.py
 refuses targets made for another --image_size or --scale_crops. An image
 that cannot be decoded is skipped, as train.py skips it.
 """
-import hashlib
 import os
 
 from faststyle import chainer_compat  # noqa: F401  (before Chainer: numpy 2, Py 3.12+)
@@ -32,7 +31,6 @@ from faststyle import crops
 from faststyle import dataset
 from faststyle import losses
 from faststyle import vgg16_weights
-from faststyle.errors import InputError
 from faststyle.optimise import optimise_image
 import vgg16
 
@@ -60,10 +58,6 @@ def parse_args(argv=None):
                    help="weight of train.py's tone loss")
     p.add_argument('--steps', type=int, default=150, help='Adam steps per crop (rate 4)')
     args = p.parse_args(argv)
-    try:
-        crops.check_crop_size(args.image_size)
-    except InputError as e:
-        p.error(str(e))
     if args.style_size is not None and args.style_size < 16:
         p.error('--style_size must be at least 16')
     if args.steps < 1:
@@ -76,9 +70,8 @@ def parse_args(argv=None):
 
 def settings_of(args):
     """What makes a target: recorded in the folder, compared on a rerun."""
-    with open(args.style_image, 'rb') as f:
-        painting = hashlib.sha256(f.read()).hexdigest()
-    return {'style_image_sha256': painting, 'vgg': os.path.basename(args.vgg),
+    return {'style_image_sha256': crops.painting_digest(args.style_image),
+            'vgg': os.path.basename(args.vgg),
             **{name: getattr(args, name) for name in (
                 'vgg_preprocessing', 'image_size', 'scale_crops', 'style_size', 'lambda_feat',
                 'lambda_style', 'lambda_tv', 'lambda_colour', 'lambda_tone', 'steps')}}

@@ -25,7 +25,6 @@ Each target is written whole (under -o, at the crop's path in the dataset,
 as .png) and a rerun skips the ones that exist; the settings go into
 -o/settings.json, and a rerun with others is refused.
 """
-import hashlib
 import importlib.metadata
 import sys
 
@@ -52,10 +51,6 @@ def parse_args(argv=None):
                         "of the teacher's strokes (default: 640, the width of the README's "
                         'footage)')
     args = p.parse_args(argv)
-    try:
-        crops.check_crop_size(args.image_size)
-    except InputError as e:
-        p.error(str(e))
     if not max(args.image_size, TEACHER_MIN_SIDE) <= args.frame_width <= MAX_FRAME_WIDTH:
         p.error('--frame_width must be from --image_size (and {}) to {}'.format(
             TEACHER_MIN_SIDE, MAX_FRAME_WIDTH))
@@ -72,11 +67,10 @@ def teacher_version():
 
 def settings_of(args):
     """What makes a target: recorded in the folder, compared on a rerun."""
-    with open(args.style_image, 'rb') as f:
-        painting = hashlib.sha256(f.read()).hexdigest()
     return {'teacher': '{} {}'.format(TEACHER, teacher_version()),
-            'style_image_sha256': painting, 'image_size': args.image_size,
-            'scale_crops': args.scale_crops, 'frame_width': args.frame_width}
+            'style_image_sha256': crops.painting_digest(args.style_image),
+            'image_size': args.image_size, 'scale_crops': args.scale_crops,
+            'frame_width': args.frame_width}
 
 
 def painted_in_frame(paint_frame, crop, frame_width):
