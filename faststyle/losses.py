@@ -108,17 +108,26 @@ def perceptual_losses(vgg, x, y, grams, lambda_feat, lambda_style, lambda_tv,
     return loss_feat, loss_style, loss_tv
 
 
-def target_loss(features_y, vgg, target, lambda_target):
-    """The content loss of the output with its ``target``
+def target_features(vgg, target):
+    """VGG16's features of the targets (N, 3, H, W), every style layer,
+    constants: computed once for both target losses."""
+    with chainer.no_backprop_mode():
+        return [f.array for f in vgg(target)]
+
+
+def target_loss(features_y, features_target, lambda_target):
+    """The content loss of the output with its target
     (scripts/style_targets.py: the crop optimised against the losses;
-    scripts/teacher_targets.py: another net's picture of it) for the crop, weighted ``lambda_target``; ``features_y`` is ``vgg(output)``,
-    shared with :func:`perceptual_losses`.
+    scripts/teacher_targets.py: another net's picture of it) for the crop,
+    weighted ``lambda_target``; ``features_y`` is ``vgg(output)``, shared
+    with :func:`perceptual_losses`, ``features_target``
+    :func:`target_features`.
 
     The features, not the pixels: the target's strokes are one optimum of
     many, and the features ask for their shapes and colours without
     punishing every stroke a pixel or two away from where the target has it.
     """
-    return content_loss(features_y, content_features(vgg, target), lambda_target)
+    return content_loss(features_y, features_target[CONTENT_LAYER], lambda_target)
 
 
 def target_pixel_loss(y, target, lambda_target):
@@ -129,16 +138,16 @@ def target_pixel_loss(y, target, lambda_target):
     return lambda_target * F.mean_squared_error(y, target)
 
 
-def target_style_loss(features_y, vgg, target, lambda_target_style, layer_weights=None):
+def target_style_loss(features_y, features_target, lambda_target_style, layer_weights=None):
     """The style loss of the output (``features_y``: ``vgg(output)``) against
-    the Gram matrices of its own ``target``, each crop's, weighted
+    the Gram matrices of its own target (``features_target``:
+    :func:`target_features`), each crop's, weighted
     ``lambda_target_style``. A net pulled towards targets by a mean squared
     error alone paints their average where it cannot tell their strokes
     apart, a paler picture; their Gram matrices ask for the strokes' kind,
     contrast and colours wherever they lie. ``layer_weights`` as for the
     painting's style loss."""
-    with chainer.no_backprop_mode():
-        grams = style_grams(vgg, target)
+    grams = [gram_matrix(f).array for f in features_target]
     return style_loss(features_y, grams, lambda_target_style, layer_weights)
 
 

@@ -99,18 +99,21 @@ class StyleTransferUpdater(chainer.training.updaters.StandardUpdater):
         loss_tone = 0.0
         if config.lambda_tone:
             loss_tone = config.lambda_tone * self.colour_histogram.tones(inside(x), inside(y))
+        features_target = None
+        if (config.lambda_target and not config.target_pixels) or config.lambda_target_style:
+            features_target = losses.target_features(self.vgg, inside(target))
         loss_target = 0.0
         if config.lambda_target:
             if config.target_pixels:
                 loss_target = losses.target_pixel_loss(inside(y), inside(target),
                                                        config.lambda_target)
             else:
-                loss_target = losses.target_loss(features_y, self.vgg, inside(target),
+                loss_target = losses.target_loss(features_y, features_target,
                                                  config.lambda_target)
         loss_target_style = 0.0
         if config.lambda_target_style:
             loss_target_style = losses.target_style_loss(
-                features_y, self.vgg, inside(target), config.lambda_target_style,
+                features_y, features_target, config.lambda_target_style,
                 self.style_layer_weights)
         loss_pop = 0.0
         if config.lambda_noise:

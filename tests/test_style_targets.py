@@ -126,10 +126,11 @@ def test_target_loss_is_the_content_loss_with_the_target_for_the_crop(vgg_path):
     y, target = (rng.uniform(0, 255, (2, 3, 32, 32)).astype(numpy.float32) for _ in range(2))
     grams = losses.style_grams(vgg, y[:1])
     content_loss = losses.perceptual_losses(vgg, target, y, grams, 3.0, 0.0, 0.0)[0]
-    loss = losses.target_loss(vgg(y), vgg, target, 3.0)
+    loss = losses.target_loss(vgg(y), losses.target_features(vgg, target), 3.0)
     assert float(loss.array) > 0
     assert float(loss.array) == pytest.approx(float(content_loss.array), rel=1e-6)
-    assert float(losses.target_loss(vgg(target), vgg, target, 3.0).array) == 0
+    assert float(losses.target_loss(vgg(target), losses.target_features(vgg, target),
+                                    3.0).array) == 0
 
 
 def test_the_pixel_target_loss_is_the_weighted_mean_square_of_the_difference():
@@ -153,9 +154,10 @@ def test_the_target_style_loss_compares_each_output_with_its_own_targets_grams(v
     y, target = (rng.uniform(0, 255, (2, 3, 32, 32)).astype(numpy.float32) for _ in range(2))
     expected = sum(2.0 * ((numpy_grams(fy.array) - numpy_grams(ft.array)) ** 2).mean()
                    for fy, ft in zip(vgg(y), vgg(target)))
-    loss = losses.target_style_loss(vgg(y), vgg, target, 2.0)
+    loss = losses.target_style_loss(vgg(y), losses.target_features(vgg, target), 2.0)
     assert float(loss.array) == pytest.approx(expected, rel=1e-4)
-    assert float(losses.target_style_loss(vgg(target), vgg, target, 2.0).array) == 0
+    assert float(losses.target_style_loss(vgg(target), losses.target_features(vgg, target),
+                                          2.0).array) == 0
 
 
 def test_perceptual_losses_take_the_features_they_are_given(vgg_path):
