@@ -10,10 +10,12 @@ A device machine takes at most 64 MiB of working tree and gives back at most
 8 files of 16 MiB each. So ``pack`` writes the VGG16 file (HED's, or
 ImageNet's with ``run --lambda_feat 0.01 --lambda_style 0.002``) in float16
 without conv5, which no loss uses (15 MB instead of 57), and the 256-px training
-crops as JPEG. ``run`` restores a float32 VGG16 file, runs
-benchmarks/gpu_check.sh, fine-tunes each model of models/samples.json (or
-those of ``--models``) from the shipped one (``-i``; from fresh weights with
-``--from_scratch``) with the recipe of models/README.md, stops them all at
+crops and the folders of targets (``--targets``) as JPEG. ``run`` restores a
+float32 VGG16 file and the targets as PNG, runs benchmarks/gpu_check.sh,
+fine-tunes each model of models/samples.json (or those of ``--models``) from
+the shipped one (``-i``; from fresh weights with ``--from_scratch``) with the
+recipe of models/README.md (a model with a target loss gets the targets of
+its painting), stops them all at
 the deadline (SIGTERM: each saves its snapshot), and copies to ``--out``
 the newest epoch snapshot of each (the candy twins: the newest epoch both
 reached) and one tarball of the logs. Each ``.state`` is larger than a
@@ -42,8 +44,10 @@ from faststyle.errors import InputError
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKED_VGG = 'vgg16_fp16.npz'
 CROPS = 'content256'
+TARGETS = 'targets'
 UNUSED_LAYERS = ('conv5_1', 'conv5_2', 'conv5_3')  # the losses stop at relu4_3
-RECIPE = ('--arch', 'resize', '--image_size', '256', '--crop_padding', '50')
+IMAGE_SIZE = 256
+RECIPE = ('--arch', 'resize', '--image_size', str(IMAGE_SIZE), '--crop_padding', '50')
 
 
 def pack_vgg(source, target):
@@ -75,6 +79,68 @@ def pack_crops(source, target, quality=93):
         Image.open(path).convert('RGB').save(os.path.join(target, name), quality=quality)
 
 
+def check_target_folders(folders):
+    """InputError for a folder of targets made for crops other than RECIPE's,
+    one without the painting's digest that :func:`targets_by_painting`
+    needs, or two of one painting."""
+    paintings = {}
+    for folder in folders:
+        settings = crops.read_target_settings(folder)
+        if settings is None or 'style_image_sha256' not in settings:
+            raise InputError('--targets {}: no {} naming its painting (scripts.teacher_targets '
+                             'and scripts.style_targets write one)'.format(
+                                 folder, crops.TARGET_SETTINGS))
+        crops.check_target_settings(folder, IMAGE_SIZE, False)
+        digest = settings['style_image_sha256']
+        if digest in paintings:
+            raise InputError('--targets {} and {} are of one painting: give one'.format(
+                paintings[digest], folder))
+        paintings[digest] = folder
+
+
+def pack_targets(folders, target):
+    """Each folder of targets (:func:`check_target_folders`) as JPEGs with its
+    settings in ``target``/I."""
+    if os.path.isdir(target):  # a folder of an earlier pack is not this one's
+        shutil.rmtree(target)
+    for index, folder in enumerate(folders):
+        packed = os.path.join(target, str(index))
+        pack_crops(folder, packed)
+        shutil.copy(os.path.join(folder, crops.TARGET_SETTINGS), packed)
+
+
+def unpack_targets(source, target):
+    """{painting's SHA-256: folder of PNG targets under ``target``} from
+    :func:`pack_targets`'s ``source`` (none if it is missing)."""
+    folders = {}
+    for name in sorted(os.listdir(source)) if os.path.isdir(source) else []:
+        packed, unpacked = os.path.join(source, name), os.path.join(target, name)
+        os.makedirs(unpacked, exist_ok=True)
+        for path in crops.list_images(packed):
+            Image.open(path).convert('RGB').save(os.path.join(
+                unpacked, os.path.splitext(os.path.basename(path))[0] + '.png'))
+        shutil.copy(os.path.join(packed, crops.TARGET_SETTINGS), unpacked)
+        folders[crops.read_target_settings(unpacked)['style_image_sha256']] = unpacked
+    return folders
+
+
+def targets_by_painting(models, folders):
+    """{model name: its painting's folder of targets} for each of ``models``
+    (from :func:`samples`) trained with a target loss; InputError, before any
+    training starts, for one whose painting has none among ``folders``
+    (:func:`unpack_targets`)."""
+    chosen = {}
+    for name, painting, flags in models:
+        options = dict(zip(flags[::2], map(float, flags[1::2])))
+        if options.get('--lambda_target') or options.get('--lambda_target_style'):
+            digest = crops.painting_digest(os.path.join(ROOT, painting))
+            if digest not in folders:
+                raise InputError('{} is trained towards targets of {}, and none were packed '
+                                 '(gpu_lease pack --targets)'.format(name, painting))
+            chosen[name] = folders[digest]
+    return chosen
+
+
 def newest_epochs(folder, names, twins=()):
     """{name: the newest epoch E with folder/NAME_E.model}; the ``twins`` among
     ``names`` all get the newest epoch every one of them reached. Names
@@ -98,14 +164,17 @@ def newest_epochs(folder, names, twins=()):
 
 def samples():
     """(name, painting, flags) of each shipped sample model: its own loss
-    weights beside RECIPE's."""
+    weights beside RECIPE's, the target losses' where it has them."""
     with open(os.path.join(ROOT, 'models', 'samples.json')) as f:
         models = json.load(f)['models']
     return [(name, entry['style_image'],
              ['--lambda_noise', str(entry['lambda_noise']),
               '--lambda_shift', str(entry.get('lambda_shift', 0.0)),
               '--lambda_tone', str(entry.get('lambda_tone', 0.0)),
-              '--lambda_colour', str(entry.get('lambda_colour', 0.0))])
+              '--lambda_colour', str(entry.get('lambda_colour', 0.0)),
+              # train.py takes these only with --targets, which run adds
+              *[flag for key in ('lambda_target', 'lambda_target_style') if entry.get(key)
+                for flag in ('--' + key, str(entry[key]))]])
             for name, entry in models.items()]
 
 
@@ -119,16 +188,17 @@ def chosen(models, names):
     return [model for model in models if not names or model[0] in names]
 
 
-def train_command(args, name, painting, flags, vgg):
+def train_command(args, name, painting, flags, vgg, targets=None):
     """train.py's command line for one sample model: RECIPE, the model's own
     weights, and the content and style weights of ``args`` (HED's 30 and 5
     by default; about 3000 times smaller with ImageNet's VGG16,
-    docs/training.md); from the shipped net (``-i``) unless
-    ``args.from_scratch``."""
+    docs/training.md); its folder of ``targets`` where it has target losses;
+    from the shipped net (``-i``) unless ``args.from_scratch``."""
     return [sys.executable, os.path.join(ROOT, 'train.py'), '-s',
             os.path.join(ROOT, painting), '-d', os.path.join(args.packed, CROPS),
             '--vgg', vgg, *RECIPE, '--lambda_feat', str(args.lambda_feat),
-            '--lambda_style', str(args.lambda_style), *flags, *overrides(args),
+            '--lambda_style', str(args.lambda_style), *flags,
+            *([] if targets is None else ['--targets', targets]), *overrides(args),
             *([] if args.from_scratch else ['-i', os.path.join(ROOT, 'models', name + '.model')]),
             '-o', os.path.join(args.work, name + '.model'), '-g', str(args.gpu), '-e', '200',
             '--log_interval', '50', '--preview_interval', '0', '--no_progress']
@@ -149,6 +219,8 @@ def run(args):
     os.makedirs(work, exist_ok=True)
     vgg = os.path.join(work, 'vgg16.model')
     unpack_vgg(os.path.join(args.packed, PACKED_VGG), vgg)
+    targets = targets_by_painting(models, unpack_targets(os.path.join(args.packed, TARGETS),
+                                                         os.path.join(work, TARGETS)))
     env = dict(os.environ, PYTHONUNBUFFERED='1', CHAINER_WARN_VERSION_MISMATCH='0',
                CHAINER_CUDNN='0')
     with open(os.path.join(args.out, 'gpu_check.txt'), 'w') as log:
@@ -160,7 +232,7 @@ def run(args):
             log.write('\ngpu_check stopped after {} s\n'.format(args.check_seconds))
     trainings = []
     for name, painting, flags in models:
-        command = train_command(args, name, painting, flags, vgg)
+        command = train_command(args, name, painting, flags, vgg, targets.get(name))
         out = open(os.path.join(work, name + '.out'), 'w')
         trainings.append((subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
                                            env=env), out))
@@ -188,9 +260,18 @@ def run(args):
 def pack(args):
     if not os.path.isfile(args.vgg):
         raise InputError('{}: no such VGG16 file; {}'.format(args.vgg, vgg16_weights.HOW_TO_GET))
+    check_target_folders(args.targets)
     os.makedirs(args.packed, exist_ok=True)
     pack_vgg(args.vgg, os.path.join(args.packed, PACKED_VGG))
     pack_crops(args.crops, os.path.join(args.packed, CROPS))
+    pack_targets(args.targets, os.path.join(args.packed, TARGETS))
+    packed = {crops.read_target_settings(folder)['style_image_sha256']: folder
+              for folder in args.targets}
+    for name, painting, flags in samples():
+        try:
+            targets_by_painting([(name, painting, flags)], packed)
+        except InputError as e:
+            print('warning: {}; leave it out of run --models'.format(e))
     print('wrote {}: carry it (and .whl) to the GPU machine'.format(args.packed))
     return 0
 
@@ -207,6 +288,10 @@ def parse_args(argv):
                               '(vgg16.py --keras_onnx; then give run its weights)')
     packing.add_argument('--crops', default='content256',
                          help='the 256-px crops (python -m scripts.content_crops --size 256)')
+    packing.add_argument('--targets', nargs='+', default=[], metavar='DIR',
+                         help="folders of targets of those crops (scripts.teacher_targets "
+                              "--image_size 256), one per painting: each model trained with "
+                              "a target loss (models/samples.json) gets its painting's")
     running = sub.add_parser('run', help='there: the check and the trainings')
     running.add_argument('--seconds', type=int, default=520, help='the whole run')
     running.add_argument('--check_seconds', type=int, default=230,
