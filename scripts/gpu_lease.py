@@ -80,9 +80,9 @@ def pack_crops(source, target, quality=93):
 
 
 def check_target_folders(folders):
-    """InputError for a folder of targets made for crops other than RECIPE's,
-    one without the painting's digest that :func:`targets_by_painting`
-    needs, or two of one painting."""
+    """{painting's SHA-256: folder} of the folders of targets; InputError for
+    one made for crops other than RECIPE's, one without the painting's
+    digest that :func:`targets_by_painting` needs, or two of one painting."""
     paintings = {}
     for folder in folders:
         settings = crops.read_target_settings(folder)
@@ -96,6 +96,7 @@ def check_target_folders(folders):
             raise InputError('--targets {} and {} are of one painting: give one'.format(
                 paintings[digest], folder))
         paintings[digest] = folder
+    return paintings
 
 
 def pack_targets(folders, target):
@@ -260,13 +261,11 @@ def run(args):
 def pack(args):
     if not os.path.isfile(args.vgg):
         raise InputError('{}: no such VGG16 file; {}'.format(args.vgg, vgg16_weights.HOW_TO_GET))
-    check_target_folders(args.targets)
+    packed = check_target_folders(args.targets)
     os.makedirs(args.packed, exist_ok=True)
     pack_vgg(args.vgg, os.path.join(args.packed, PACKED_VGG))
     pack_crops(args.crops, os.path.join(args.packed, CROPS))
     pack_targets(args.targets, os.path.join(args.packed, TARGETS))
-    packed = {crops.read_target_settings(folder)['style_image_sha256']: folder
-              for folder in args.targets}
     for name, painting, flags in samples():
         try:
             targets_by_painting([(name, painting, flags)], packed)

@@ -164,7 +164,8 @@ def test_targets_travel_as_jpeg_and_come_back_as_png_for_their_paintings_models(
     paintings = sorted({painting for _, painting, _ in gpu_lease.samples()})
     folders = [str(tmp_path / 'targets' / str(i)) for i in range(len(paintings))]
     made = [write_target_folder(folder, painting) for folder, painting in zip(folders, paintings)]
-    gpu_lease.check_target_folders(folders)
+    assert gpu_lease.check_target_folders(folders) == {
+        digest: folder for folder, (digest, _) in zip(folders, made)}
     packed, work = str(tmp_path / 'packed'), str(tmp_path / 'work')
     os.makedirs(os.path.join(packed, '7'))  # an earlier pack's folder goes
     gpu_lease.pack_targets(folders, packed)
